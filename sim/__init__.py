@@ -1,0 +1,1 @@
+"""cocotb testbenches, simulator runner glue and the host-to-simulation bridge."""
