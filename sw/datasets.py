@@ -1,0 +1,142 @@
+"""Sequence classification data sets: the built-in tasks and a user's own ``.npz`` file.
+
+Every data set is a :class:`SequenceDataset` of float32 inputs [N, T, I] and int64 labels
+[N] in ``[0, num_classes)``, already split into train and test.
+"""
+
+import dataclasses
+import hashlib
+import os
+
+import numpy as np
+
+TASKS = ("digits",)
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class DatasetError(ValueError):
+    """A data set that cannot be used, with a message that names the problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceDataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str  # "task:digits" or "npz:<path>", enough to load the same data again
+    sha256: str  # of the arrays, so a later step can tell that the data changed
+
+    @property
+    def steps(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def features(self) -> int:
+        return self.x_train.shape[2]
+
+
+def load(task: str | None = None, data: str | None = None) -> SequenceDataset:
+    """Load a built-in task by name or a user's ``.npz`` file (exactly one of the two)."""
+    if (task is None) == (data is None):
+        raise DatasetError("give exactly one of a task name or a data file")
+    if data is not None:
+        return load_npz(data)
+    return load_task(task)
+
+
+def load_task(name: str) -> SequenceDataset:
+    if name == "digits":
+        return _digits()
+    raise DatasetError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
+
+
+def _digits() -> SequenceDataset:
+    """scikit-learn's 8x8 digits read row by row: 8 steps of 8 features in [0, 1].
+
+    The 80/20 stratified split is fixed (seed 0), independent of any training seed, so every
+    run is evaluated on the same 360 test images.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)  # [1797, 8, 8], pixel values 0..16
+    y = bunch.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
+    return _make("digits", "task:digits", x_tr, y_tr, x_te, y_te)
+
+
+def load_npz(path: str) -> SequenceDataset:
+    """Load and validate a user's data set: keys x_train [N, T, I] float, y_train [N] int,
+    x_test [M, T, I] float, y_test [M] int. Raises DatasetError naming the first problem."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # np.load would treat anything else as a pickle
+            raise DatasetError(f"{path}: not a readable .npz file (an .npz is a zip archive of "
+                               f"arrays, as numpy.savez writes it)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in NPZ_KEYS if k not in f.files]
+            if missing:
+                raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}; "
+                                   f"a data file needs {', '.join(NPZ_KEYS)} (found: "
+                                   f"{', '.join(f.files) or 'none'})")
+            arrays = {k: f[k] for k in NPZ_KEYS}
+    except DatasetError:
+        raise
+    except ValueError as e:  # object arrays need pickle, which we refuse to run
+        raise DatasetError(f"{path}: cannot read arrays without pickle ({e})") from None
+    except Exception as e:  # not a zip / npz at all, or a damaged one
+        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3:
+            raise DatasetError(f"{path}: x_{split} must be 3-D [N, T, I], got shape {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise DatasetError(f"{path}: x_{split} must be a float array, got dtype {x.dtype}")
+        if y.ndim != 1:
+            raise DatasetError(f"{path}: y_{split} must be 1-D [N], got shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DatasetError(f"{path}: y_{split} must be an integer array, got dtype {y.dtype}")
+        if x.shape[0] == 0:
+            raise DatasetError(f"{path}: x_{split} holds no sequences")
+        if x.shape[1] == 0 or x.shape[2] == 0:
+            raise DatasetError(f"{path}: x_{split} has an empty axis, shape {x.shape}")
+        if x.shape[0] != y.shape[0]:
+            raise DatasetError(f"{path}: x_{split} has {x.shape[0]} sequences but y_{split} "
+                               f"has {y.shape[0]} labels")
+        if not np.all(np.isfinite(x)):
+            bad = np.argwhere(~np.isfinite(x))[0]
+            raise DatasetError(f"{path}: x_{split} holds NaN or infinite values "
+                               f"(first at index {tuple(int(i) for i in bad)})")
+        if y.min() < 0:
+            raise DatasetError(f"{path}: y_{split} holds negative label {int(y.min())}")
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise DatasetError(f"{path}: x_train sequences are [T, I] = "
+                           f"{list(arrays['x_train'].shape[1:])} but x_test are "
+                           f"{list(arrays['x_test'].shape[1:])}")
+    num_classes = int(arrays["y_train"].max()) + 1
+    if num_classes < 2:
+        raise DatasetError(f"{path}: y_train holds a single class; classification needs two")
+    if int(arrays["y_test"].max()) >= num_classes:
+        raise DatasetError(f"{path}: y_test holds label {int(arrays['y_test'].max())}, out of "
+                           f"range: y_train has labels 0..{num_classes - 1}")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return _make(name, f"npz:{os.path.abspath(path)}", arrays["x_train"], arrays["y_train"],
+                 arrays["x_test"], arrays["y_test"], num_classes)
+
+
+def _make(name, source, x_tr, y_tr, x_te, y_te, num_classes=None) -> SequenceDataset:
+    x_tr, x_te = (np.ascontiguousarray(a, dtype=np.float32) for a in (x_tr, x_te))
+    y_tr, y_te = (np.ascontiguousarray(a, dtype=np.int64) for a in (y_tr, y_te))
+    if num_classes is None:
+        num_classes = int(max(y_tr.max(), y_te.max())) + 1
+    h = hashlib.sha256()
+    for a in (x_tr, y_tr, x_te, y_te):
+        h.update(a.tobytes())
+    return SequenceDataset(name, x_tr, y_tr, x_te, y_te, num_classes, source, h.hexdigest())
