@@ -1,0 +1,62 @@
+"""The `egru` command line: one entry point, one subcommand per pipeline stage.
+
+Every subcommand takes ``--json``: it then prints exactly one JSON object on stdout (the
+result, or ``{"error": ...}``) and keeps progress bars and messages on stderr. Without
+``--json`` it prints a readable summary on stdout. Bad input exits with status 2 and a
+message that names the problem.
+"""
+
+import argparse
+import json
+import sys
+
+from gen import cmd_demo, cmd_train
+
+COMMANDS = (cmd_train, cmd_demo)
+
+DESCRIPTION = """\
+Turn an EGRU (Event-based Gated Recurrent Unit) trained in PyTorch into FPGA hardware that
+computes exactly the same thing. Stages: train -> quantize -> verilog -> sim -> synth/board.
+Run `egru COMMAND --help` for the options of one stage."""
+
+
+class UsageError(ValueError):
+    """Input the user can fix; reported without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="egru", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.NAME, help=cmd.HELP, description=cmd.DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        cmd.add_arguments(p)
+        p.add_argument("--json", action="store_true",
+                       help="print exactly one JSON object on stdout (messages go to stderr)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+        p.set_defaults(run=cmd.run, render=cmd.render)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+    except (ValueError, OSError) as e:
+        # ValueError covers every validation error of the project (DatasetError,
+        # CheckpointError, UsageError, bad parameters); OSError a file we cannot write.
+        message = str(e)
+        if args.json:
+            print(json.dumps({"error": message}))
+        print(f"egru {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(args.render(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
