@@ -1,0 +1,163 @@
+"""The bit-exact golden model: the integer EGRU of docs/arithmetic.md, batched over sequences.
+
+The hardware must equal :func:`run` bit for bit: every event (step, layer, unit, value), every
+state, every logit. The same :func:`forward` also runs the fake-quantized model of QAT
+(sw/fixedpoint.SteOps), so the model that is trained and the model that is exported share one
+definition of the arithmetic.
+"""
+
+import dataclasses
+
+import torch
+
+from hw.spec import EGRUConfig
+from sw.fixedpoint import IntOps, update_gate_fn
+
+
+@dataclasses.dataclass
+class LayerParams:
+    """One layer's integers. kernel [I, 3H] and recurrent [H, 3H] at kernel_frac /
+    recurrent_frac (gate order u, r, g; pruned entries are 0); biases at acc_frac; thr at
+    state_frac. bias_u and bias_r are b_x + b_r; b_x and b_r of the candidate gate stay apart
+    because r multiplies only the recurrent part."""
+    kernel: torch.Tensor
+    recurrent: torch.Tensor
+    bias_u: torch.Tensor
+    bias_r: torch.Tensor
+    bias_gx: torch.Tensor
+    bias_gh: torch.Tensor
+    thr: torch.Tensor
+
+
+@dataclasses.dataclass
+class ModelParams:
+    layers: list
+    readout_weight: torch.Tensor  # [H, C] at readout_frac
+    readout_bias: torch.Tensor    # [C] at readout_acc_frac
+    luts: dict                    # kind -> [2**lut_bits] table (hw.spec.make_lut)
+    gamma: float = 0.7            # surrogate-gradient settings (only QAT uses them)
+    eps: float = 1.0
+
+    def to(self, dtype) -> "ModelParams":
+        """The same values in another dtype (LUTs stay int64: they are indexed, not computed)."""
+        layers = [LayerParams(**{f: getattr(L, f).to(dtype) for f in LayerParams.__dataclass_fields__})
+                  for L in self.layers]
+        return dataclasses.replace(self, layers=layers, readout_weight=self.readout_weight.to(dtype),
+                                   readout_bias=self.readout_bias.to(dtype))
+
+
+@dataclasses.dataclass
+class LayerRecord:
+    """[N, T, H] per layer: states c after the step, event flags o, event values y."""
+    c: torch.Tensor
+    o: torch.Tensor
+    y: torch.Tensor
+
+
+@dataclasses.dataclass
+class GoldenResult:
+    logits: torch.Tensor          # [N, C] readout accumulators (readout_acc_frac)
+    layers: list                  # LayerRecord per layer
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        # torch.argmax returns the first maximum: ties go to the lowest class index, as on chip
+        return self.logits.argmax(dim=1)
+
+
+def forward(ops, cfg: EGRUConfig, p: ModelParams, x) -> GoldenResult:
+    """Run quantized inputs x [N, T, I] (integers at input_frac) through the layers and the
+    readout with the operations ``ops`` (IntOps or SteOps)."""
+    N, T, _ = x.shape
+    if T > cfg.max_steps:
+        raise ValueError(f"sequence of {T} steps is longer than the configured max_steps "
+                         f"{cfg.max_steps} the readout accumulator is sized for")
+    H, S, P, Fs, Fp = cfg.hidden_size, cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
+    sigmoid, update = torch.sigmoid, update_gate_fn(cfg.zoneout)
+    records = []
+    h_in = x
+    for layer, L in enumerate(p.layers):
+        ax = (h_in @ L.kernel) * (1 << cfg.input_shift(layer))           # input phase, [N, T, 3H]
+        shift_h, to_preact = cfg.recurrent_shift(layer), cfg.acc_frac(layer) - Fp
+        y = x.new_zeros(N, H)
+        c = x.new_zeros(N, H)
+        cs, os_, ys = [], [], []
+        for t in range(T):
+            ah = (y @ L.recurrent) * (1 << shift_h)                       # recurrent phase
+            a_u = ax[:, t, :H] + ah[:, :H] + L.bias_u
+            a_r = ax[:, t, H:2 * H] + ah[:, H:2 * H] + L.bias_r
+            a_gx = ax[:, t, 2 * H:] + L.bias_gx
+            a_gh = ah[:, 2 * H:] + L.bias_gh
+            p_u, p_r, p_gx, p_gh = (ops.saturate(ops.rshift_round(a, to_preact), P)
+                                    for a in (a_u, a_r, a_gx, a_gh))
+            u = ops.lut(p.luts["update"], p_u, cfg, cfg.sigmoid_frac, update)  # update phase
+            r = ops.lut(p.luts["sigmoid"], p_r, cfg, cfg.sigmoid_frac, sigmoid)
+            p_g = ops.saturate(p_gx + ops.rshift_round(r * p_gh, Fs), P)
+            g = ops.lut(p.luts["tanh"], p_g, cfg, cfg.tanh_frac, torch.tanh)
+            c_hat = ops.saturate(g + ops.rshift_round(u * (c - g), Fs), S)
+            o = ops.fire(c_hat, L.thr, cfg, p.gamma, p.eps)
+            y = o * c_hat
+            c = c_hat - o * L.thr
+            cs.append(c)
+            os_.append(o)
+            ys.append(y)
+        rec = LayerRecord(c=torch.stack(cs, 1), o=torch.stack(os_, 1), y=torch.stack(ys, 1))
+        records.append(rec)
+        h_in = rec.y
+    logits = p.readout_bias + h_in.sum(dim=1) @ p.readout_weight
+    return GoldenResult(logits=logits, layers=records)
+
+
+def quantize_inputs(x, cfg: EGRUConfig) -> torch.Tensor:
+    """Host-side input quantization: x * 2**input_frac rounded half up, saturated to
+    input_bits (hw.spec.quantize_value on every element). Returns int64."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
+    return torch.floor(x * 2.0 ** cfg.input_frac + 0.5).clamp(lo, hi).to(torch.int64)
+
+
+def run(cfg: EGRUConfig, p: ModelParams, x_q: torch.Tensor) -> GoldenResult:
+    """The golden model: int64 arithmetic on quantized inputs x_q [N, T, I]."""
+    if x_q.dtype != torch.int64:
+        raise TypeError(f"golden model inputs must be int64 (quantize_inputs), got {x_q.dtype}")
+    with torch.no_grad():
+        return forward(IntOps(), cfg, p, x_q)
+
+
+def events(result: GoldenResult, n: int) -> list[tuple[int, int, int, int]]:
+    """The events of sequence n as (step, layer, unit, value), in the order the hardware emits
+    them: step by step, within a step layer by layer, within a layer by increasing unit index."""
+    out = []
+    T = result.layers[0].o.shape[1]
+    for t in range(T):
+        for layer, rec in enumerate(result.layers):
+            for k in torch.nonzero(rec.o[n, t]).flatten().tolist():
+                out.append((t, layer, k, int(rec.y[n, t, k])))
+    return out
+
+
+def op_counts(cfg: EGRUConfig, p: ModelParams, x_q: torch.Tensor, result: GoldenResult) -> dict:
+    """Multiply-accumulates per sequence and step. Event-driven: every nonzero input or event
+    reads its weight column's stored entries (3 gates each) and the readout row of an event
+    (C classes); a dense GRU does 3H(I + H) per layer and step and H*C readout MACs per step."""
+    N, T, _ = x_q.shape
+    event_macs = torch.zeros(N, T, dtype=torch.int64)
+    h_in_active = x_q != 0
+    dense = 0
+    for layer, (L, rec) in enumerate(zip(p.layers, result.layers, strict=True)):
+        col_w = _column_entries(L.kernel, cfg.hidden_size)
+        col_r = _column_entries(L.recurrent, cfg.hidden_size)
+        event_macs += 3 * (h_in_active.to(torch.int64) @ col_w)
+        prev = torch.cat([torch.zeros_like(rec.o[:, :1]), rec.o[:, :-1]], dim=1).to(torch.int64)
+        event_macs += 3 * (prev @ col_r)
+        h_in_active = rec.o != 0
+        dense += 3 * cfg.hidden_size * (cfg.layer_input_size(layer) + cfg.hidden_size)
+    event_macs += cfg.num_classes * h_in_active.to(torch.int64).sum(dim=2)
+    dense += cfg.hidden_size * cfg.num_classes
+    return {"event_macs": event_macs, "dense_macs_per_step": dense}
+
+
+def _column_entries(w: torch.Tensor, H: int) -> torch.Tensor:
+    """Stored entries per source column: target units with any nonzero gate weight."""
+    return (w.reshape(w.shape[0], 3, H) != 0).any(dim=1).sum(dim=1).to(torch.int64)
+
