@@ -68,9 +68,11 @@ def build_gru(cfg: TrainConfig, data: SequenceDataset) -> GRUClassifier:
 
 
 def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
-        on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
+        on_epoch: Callable[[int, float], None] | None = None,
+        before_epoch: Callable[[int], None] | None = None) -> list[float]:
     """Train ``model`` on the training split with Adam and a cosine learning-rate schedule.
-    Returns the mean training loss of every epoch. Deterministic for a given cfg.seed."""
+    Returns the mean training loss of every epoch. Deterministic for a given cfg.seed.
+    ``before_epoch(e)`` runs before epoch e (pruning uses it), ``on_epoch(e, loss)`` after."""
     x = torch.from_numpy(data.x_train)
     y = torch.from_numpy(data.y_train)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -80,6 +82,8 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
     loss_fn = nn.CrossEntropyLoss()
     history = []
     for epoch in range(cfg.epochs):
+        if before_epoch is not None:
+            before_epoch(epoch)
         model.train()
         perm = torch.randperm(len(x), generator=gen)
         total = 0.0

@@ -2,9 +2,7 @@
 the accuracy/activity floor on digits."""
 
 import json
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,9 +12,8 @@ from gen.cli import main
 from sw import checkpoint
 from sw.datasets import load
 from sw.train import evaluate
+from tests.conftest import EGRU
 from tests.test_datasets import write_npz
-
-EGRU = os.path.join(os.path.dirname(sys.executable), "egru")
 
 
 def run_json(capsys, *argv):
@@ -94,12 +91,9 @@ def test_unreadable_checkpoint_is_rejected(tmp_path):
 
 
 @pytest.mark.slow
-def test_digits_floor_accuracy_activity_and_gap_to_gru(tmp_path):
+def test_digits_floor_accuracy_activity_and_gap_to_gru(digits_run):
     """The issue's floor: test accuracy >= 0.95, activity <= 0.25, within 2 points of a GRU."""
-    proc = subprocess.run([EGRU, "train", "--task", "digits", "--hidden", "64", "--baseline", "--json",
-                           "--quiet", "--out", str(tmp_path / "digits.pt")],
-                          capture_output=True, text=True, check=True)
-    r = json.loads(proc.stdout)
+    r, _ = digits_run
     assert r["test_accuracy"] >= 0.95, r
     assert r["activity"] <= 0.25, r
     assert r["test_accuracy"] >= r["gru_test_accuracy"] - 0.02, r

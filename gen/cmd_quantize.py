@@ -1,0 +1,122 @@
+"""`egru quantize`: float checkpoint -> integer model file, checked against the golden model."""
+
+import dataclasses
+import os
+
+import torch
+
+from gen.progress import bar, say
+from sw import checkpoint, modelfile
+from sw.datasets import DatasetError, load
+from sw.qat import QATModel
+from sw.quantize import QuantSettings, choose_config, fine_tune, golden_eval, weight_sparsity
+from sw.train import Timer, TrainConfig, evaluate, seed_everything
+
+NAME = "quantize"
+HELP = "quantize (and optionally prune) a trained model into an .egru model file"
+DESCRIPTION = """\
+Quantize a checkpoint of `egru train` into the integer model that the hardware computes:
+post-training quantization (power-of-two formats per tensor), optional structured magnitude
+pruning of W and R (--prune: whole entries, i.e. the three gate weights of one source->target
+pair, which is what the sparse weight memories skip), and quantization-aware fine-tuning
+(--qat-epochs) whose forward pass is the golden model's integer arithmetic with
+straight-through gradients. Accuracy is measured with the bit-exact golden model.
+
+The data set is the one the checkpoint was trained on (its hash is checked).
+
+Example: egru quantize runs/digits.pt --out runs/digits.egru --weight-bits 8 --state-bits 16"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("checkpoint", help="float checkpoint written by `egru train`")
+    p.add_argument("--out", metavar="PATH", help="model file to write (default: the checkpoint with .egru)")
+    p.add_argument("--weight-bits", type=int, default=8, help="W, R and readout weights, 4..16 (%(default)s)")
+    p.add_argument("--state-bits", type=int, default=16, help="state c, events y, thresholds, 8..16 (%(default)s)")
+    p.add_argument("--input-bits", type=int, default=8, help="quantized inputs, 2..16 (%(default)s)")
+    p.add_argument("--prune", type=float, default=0.0,
+                   help="fraction of W and R entries to prune, in [0, 1) (%(default)s)")
+    p.add_argument("--qat-epochs", type=int, default=20,
+                   help="quantization-aware fine-tuning epochs; 0 = post-training only (%(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (%(default)s)")
+    p.add_argument("--dense", action="store_true",
+                   help="store every weight entry (dense memory layout) instead of sparse columns")
+    p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+
+
+def run(args) -> dict:
+    settings = QuantSettings(weight_bits=args.weight_bits, state_bits=args.state_bits,
+                             input_bits=args.input_bits, prune=args.prune,
+                             qat_epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
+    out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
+    model, blob = checkpoint.load(args.checkpoint)
+    data = _data_of(blob)
+    blob["path"] = os.path.abspath(args.checkpoint)
+    return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet)
+
+
+def _data_of(blob: dict):
+    src = blob["data"]["source"]
+    kind, _, where = src.partition(":")
+    data = load(task=where) if kind == "task" else load(data=where)
+    if data.sha256 != blob["data"]["sha256"]:
+        raise DatasetError(f"the data set {src} changed since the checkpoint was trained "
+                           f"(hash differs); retrain or restore the data")
+    return data
+
+
+def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quiet=False) -> dict:
+    seed_everything(s.seed)
+    float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
+    cfg = choose_config(model, data.x_train, s, data.steps)
+    if dense:
+        cfg = dataclasses.replace(cfg, memory="dense")
+    qat = QATModel(model, cfg)
+    ptq, _ = golden_eval(cfg, qat.export(), data.x_test, data.y_test)
+    result = {"float_accuracy": float_acc, "ptq_accuracy": ptq["accuracy"]}
+    with Timer() as t:
+        if s.qat_epochs:
+            train_cfg = TrainConfig(**blob["train"])
+            with bar(s.qat_epochs, "quantization-aware fine-tuning", quiet) as b:
+                fine_tune(qat, data, s, train_cfg, on_epoch=lambda e, loss: b.step(loss=f"{loss:.3f}"))
+    params = qat.export()
+    with Timer() as tg:
+        golden, res = golden_eval(cfg, params, data.x_test, data.y_test)
+    with torch.no_grad():
+        qat_logits, _ = qat(torch.from_numpy(data.x_test))
+    differ = (qat_logits.argmax(dim=1) != res.predictions).double().mean().item()
+    meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
+            "source_checkpoint": blob.get("path")}
+    size = modelfile.save(out, cfg, params, meta)
+    say(f"wrote {out} ({size} bytes)", quiet)
+    result.update({
+        "quant_accuracy": golden["accuracy"],
+        "qat_golden_class_mismatch": differ,
+        "weight_sparsity": weight_sparsity(params, cfg.hidden_size),
+        "activity": golden["activity"],
+        "model_bytes": size,
+        "weight_bits": cfg.weight_bits,
+        "state_bits": cfg.state_bits,
+        "prune": s.prune,
+        "qat_epochs": s.qat_epochs,
+        "qat_seconds": round(t.seconds, 2),
+        "golden_seconds": round(tg.seconds, 4),
+        "golden_samples": int(len(data.x_test)),
+        "out": out,
+    })
+    return result
+
+
+def render(r: dict) -> str:
+    return "\n".join([
+        f"quantized to {r['weight_bits']}-bit weights, {r['state_bits']}-bit state"
+        + (f", {r['prune']:.0%} pruned" if r["prune"] else "") + f", {r['qat_epochs']} QAT epochs",
+        f"  float accuracy        {r['float_accuracy']:.4f}",
+        f"  post-training quant.  {r['ptq_accuracy']:.4f}   (golden model, before fine-tuning)",
+        f"  quantized accuracy    {r['quant_accuracy']:.4f}   (golden model, integer, bit-exact reference)",
+        f"  QAT vs golden         {r['qat_golden_class_mismatch']:.4f}   fraction of test samples whose class differs",
+        f"  weight sparsity       {r['weight_sparsity']:.4f}   entries of W and R that take no memory",
+        f"  activity              {r['activity']:.4f}",
+        f"  golden model          {r['golden_samples']} test sequences in {r['golden_seconds']:.3f} s",
+        f"model file written to {r['out']} ({r['model_bytes']} bytes)",
+    ])
+

@@ -1,0 +1,106 @@
+"""From a float EGRUClassifier to integers: format choice (post-training quantization),
+structured magnitude pruning, and quantization-aware fine-tuning.
+
+Formats are per-tensor powers of two: the most fractional bits with which the tensor's largest
+magnitude still fits its width (sw.fixedpoint.frac_for). Power-of-two scales keep every
+rescaling in the datapath a shift.
+"""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from hw.spec import EGRUConfig
+from sw.classifier import EGRUClassifier
+from sw.fixedpoint import frac_for
+from sw.golden import GoldenResult, ModelParams, quantize_inputs, run
+from sw.qat import QATModel
+from sw.train import TrainConfig, fit
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantSettings:
+    weight_bits: int = 8
+    state_bits: int = 16
+    input_bits: int = 8
+    prune: float = 0.0          # target fraction of pruned (source, target) entries in W and R
+    qat_epochs: int = 20
+    lr: float = 1e-3
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.prune < 1.0:
+            raise ValueError(f"prune must be a fraction in [0, 1), got {self.prune!r}")
+        if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) or self.qat_epochs < 0:
+            raise ValueError(f"qat_epochs must be a non-negative integer, got {self.qat_epochs!r}")
+        if self.prune and not self.qat_epochs:
+            raise ValueError("pruning needs fine-tuning: give --qat-epochs > 0 with --prune")
+
+
+def choose_config(model: EGRUClassifier, x_train: np.ndarray, s: QuantSettings, max_steps: int) -> EGRUConfig:
+    """Post-training quantization: pick every tensor's fractional bits from its range."""
+    rnns = model.rnns
+    wb = s.weight_bits
+    with torch.no_grad():
+        return EGRUConfig(
+            input_size=rnns[0].input_size, hidden_size=rnns[0].hidden_size,
+            num_classes=model.readout.out_features, layers=len(rnns), max_steps=max_steps,
+            input_bits=s.input_bits, input_frac=frac_for(float(np.abs(x_train).max()), s.input_bits),
+            weight_bits=wb,
+            kernel_frac=tuple(frac_for(float(r.kernel.abs().max()), wb) for r in rnns),
+            recurrent_frac=tuple(frac_for(float(r.recurrent_kernel.abs().max()), wb) for r in rnns),
+            readout_frac=frac_for(float(model.readout.weight.abs().max()), wb),
+            state_bits=s.state_bits, state_frac=s.state_bits - 2,
+            zoneout=rnns[0].zoneout,
+        )
+
+
+def prune_to(qat: QATModel, sparsity: float) -> None:
+    """Keep the largest entries of every W and R by the L2 norm of their three gate weights;
+    prune the rest (a pruned entry costs neither memory nor cycles on chip)."""
+    H = qat.cfg.hidden_size
+    with torch.no_grad():
+        for layer in range(qat.cfg.layers):
+            for kind, weight in (("kernel", qat.kernels[layer]), ("recurrent", qat.recurrents[layer])):
+                norms = weight.reshape(weight.shape[0], 3, H).pow(2).sum(dim=1)  # [source, H]
+                n_prune = int(round(sparsity * norms.numel()))
+                mask = torch.ones_like(norms)
+                if n_prune:
+                    order = torch.argsort(norms.flatten(), stable=True)
+                    mask.view(-1)[order[:n_prune]] = 0.0
+                qat.mask(kind, layer).copy_(mask)
+
+
+def pruning_schedule(target: float, epoch: int, epochs: int) -> float:
+    """Cubic ramp from 0 to the target over the first half of the epochs (Zhu & Gupta 2017),
+    then constant, so the second half fine-tunes the final sparsity."""
+    ramp = max(1, epochs // 2)
+    frac = min(1.0, (epoch + 1) / ramp)
+    return target * (1.0 - (1.0 - frac) ** 3)
+
+
+def fine_tune(qat: QATModel, data, s: QuantSettings, train_cfg: TrainConfig, on_epoch=None) -> list[float]:
+    cfg = TrainConfig(hidden=qat.cfg.hidden_size, layers=qat.cfg.layers, epochs=s.qat_epochs,
+                      batch_size=s.batch_size, lr=s.lr, seed=s.seed, activity_reg=train_cfg.activity_reg)
+    before = (lambda e: prune_to(qat, pruning_schedule(s.prune, e, s.qat_epochs))) if s.prune else None
+    return fit(qat, data, cfg, on_epoch=on_epoch, before_epoch=before)
+
+
+def golden_eval(cfg: EGRUConfig, params: ModelParams, x: np.ndarray, y: np.ndarray) -> tuple[dict, GoldenResult]:
+    res = run(cfg, params, quantize_inputs(x, cfg))
+    pred = res.predictions.numpy()
+    o = torch.cat([r.o for r in res.layers], dim=2)
+    return {"accuracy": float((pred == y).mean()), "activity": float(o.double().mean())}, res
+
+
+def weight_sparsity(params: ModelParams, H: int) -> float:
+    """Fraction of (source, target) entries of all W and R whose three gate weights are 0."""
+    zero = total = 0
+    for L in params.layers:
+        for w in (L.kernel, L.recurrent):
+            entries = (w.reshape(w.shape[0], 3, H) != 0).any(dim=1)
+            zero += int((~entries).sum())
+            total += entries.numel()
+    return zero / total

@@ -1,0 +1,63 @@
+"""`egru quantize` on the trained digits model: the accuracy floors of the golden-model issue,
+QAT and golden model agreeing sample for sample, and errors for bad settings."""
+
+import pytest
+
+from gen.cli import main
+from sw import modelfile
+from sw.datasets import load
+from sw.golden import quantize_inputs, run
+from tests.conftest import egru_json
+
+
+@pytest.fixture(scope="module")
+def quantized(digits_run, tmp_path_factory):
+    _, ckpt = digits_run
+    out = tmp_path_factory.mktemp("q") / "digits.egru"
+    return egru_json("quantize", ckpt, "--out", str(out), "--weight-bits", "8", "--state-bits", "16"), out
+
+
+@pytest.mark.slow
+def test_8bit_weights_16bit_state_lose_at_most_one_point(quantized):
+    r, _ = quantized
+    assert r["quant_accuracy"] >= r["float_accuracy"] - 0.01, r
+    assert r["qat_golden_class_mismatch"] == 0.0, r
+    for key in ("float_accuracy", "quant_accuracy", "weight_sparsity", "activity", "model_bytes"):
+        assert key in r
+
+
+@pytest.mark.slow
+def test_the_written_model_file_reproduces_the_reported_accuracy(quantized):
+    r, path = quantized
+    m = modelfile.load(str(path))
+    data = load(task="digits")
+    res = run(m.config, m.params, quantize_inputs(data.x_test, m.config))
+    assert float((res.predictions.numpy() == data.y_test).mean()) == r["quant_accuracy"]
+    assert path.stat().st_size == r["model_bytes"]
+
+
+@pytest.mark.slow
+def test_half_pruned_loses_at_most_two_points(digits_run, tmp_path):
+    _, ckpt = digits_run
+    r = egru_json("quantize", ckpt, "--out", str(tmp_path / "p.egru"), "--prune", "0.5")
+    assert r["weight_sparsity"] >= 0.5, r
+    assert r["quant_accuracy"] >= r["float_accuracy"] - 0.02, r
+    assert r["qat_golden_class_mismatch"] == 0.0, r
+    m = modelfile.load(str(tmp_path / "p.egru"))
+    stored = sum(int(c[0][-1]) for c in m.columns.values())
+    total = sum((c[0].shape[0] - 1) * m.config.hidden_size for c in m.columns.values())
+    assert stored / total <= 0.5  # pruned entries take no memory
+
+
+def test_bad_settings_are_named(capsys, tmp_path):
+    assert main(["quantize", str(tmp_path / "none.pt"), "--quiet"]) == 2
+    assert "none.pt: no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bad_bit_widths_and_prune_without_fine_tuning_are_refused(digits_run, capsys):
+    _, ckpt = digits_run
+    assert main(["quantize", ckpt, "--weight-bits", "3", "--qat-epochs", "0", "--quiet"]) == 2
+    assert "weight_bits must be an integer in [4, 16], got 3" in capsys.readouterr().err
+    assert main(["quantize", ckpt, "--prune", "0.5", "--qat-epochs", "0", "--quiet"]) == 2
+    assert "pruning needs fine-tuning" in capsys.readouterr().err
