@@ -8,8 +8,10 @@ says which ran.
 import dataclasses
 import os
 
-from gen import cmd_train
+from gen import cmd_quantize, cmd_train
+from sw import checkpoint
 from sw.datasets import load
+from sw.quantize import QuantSettings
 
 NAME = "demo"
 HELP = "run the whole pipeline on the built-in digits model and print a report"
@@ -18,7 +20,7 @@ Run the pipeline end to end on the embedded default: scikit-learn digits, one EG
 64 units. Writes its files under --workdir and prints a report; --json prints it as JSON."""
 
 # Stages of the full pipeline in order, and whether this build of egru runs them yet.
-STAGES = (("train", True), ("quantize", False), ("verilog", False), ("sim", False),
+STAGES = (("train", True), ("quantize", True), ("verilog", False), ("sim", False),
           ("synth", False))
 
 
@@ -35,15 +37,19 @@ def run(args) -> dict:
     data = load(task="digits")
     out = os.path.join(args.workdir, "digits.pt")
     trained = cmd_train.train(cfg, data, out, baseline=True, quiet=args.quiet)
+    model, blob = checkpoint.load(out)
+    quantized = cmd_quantize.quantize(model, blob, data, QuantSettings(seed=args.seed),
+                                      os.path.join(args.workdir, "digits.egru"), quiet=args.quiet)
     return {
         "stages_run": [name for name, ready in STAGES if ready],
         "stages_pending": [name for name, ready in STAGES if not ready],
         "train": trained,
+        "quantize": quantized,
     }
 
 
 def render(r: dict) -> str:
-    t = r["train"]
+    t, q = r["train"], r["quantize"]
     gap = t["gru_test_accuracy"] - t["test_accuracy"]
     return "\n".join([
         "EGRU accelerator demo: digits (8 steps x 8 features), EGRU 1x64",
@@ -55,6 +61,13 @@ def render(r: dict) -> str:
         f"  backward sparsity          {t['backward_sparsity']:.4f}",
         f"  training time              {t['seconds']:.1f} s EGRU, {t['gru_seconds']:.1f} s GRU",
         f"  checkpoint                 {t['out']}",
+        "",
+        f"  quantized accuracy         {q['quant_accuracy']:.4f}   ({q['weight_bits']}-bit weights, "
+        f"{q['state_bits']}-bit state, golden model, bit-exact integer reference)",
+        f"  QAT vs golden mismatches   {q['qat_golden_class_mismatch']:.4f}",
+        f"  quantized activity         {q['activity']:.4f}",
+        f"  golden model speed         {q['golden_samples']} sequences in {q['golden_seconds']:.3f} s",
+        f"  model file                 {q['out']} ({q['model_bytes']} bytes)",
         "",
         f"stages run:     {', '.join(r['stages_run'])}",
         f"stages pending: {', '.join(r['stages_pending'])} (not built yet in this version)",
