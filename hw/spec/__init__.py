@@ -1,6 +1,7 @@
-"""The arithmetic specification of the accelerator, in plain Python (no Amaranth, no torch).
+"""The specification of the accelerator, in plain Python (no Amaranth, no torch).
 
-This module is the single source of the integer formats, the rounding and saturation rules and
+This package (this module: arithmetic; hw.spec.layout: the weight-memory layout) is the
+single source of the integer formats, the rounding and saturation rules and
 the lookup tables. The Amaranth datapath, the golden model (sw/golden.py), the quantizer and
 the cycle model all read one :class:`EGRUConfig`; docs/arithmetic.md explains every field.
 It is the only part of hw/ that sw/ may import.

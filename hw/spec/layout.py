@@ -1,0 +1,110 @@
+"""Export-time layout of the weight memories for P lanes (plain Python, no Amaranth).
+
+Every weight matrix (W and R of every layer) is a set of source columns; a source is an input
+element or a unit whose event arrives. Column c holds entries (k, w_u, w_r, w_g): the target
+unit and its three gate weights. Lane p owns the accumulators of units k = p (mod P), at local
+address k // P, so the column's entries split into P lane lists. The lists of one column are
+padded to the longest with null entries (weights 0: adding them changes nothing), so all lanes
+read the same address of their own memory in the same cycle and one pointer per column serves
+them all:
+
+    pointer[c] = (start, length)      lane_memory[p][start + q] = (k // P, w_u, w_r, w_g)
+
+A column therefore costs exactly max over lanes of its lane-list length cycles, the quantity of
+the cycle bound; pruned entries cost neither memory nor cycles, padding costs memory only.
+Global column ids: layer l's W columns, then its R columns, then layer l+1's.
+"""
+
+import dataclasses
+
+from hw.spec import EGRUConfig
+
+Entry = tuple[int, int, int, int]  # (target unit k, w_u, w_r, w_g)
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightLayout:
+    lanes: int
+    kernel_base: tuple       # global column id of layer l's W column 0
+    recurrent_base: tuple    # global column id of layer l's R column 0
+    pointers: tuple          # per global column: (start, length)
+    lane_words: tuple        # per lane: tuple of (local unit, w_u, w_r, w_g), all the same length
+
+    @property
+    def depth(self) -> int:
+        return len(self.lane_words[0])
+
+    @property
+    def columns(self) -> int:
+        return len(self.pointers)
+
+    def length(self, column: int) -> int:
+        return self.pointers[column][1]
+
+
+def columns_from_dense(w: list, H: int, dense: bool) -> list[list[Entry]]:
+    """[S][3H] gate-major weights -> per source column its entries. ``dense`` keeps every entry
+    (the dense GRU schedule); otherwise an entry with three zero weights is not stored."""
+    cols = []
+    for row in w:
+        entries = [(k, row[k], row[H + k], row[2 * H + k]) for k in range(H)]
+        cols.append(entries if dense else [e for e in entries if any(e[1:])])
+    return cols
+
+
+def build(cfg: EGRUConfig, kernel_cols: list, recurrent_cols: list, lanes: int | None = None) -> WeightLayout:
+    """kernel_cols[l] / recurrent_cols[l]: per source column the sorted entries of layer l."""
+    P = cfg.lanes if lanes is None else lanes
+    if isinstance(P, bool) or not isinstance(P, int) or not 1 <= P <= 64:
+        raise ValueError(f"lanes must be an integer in [1, 64], got {P!r}")
+    if len(kernel_cols) != cfg.layers or len(recurrent_cols) != cfg.layers:
+        raise ValueError(f"expected columns for {cfg.layers} layer(s)")
+    H = cfg.hidden_size
+    pointers, lane_words = [], [[] for _ in range(P)]
+    kernel_base, recurrent_base = [], []
+    for layer in range(cfg.layers):
+        for base, cols, S in ((kernel_base, kernel_cols[layer], cfg.layer_input_size(layer)),
+                              (recurrent_base, recurrent_cols[layer], H)):
+            if len(cols) != S:
+                raise ValueError(f"layer {layer}: expected {S} columns, got {len(cols)}")
+            base.append(len(pointers))
+            for entries in cols:
+                per_lane = [[] for _ in range(P)]
+                last = -1
+                for k, wu, wr, wg in entries:
+                    if not last < k < H:
+                        raise ValueError(f"layer {layer}: column entries must have increasing "
+                                         f"units in [0, {H}), got {k} after {last}")
+                    last = k
+                    per_lane[k % P].append((k // P, wu, wr, wg))
+                length = max(len(lst) for lst in per_lane)
+                pointers.append((len(lane_words[0]), length))
+                for p in range(P):
+                    lane_words[p] += per_lane[p] + [(0, 0, 0, 0)] * (length - len(per_lane[p]))
+    if not lane_words[0]:  # an all-pruned model still needs one (null) word per lane
+        for p in range(P):
+            lane_words[p].append((0, 0, 0, 0))
+    return WeightLayout(lanes=P, kernel_base=tuple(kernel_base), recurrent_base=tuple(recurrent_base),
+                        pointers=tuple(pointers), lane_words=tuple(tuple(w) for w in lane_words))
+
+
+def local_depth(cfg: EGRUConfig, lanes: int) -> int:
+    """Units per lane: ceil(H / P). Lane p's local address m holds unit m * P + p."""
+    return -(-cfg.hidden_size // lanes)
+
+
+@dataclasses.dataclass(frozen=True)
+class CoreImage:
+    """Everything the core's memories hold for one model, as plain integers: the weight layout
+    for ``cfg.lanes`` lanes, per layer the biases (at acc_frac) and thresholds of every unit,
+    the readout and the LUTs. Built from a model file by sw.hwimage.image_from_model."""
+    cfg: EGRUConfig
+    weights: WeightLayout
+    bias_u: tuple      # [layer][unit]
+    bias_r: tuple
+    bias_gx: tuple
+    bias_gh: tuple
+    thr: tuple
+    readout_weight: tuple  # [unit][class]
+    readout_bias: tuple    # [class]
+    luts: dict             # kind -> table

@@ -1,0 +1,115 @@
+"""The update unit of one lane: LUT nonlinearities, c_hat, and the threshold unit."""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.fixed import clamp, reject, rshift_round, saturate
+from hw.spec import LUT_KINDS, EGRUConfig, make_lut
+
+
+class UpdateLane(wiring.Component):
+    """Computes one unit per cycle (docs/arithmetic.md, update phase).
+
+    Inputs (``i_*``, valid with ``i_valid``): the four accumulators *including* their biases,
+    the unit's state c (0 on a sequence's first step), its threshold, the layer (selects the
+    accumulator-to-pre-activation shift) and an opaque tag that travels along.
+
+    Latency: 2 cycles; the ``o_*`` outputs of an input given in cycle n are valid (``o_valid``)
+    in cycle n + 2, combinationally from the registers of the last stage.
+    Throughput: one unit per cycle, no stalls.
+
+    LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
+    writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port).
+    """
+
+    def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
+        if not isinstance(cfg, EGRUConfig):
+            reject(self, TypeError(f"UpdateLane: cfg must be an EGRUConfig, got {cfg!r}"))
+        if isinstance(tag_bits, bool) or not isinstance(tag_bits, int) or tag_bits < 1:
+            reject(self, ValueError(f"UpdateLane: tag_bits must be a positive integer, got {tag_bits!r}"))
+        self._cfg = cfg
+        acc_bits = max(cfg.acc_bits(layer) for layer in range(cfg.layers)) + 1  # + bias headroom
+        S = cfg.state_bits
+        super().__init__({
+            "i_valid": In(1),
+            "i_layer": In(range(cfg.layers)),
+            "i_a_u": In(signed(acc_bits)), "i_a_r": In(signed(acc_bits)),
+            "i_a_gx": In(signed(acc_bits)), "i_a_gh": In(signed(acc_bits)),
+            "i_c": In(signed(S)), "i_thr": In(signed(S)),
+            "i_tag": In(tag_bits),
+            "o_valid": Out(1),
+            "o_fire": Out(1),
+            "o_y": Out(signed(S)),
+            "o_c": Out(signed(S)),
+            "o_tag": Out(tag_bits),
+            "lut_we": In(1), "lut_sel": In(range(len(LUT_KINDS))),
+            "lut_addr": In(cfg.lut_bits), "lut_data": In(signed(S)),
+        })
+
+    @property
+    def cfg(self) -> EGRUConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        cfg = self._cfg
+        m = Module()
+        S, P, F, Fp = cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
+        half = 1 << (cfg.lut_bits - 1)
+
+        luts = {}
+        for i, kind in enumerate(LUT_KINDS):
+            mem = Memory(shape=signed(S), depth=1 << cfg.lut_bits, init=make_lut(kind, cfg))
+            m.submodules[f"lut_{kind}"] = mem
+            wr = mem.write_port()
+            m.d.comb += [wr.en.eq(self.lut_we & (self.lut_sel == i)), wr.addr.eq(self.lut_addr),
+                         wr.data.eq(self.lut_data)]
+            luts[kind] = mem.read_port()
+
+        def preact(a):
+            out = Signal(signed(P))
+            with m.Switch(self.i_layer):
+                for layer in range(cfg.layers):
+                    with m.Case(layer):
+                        m.d.comb += out.eq(saturate(rshift_round(a, cfg.acc_frac(layer) - Fp), P))
+            return out
+
+        def address(p, table_frac):
+            return (clamp(rshift_round(p, Fp - table_frac), -half, half - 1) + half)[:cfg.lut_bits]
+
+        # stage 1: pre-activations, u and r table reads
+        p_u, p_r, p_gx, p_gh = (preact(a) for a in (self.i_a_u, self.i_a_r, self.i_a_gx, self.i_a_gh))
+        m.d.comb += [luts["update"].addr.eq(address(p_u, cfg.sigmoid_frac)),
+                     luts["sigmoid"].addr.eq(address(p_r, cfg.sigmoid_frac))]
+        s2_valid, s2_tag = Signal(), Signal.like(self.i_tag)
+        s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P))
+        s2_c, s2_thr = Signal(signed(S)), Signal(signed(S))
+        m.d.sync += [s2_valid.eq(self.i_valid), s2_tag.eq(self.i_tag), s2_gx.eq(p_gx), s2_gh.eq(p_gh),
+                     s2_c.eq(self.i_c), s2_thr.eq(self.i_thr)]
+
+        # stage 2: candidate pre-activation and the tanh table read
+        u, r = luts["update"].data, luts["sigmoid"].data
+        p_g = Signal(signed(P))
+        m.d.comb += [p_g.eq(saturate(s2_gx + rshift_round(r * s2_gh, F), P)),
+                     luts["tanh"].addr.eq(address(p_g, cfg.tanh_frac))]
+        s3_valid, s3_tag = Signal(), Signal.like(self.i_tag)
+        s3_u, s3_c, s3_thr = Signal(signed(S)), Signal(signed(S)), Signal(signed(S))
+        m.d.sync += [s3_valid.eq(s2_valid), s3_tag.eq(s2_tag), s3_u.eq(u), s3_c.eq(s2_c), s3_thr.eq(s2_thr)]
+
+        # stage 3: c_hat = g + u (c - g) with one rounding; strict threshold; reset by subtraction
+        g = luts["tanh"].data
+        c_hat = Signal(signed(S))
+        m.d.comb += c_hat.eq(saturate(g + rshift_round(s3_u * (s3_c - g), F), S))
+        fire = c_hat > s3_thr
+        m.d.comb += [
+            self.o_valid.eq(s3_valid),
+            self.o_tag.eq(s3_tag),
+            self.o_fire.eq(s3_valid & fire),
+            self.o_y.eq(Mux(fire, c_hat, 0)),
+            self.o_c.eq(Mux(fire, c_hat - s3_thr, c_hat)),
+        ]
+        return m
+
+
+

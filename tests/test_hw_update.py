@@ -1,0 +1,76 @@
+"""UpdateLane (amaranth.sim): LUTs, c_hat and the threshold unit equal docs/arithmetic.md for
+random units, one per cycle, with a latency of 2 cycles."""
+
+import random
+
+import pytest
+from amaranth.sim import Simulator
+
+from hw.spec import LUT_KINDS, lut_index, make_lut, rshift_round, saturate
+from hw.update import UpdateLane
+from tests.random_models import random_config
+
+
+def reference_update(cfg, layer, a_u, a_r, a_gx, a_gh, c, thr):
+    luts = {k: make_lut(k, cfg) for k in LUT_KINDS}
+    P, F, S = cfg.preact_bits, cfg.state_frac, cfg.state_bits
+    d = cfg.acc_frac(layer) - cfg.preact_frac
+    pu, pr, pgx, pgh = (saturate(rshift_round(a, d), P) for a in (a_u, a_r, a_gx, a_gh))
+    u = luts["update"][lut_index(pu, cfg, cfg.sigmoid_frac)]
+    r = luts["sigmoid"][lut_index(pr, cfg, cfg.sigmoid_frac)]
+    pg = saturate(pgx + rshift_round(r * pgh, F), P)
+    g = luts["tanh"][lut_index(pg, cfg, cfg.tanh_frac)]
+    c_hat = saturate(g + rshift_round(u * (c - g), F), S)
+    fire = c_hat > thr
+    return int(fire), (c_hat if fire else 0), (c_hat - thr if fire else c_hat)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
+    cfg = random_config(seed, layers=2)
+    dut = UpdateLane(cfg)
+    rng = random.Random(seed)
+    acc_lim = 1 << (max(cfg.acc_bits(0), cfg.acc_bits(1)) - 2)
+    cases = []
+    for i in range(60):
+        layer = rng.randrange(2)
+        scale = 1 << (cfg.acc_frac(layer) + rng.randrange(0, 4))  # around +-1..8 in real units
+        a = [max(-acc_lim, min(acc_lim, rng.randint(-scale, scale))) for _ in range(4)]
+        c = rng.randint(-cfg.one, cfg.one)
+        thr = rng.randint(0, cfg.one)
+        cases.append((layer, *a, c, thr, i % 256))
+    got = []
+
+    async def bench(ctx):
+        for case in cases + [None, None]:
+            if case is not None:
+                layer, au, ar, agx, agh, c, thr, tag = case
+                ctx.set(dut.i_valid, 1)
+                for name, v in zip(("i_layer", "i_a_u", "i_a_r", "i_a_gx", "i_a_gh", "i_c", "i_thr", "i_tag"),
+                                   case, strict=True):
+                    ctx.set(getattr(dut, name), v)
+            else:
+                ctx.set(dut.i_valid, 0)
+            await ctx.delay(1e-9)
+            if ctx.get(dut.o_valid):
+                got.append((ctx.get(dut.o_tag), ctx.get(dut.o_fire), ctx.get(dut.o_y), ctx.get(dut.o_c)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(got) == len(cases)
+    fired = 0
+    for (layer, au, ar, agx, agh, c, thr, tag), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
+        assert gtag == tag
+        assert (fire, y, c_new) == reference_update(cfg, layer, au, ar, agx, agh, c, thr), f"unit {tag}"
+        fired += fire
+    assert 0 < fired < len(cases)
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(TypeError, match="cfg must be an EGRUConfig"):
+        UpdateLane({"hidden_size": 3})
+    with pytest.raises(ValueError, match="tag_bits must be a positive integer, got 0"):
+        UpdateLane(random_config(0), tag_bits=0)
