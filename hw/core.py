@@ -1,0 +1,605 @@
+"""The event-routed EGRU core: P lanes, sparse weight memories, event buffers, update units,
+stacked layers on one datapath and an on-chip readout.
+
+Schedule of one time step, per layer l (docs/datapath.md has the diagrams):
+
+* **route**: a front-end walks the layer's input events (layer 0: the nonzero elements of the
+  input vector; layer l > 0: layer l-1's events of this step) and then its recurrent events (its
+  own events of the previous step), reads each event's column pointer and queues a descriptor;
+  a back-end reads the column's padded lane lists, one address per cycle for all lanes, and each
+  lane multiplies and adds into its accumulator bank (read-modify-write, transparent reads so
+  that back-to-back updates of one unit are exact). A column of length L costs max(L, 1) cycles;
+  the front-end runs ahead so no cycle is lost between columns.
+* **update**: every lane updates one unit per cycle (UpdateLane), ceil(H/P) cycles, clears the
+  accumulators behind itself, writes the state, appends events to the layer's event buffer
+  (ping-pong halves by step parity) and sends them out as beats of P lanes.
+
+After a sequence's last step the **readout** multiplies the per-unit sums of the last layer's
+event values (accumulated during the updates) with the readout weights, for units whose sum is
+nonzero, and sends the logits and the class.
+
+Streams: ``inputs`` (index, value, last = end of step, end = end of sequence), ``events``,
+``result``, ``counters`` (one word per step and one per readout), optional ``trace`` (every
+unit's c, o, y per step) and ``load`` (writes any model memory while the core is idle).
+The exact cycle counts are predicted by sw/cycles.py.
+"""
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.fixed import reject
+from hw.spec.layout import CoreImage, local_depth
+from hw.update import UpdateLane
+
+GATES = ("u", "r", "gx", "gh")
+# load-port targets
+T_POINTER, T_WEIGHT, T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH, T_THR, T_LUT_UPDATE, T_LUT_SIGMOID, \
+    T_LUT_TANH, T_READOUT_W, T_READOUT_B = range(12)
+# counter word kinds
+C_STEP, C_READOUT = 0, 1
+# result word kinds
+R_LOGIT, R_CLASS = 0, 1
+_FIFO_DEPTH = 8
+_DESC_DEPTH = 8
+
+
+def _bits(n: int) -> int:
+    """Bits of an unsigned index in [0, n)."""
+    return max(1, (n - 1).bit_length())
+
+
+def _pack(fields, values) -> int:
+    """Pack integers into one word, first field in the least significant bits."""
+    word, pos = 0, 0
+    for (_, width), v in zip(fields, values, strict=True):
+        word |= (v & ((1 << width) - 1)) << pos
+        pos += width
+    return word
+
+
+class CoreGeometry:
+    """Widths and depths of one core, derived from a CoreImage's configuration and layout."""
+
+    def __init__(self, image: CoreImage):
+        cfg = image.cfg
+        self.cfg = cfg
+        self.P = cfg.lanes
+        self.H, self.L, self.C, self.I = cfg.hidden_size, cfg.layers, cfg.num_classes, cfg.input_size
+        self.M = local_depth(cfg, self.P)
+        self.Mb = _bits(self.M)
+        self.S, self.WB = cfg.state_bits, cfg.weight_bits
+        self.VB = max(cfg.input_bits, cfg.state_bits)
+        self.AB = max(cfg.acc_bits(layer) for layer in range(self.L))
+        self.SB = cfg.state_bits + cfg.max_steps.bit_length() + 1
+        self.RB = cfg.readout_acc_bits
+        self.columns = image.weights.columns
+        self.depth = image.weights.depth
+        self.start_bits = _bits(self.depth + 1)
+        self.len_bits = self.M.bit_length()
+        self.lane_fields = [("k", self.Mb), ("wu", self.WB), ("wr", self.WB), ("wg", self.WB)]
+        self.ptr_fields = [("start", self.start_bits), ("len", self.len_bits)]
+        self.ebuf_fields = [("m", self.Mb), ("y", self.S)]
+        self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
+                             self.AB, self.S, self.RB, self.WB)
+
+
+class EGRUCore(wiring.Component):
+    """The accelerator core for one model geometry; memories start with ``image``'s model.
+
+    Latency and throughput (cycles, with every output stream ready): a step costs, per layer,
+    ``route`` = 4 + sum over the layer's input and recurrent events of max(L_col, 1), plus
+    ``update`` = ceil(H/P) + 4; the readout costs 2 cycles per unit plus C per unit whose event
+    sum is nonzero, plus C + 2 to send the result. sw/cycles.py states it exactly and the tests
+    hold the core to it. Backpressure on ``events``/``trace`` stalls the update phase (the stall
+    cycles are not counted); ``inputs`` and ``load`` are accepted only between steps.
+    """
+
+    def __init__(self, image: CoreImage, trace: bool = False):
+        """``image``: the model and layout (its configuration fixes the sizes, widths, lanes and,
+        with ``memory == "dense"``, the dense GRU schedule: every input element and every unit
+        is routed each step, zeros included). ``trace``: add the trace stream."""
+        if not isinstance(image, CoreImage):
+            reject(self, TypeError(f"EGRUCore: image must be a CoreImage, got {type(image).__name__}"))
+        if image.weights.lanes != image.cfg.lanes:
+            reject(self, ValueError(f"EGRUCore: the weight layout has {image.weights.lanes} lanes but the "
+                                    f"configuration {image.cfg.lanes}"))
+        self._image = image
+        self._trace = bool(trace)
+        g = self.geometry = CoreGeometry(image)
+        y_array = data.ArrayLayout(signed(g.S), g.P)
+        self.input_layout = data.StructLayout({"index": _bits(g.I), "value": signed(g.cfg.input_bits),
+                                               "last": 1, "end": 1})
+        self.event_layout = data.StructLayout({"step": 16, "layer": _bits(g.L), "m": g.Mb, "fire": g.P,
+                                               "y": y_array})
+        self.trace_layout = data.StructLayout({"step": 16, "layer": _bits(g.L), "m": g.Mb, "o": g.P,
+                                               "c": y_array, "y": y_array})
+        self.result_layout = data.StructLayout({"kind": 1, "index": _bits(g.C + 1), "value": signed(g.RB)})
+        self.counter_layout = data.StructLayout({"kind": 1, "step": 16, "cycles": 32, "input_events": 16,
+                                                 "recurrent_events": 16, "lane_cycles": 32})
+        self.load_layout = data.StructLayout({"target": 4, "lane": 6, "addr": 20, "data": g.data_bits})
+        members = {
+            "inputs": In(stream.Signature(self.input_layout)),
+            "load": In(stream.Signature(self.load_layout)),
+            "events": Out(stream.Signature(self.event_layout)),
+            "result": Out(stream.Signature(self.result_layout)),
+            "counters": Out(stream.Signature(self.counter_layout)),
+            "busy": Out(1),
+        }
+        if self._trace:
+            members["trace"] = Out(stream.Signature(self.trace_layout))
+        super().__init__(members)
+
+    @property
+    def image(self) -> CoreImage:
+        return self._image
+
+    @property
+    def has_trace(self) -> bool:
+        return self._trace
+
+    # ------------------------------------------------------------------------------------------
+    def elaborate(self, platform):  # noqa: C901  (one schedule, kept in one place on purpose)
+        g, cfg, img = self.geometry, self.geometry.cfg, self._image
+        P, M, L, H, C = g.P, g.M, g.L, g.H, g.C
+        dense = cfg.memory == "dense"
+        m = Module()
+
+        # ---- memories ----------------------------------------------------------------------
+        def field(word, fields, name, signed_=False):
+            pos = 0
+            for n, w in fields:
+                if n == name:
+                    v = word[pos:pos + w]
+                    return v.as_signed() if signed_ else v
+                pos += w
+            raise KeyError(name)
+
+        def mem(name, shape, depth, init=()):
+            mm = Memory(shape=shape, depth=max(1, depth), init=list(init))
+            m.submodules[name] = mm
+            return mm
+
+        lw = sum(w for _, w in g.lane_fields)
+        pw = sum(w for _, w in g.ptr_fields)
+        ew = sum(w for _, w in g.ebuf_fields)
+        ptr_mem = mem("pointers", unsigned(pw), g.columns,
+                      [_pack(g.ptr_fields, p) for p in img.weights.pointers])
+        in_mem = mem("input_buffer", unsigned(_bits(g.I) + cfg.input_bits), g.I)
+        lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth,
+                        [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]) for p in range(P)]
+
+        def per_unit(table, pad):
+            """[layer][unit] -> per lane [layer * M + m] with unit = m * P + lane."""
+            return [[table[layer][mm * P + p] if mm * P + p < H else pad
+                     for layer in range(L) for mm in range(M)] for p in range(P)]
+
+        biases = {gate: per_unit(getattr(img, f"bias_{gate}"), 0) for gate in GATES}
+        bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(g.AB), L * M, biases[gate][p]) for p in range(P)]
+                    for gate in GATES}
+        thr_mem = [mem(f"thr_{p}", signed(g.S), L * M, per_unit(img.thr, cfg.one)[p]) for p in range(P)]
+        c_mem = [mem(f"state_{p}", signed(g.S), L * M) for p in range(P)]
+        acc_mem = {gate: [mem(f"acc_{gate}_{p}", signed(g.AB), M) for p in range(P)] for gate in GATES}
+        # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB
+        ebuf_mem = [[mem(f"events_{layer}_{p}", unsigned(ew), 2 << g.Mb) for p in range(P)] for layer in range(L)]
+        sum_mem = [mem(f"event_sum_{p}", signed(g.SB), M) for p in range(P)]
+        wo_mem = mem("readout_weights", signed(g.WB), H * C,
+                     [img.readout_weight[k][n] for k in range(H) for n in range(C)])
+        readout_bias = [Signal(signed(g.RB), name=f"readout_bias_{n}", init=img.readout_bias[n]) for n in range(C)]
+
+        ptr_rd = ptr_mem.read_port()
+        in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
+        lane_rd = [mm.read_port() for mm in lane_mem]
+        acc_wr = {gate: [mm.write_port() for mm in acc_mem[gate]] for gate in GATES}
+        acc_rd = {gate: [mm.read_port(transparent_for=(acc_wr[gate][p],)) for p, mm in enumerate(acc_mem[gate])]
+                  for gate in GATES}
+        bias_rd = {gate: [mm.read_port() for mm in bias_mem[gate]] for gate in GATES}
+        thr_rd = [mm.read_port() for mm in thr_mem]
+        c_rd, c_wr = [mm.read_port() for mm in c_mem], [mm.write_port() for mm in c_mem]
+        ebuf_rd = [[mm.read_port() for mm in row] for row in ebuf_mem]
+        ebuf_wr = [[mm.write_port() for mm in row] for row in ebuf_mem]
+        sum_rd, sum_wr = [mm.read_port() for mm in sum_mem], [mm.write_port() for mm in sum_mem]
+        wo_rd = wo_mem.read_port()
+
+        lanes = [UpdateLane(cfg, tag_bits=g.Mb) for _ in range(P)]
+        for p, lane in enumerate(lanes):
+            m.submodules[f"update_{p}"] = lane
+
+        # ---- load port: writes model memories while idle ------------------------------------
+        ld = self.load.payload
+        ld_fire = self.load.valid & self.load.ready
+        ptr_wr = ptr_mem.write_port()
+        lane_wr = [mm.write_port() for mm in lane_mem]
+        bias_wr = {gate: [mm.write_port() for mm in bias_mem[gate]] for gate in GATES}
+        thr_wr = [mm.write_port() for mm in thr_mem]
+        wo_wr = wo_mem.write_port()
+        m.d.comb += [ptr_wr.addr.eq(ld.addr), ptr_wr.data.eq(ld.data),
+                     ptr_wr.en.eq(ld_fire & (ld.target == T_POINTER)),
+                     wo_wr.addr.eq(ld.addr), wo_wr.data.eq(ld.data),
+                     wo_wr.en.eq(ld_fire & (ld.target == T_READOUT_W))]
+        for p in range(P):
+            on_lane = ld_fire & (ld.lane == p)
+            m.d.comb += [lane_wr[p].addr.eq(ld.addr), lane_wr[p].data.eq(ld.data),
+                         lane_wr[p].en.eq(on_lane & (ld.target == T_WEIGHT)),
+                         thr_wr[p].addr.eq(ld.addr), thr_wr[p].data.eq(ld.data),
+                         thr_wr[p].en.eq(on_lane & (ld.target == T_THR)),
+                         lanes[p].lut_we.eq(on_lane & (ld.target >= T_LUT_UPDATE) & (ld.target <= T_LUT_TANH)),
+                         lanes[p].lut_sel.eq(ld.target - T_LUT_UPDATE),
+                         lanes[p].lut_addr.eq(ld.addr), lanes[p].lut_data.eq(ld.data)]
+            for i, gate in enumerate(GATES):
+                w = bias_wr[gate][p]
+                m.d.comb += [w.addr.eq(ld.addr), w.data.eq(ld.data),
+                             w.en.eq(on_lane & (ld.target == T_BIAS_U + i))]
+        with m.If(ld_fire & (ld.target == T_READOUT_B)):
+            with m.Switch(ld.addr):
+                for n in range(C):
+                    with m.Case(n):
+                        m.d.sync += readout_bias[n].eq(ld.data)
+
+        # ---- control state -----------------------------------------------------------------
+        step = Signal(16)
+        layer = Signal(_bits(L))  # as wide as the layer field of the output words
+        cur = step[0]                 # ebuf half written this step
+        first = step == 0
+        end_seq = Signal()
+        n_in = Signal(range(g.I + 1))
+        counts = [[[Signal(range(M + 1), name=f"count_{layer_}_{h}_{p}") for p in range(P)] for h in range(2)]
+                  for layer_ in range(L)]
+        cyc = Signal(32)
+        in_events, rec_events = Signal(16), Signal(16)
+        lane_cycles = Signal(32)
+        ro_cycles = Signal(32)
+
+        # output FIFOs
+        ev_fifo = SyncFIFOBuffered(width=self.event_layout.size, depth=_FIFO_DEPTH)
+        m.submodules.ev_fifo = ev_fifo
+        m.d.comb += [self.events.valid.eq(ev_fifo.r_rdy), self.events.payload.eq(ev_fifo.r_data),
+                     ev_fifo.r_en.eq(self.events.ready)]
+        if self._trace:
+            tr_fifo = SyncFIFOBuffered(width=self.trace_layout.size, depth=_FIFO_DEPTH)
+            m.submodules.tr_fifo = tr_fifo
+            m.d.comb += [self.trace.valid.eq(tr_fifo.r_rdy), self.trace.payload.eq(tr_fifo.r_data),
+                         tr_fifo.r_en.eq(self.trace.ready)]
+
+        # ---- route: front-end ---------------------------------------------------------------
+        desc_fields = [("start", g.start_bits), ("len", g.len_bits), ("value", g.VB), ("rec", 1)]
+        desc_fifo = SyncFIFOBuffered(width=sum(w for _, w in desc_fields), depth=_DESC_DEPTH)
+        m.submodules.desc_fifo = desc_fifo
+        NS = 2 * P
+        seg_count = Array(Signal(range(max(M, g.I) + 1), name=f"seg_count_{s}") for s in range(NS))
+        prev = ~cur
+        for s in range(NS):
+            with m.Switch(layer):
+                for layer_ in range(L):
+                    with m.Case(layer_):
+                        if s < P:
+                            if layer_ == 0:
+                                m.d.comb += seg_count[s].eq(n_in if s == 0 else 0)
+                            else:
+                                src = counts[layer_ - 1]
+                                m.d.comb += seg_count[s].eq(Mux(cur, src[1][s], src[0][s]))
+                        else:
+                            p = s - P
+                            m.d.comb += seg_count[s].eq(Mux(first, 0, Mux(prev, counts[layer_][1][p],
+                                                                          counts[layer_][0][p])))
+        fe_seg = Signal(range(NS))
+        fe_pos = Signal(range(max(M, g.I) + 1))
+        fe_done = Signal()
+        f1_valid, f1_seg = Signal(), Signal(range(NS))
+        f2_valid, f2_value, f2_rec = Signal(), Signal(signed(g.VB)), Signal()
+        inflight = f1_valid + f2_valid
+        credit = (desc_fifo.level + inflight) < (_DESC_DEPTH - 1)
+
+        routing = Signal()
+        issue, issue_seg, issue_pos = Signal(), Signal(range(NS)), Signal(range(max(M, g.I) + 1))
+        with m.If(routing & ~fe_done & credit):
+            with m.If(fe_pos < seg_count[fe_seg]):
+                m.d.comb += [issue.eq(1), issue_seg.eq(fe_seg), issue_pos.eq(fe_pos)]
+                m.d.sync += fe_pos.eq(fe_pos + 1)
+            with m.Else():
+                # the next nonempty segment after fe_seg, found in the same cycle
+                found = Signal()
+                nxt = Signal(range(NS))
+                for s in reversed(range(NS)):
+                    with m.If((s > fe_seg) & (seg_count[s] != 0)):
+                        m.d.comb += [found.eq(1), nxt.eq(s)]
+                with m.If(found):
+                    m.d.comb += [issue.eq(1), issue_seg.eq(nxt), issue_pos.eq(0)]
+                    m.d.sync += [fe_seg.eq(nxt), fe_pos.eq(1)]
+                with m.Else():
+                    m.d.sync += fe_done.eq(1)
+        half_sel = Mux(issue_seg < P, cur, prev)
+        m.d.comb += [in_rd.addr.eq(issue_pos), in_rd.en.eq(1)]
+        for layer_ in range(L):
+            for p in range(P):
+                m.d.comb += [ebuf_rd[layer_][p].addr.eq(Cat(issue_pos[:g.Mb], half_sel)), ebuf_rd[layer_][p].en.eq(1)]
+        m.d.sync += [f1_valid.eq(issue), f1_seg.eq(issue_seg)]
+        with m.If(issue):
+            with m.If(issue_seg < P):
+                m.d.sync += in_events.eq(in_events + 1)
+            with m.Else():
+                m.d.sync += rec_events.eq(rec_events + 1)
+
+        # F1: the event's source index and value -> its column pointer
+        col = Signal(range(g.columns + 1))
+        value = Signal(signed(g.VB))
+        rec = Signal()
+        in_word = in_rd.data
+        with m.Switch(layer):
+            for layer_ in range(L):
+                with m.Case(layer_):
+                    with m.Switch(f1_seg):
+                        for s in range(NS):
+                            with m.Case(s):
+                                if s < P and layer_ == 0:
+                                    idx = in_word[:_bits(g.I)]
+                                    m.d.comb += [col.eq(img.weights.kernel_base[0] + idx),
+                                                 value.eq(in_word[_bits(g.I):].as_signed()), rec.eq(0)]
+                                elif s < P:
+                                    word = ebuf_rd[layer_ - 1][s].data
+                                    k = field(word, g.ebuf_fields, "m") * P + s
+                                    m.d.comb += [col.eq(img.weights.kernel_base[layer_] + k),
+                                                 value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(0)]
+                                else:
+                                    word = ebuf_rd[layer_][s - P].data
+                                    k = field(word, g.ebuf_fields, "m") * P + (s - P)
+                                    m.d.comb += [col.eq(img.weights.recurrent_base[layer_] + k),
+                                                 value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(1)]
+        m.d.comb += [ptr_rd.addr.eq(col), ptr_rd.en.eq(1)]
+        m.d.sync += [f2_valid.eq(f1_valid), f2_value.eq(value), f2_rec.eq(rec)]
+        # F2: pointer -> descriptor queue
+        m.d.comb += [desc_fifo.w_en.eq(f2_valid),
+                     desc_fifo.w_data.eq(Cat(ptr_rd.data[:g.start_bits], ptr_rd.data[g.start_bits:pw],
+                                             f2_value, f2_rec))]
+
+        # ---- route: back-end ------------------------------------------------------------------
+        be_active, be_start, be_len = Signal(), Signal(g.start_bits), Signal(g.len_bits)
+        be_q, be_value, be_rec = Signal(g.len_bits), Signal(signed(g.VB)), Signal()
+        last_q = be_active & ((be_len == 0) | (be_q + 1 >= be_len))
+        lane_issue = be_active & (be_q < be_len)
+        with m.If(be_active):
+            m.d.sync += be_q.eq(be_q + 1)
+        d = desc_fifo.r_data
+        pos = 0
+        d_fields = {}
+        for name, w in desc_fields:
+            d_fields[name] = d[pos:pos + w]
+            pos += w
+        with m.If((last_q | ~be_active) & desc_fifo.r_rdy):
+            m.d.comb += desc_fifo.r_en.eq(1)
+            m.d.sync += [be_active.eq(1), be_q.eq(0), be_start.eq(d_fields["start"]), be_len.eq(d_fields["len"]),
+                         be_value.eq(d_fields["value"].as_signed()), be_rec.eq(d_fields["rec"])]
+        with m.Elif(last_q):
+            m.d.sync += be_active.eq(0)
+        with m.If(lane_issue):
+            m.d.sync += lane_cycles.eq(lane_cycles + 1)
+        for p in range(P):
+            m.d.comb += [lane_rd[p].addr.eq(be_start + be_q), lane_rd[p].en.eq(1)]
+        l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
+        m.d.sync += [l1_valid.eq(lane_issue), l1_value.eq(be_value), l1_rec.eq(be_rec)]
+
+        # L1: products, accumulator reads. L2: accumulate and write back.
+        l2_valid, l2_rec = Signal(), Signal()
+        l2_k = [Signal(g.Mb, name=f"l2_k_{p}") for p in range(P)]
+        l2_prod = {gate: [Signal(signed(g.AB), name=f"l2_{gate}_{p}") for p in range(P)] for gate in ("u", "r", "g")}
+        m.d.sync += [l2_valid.eq(l1_valid), l2_rec.eq(l1_rec)]
+        # update-phase control (drives the accumulator read ports in that phase)
+        updating = Signal()
+        u_m = Signal(range(M + 1))
+        u0_issue = Signal()
+        for p in range(P):
+            word = lane_rd[p].data
+            kk = field(word, g.lane_fields, "k")
+            prods = {"u": l1_value * field(word, g.lane_fields, "wu", True),
+                     "r": l1_value * field(word, g.lane_fields, "wr", True),
+                     "g": l1_value * field(word, g.lane_fields, "wg", True)}
+            with m.Switch(Cat(l1_rec, layer)):
+                for layer_ in range(L):
+                    for is_rec in (0, 1):
+                        with m.Case(is_rec | (layer_ << 1)):
+                            sh = cfg.recurrent_shift(layer_) if is_rec else cfg.input_shift(layer_)
+                            for gate in ("u", "r", "g"):
+                                m.d.sync += l2_prod[gate][p].eq(prods[gate] << sh)
+            m.d.sync += l2_k[p].eq(kk)
+            for gate in GATES:
+                rd = acc_rd[gate][p]
+                m.d.comb += [rd.en.eq(1), rd.addr.eq(Mux(updating, u_m, kk))]
+            # L2 writes (route) or clears (update, see below)
+            targets = {"u": l2_prod["u"][p], "r": l2_prod["r"][p], "gx": l2_prod["g"][p], "gh": l2_prod["g"][p]}
+            enables = {"u": l2_valid, "r": l2_valid, "gx": l2_valid & ~l2_rec, "gh": l2_valid & l2_rec}
+            for gate in GATES:
+                wr = acc_wr[gate][p]
+                with m.If(~updating):
+                    m.d.comb += [wr.addr.eq(l2_k[p]), wr.data.eq(acc_rd[gate][p].data + targets[gate]),
+                                 wr.en.eq(enables[gate])]
+
+        route_idle = (fe_done & ~f1_valid & ~f2_valid & (desc_fifo.level == 0) & ~be_active
+                      & ~l1_valid & ~l2_valid)
+
+        # ---- update phase -------------------------------------------------------------------
+        u1_valid, u1_m = Signal(), Signal(g.Mb)
+        u2_valid, u2_m = Signal(), Signal(g.Mb)
+        room = ev_fifo.level <= _FIFO_DEPTH - 5
+        if self._trace:
+            room = room & (tr_fifo.level <= _FIFO_DEPTH - 5)
+        m.d.comb += u0_issue.eq(updating & (u_m < M) & room)
+        with m.If(u0_issue):
+            m.d.sync += u_m.eq(u_m + 1)
+        unit_addr = Signal(range(L * M + 1))
+        m.d.comb += unit_addr.eq(layer * M + u_m)
+        for p in range(P):
+            for gate in GATES:
+                m.d.comb += [bias_rd[gate][p].addr.eq(unit_addr), bias_rd[gate][p].en.eq(1)]
+            m.d.comb += [thr_rd[p].addr.eq(unit_addr), thr_rd[p].en.eq(1),
+                         c_rd[p].addr.eq(unit_addr), c_rd[p].en.eq(1)]
+        m.d.sync += [u1_valid.eq(u0_issue), u1_m.eq(u_m), u2_valid.eq(u1_valid), u2_m.eq(u1_m)]
+        for p, lane in enumerate(lanes):
+            m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer), lane.i_tag.eq(u1_m),
+                         lane.i_c.eq(Mux(first, 0, c_rd[p].data)), lane.i_thr.eq(thr_rd[p].data)]
+            for gate in GATES:
+                m.d.comb += getattr(lane, f"i_a_{gate}").eq(acc_rd[gate][p].data + bias_rd[gate][p].data)
+                with m.If(updating):  # clear behind the update, ready for the next pass
+                    m.d.comb += [acc_wr[gate][p].addr.eq(u1_m), acc_wr[gate][p].data.eq(0),
+                                 acc_wr[gate][p].en.eq(u1_valid)]
+            m.d.comb += [sum_rd[p].addr.eq(u2_m), sum_rd[p].en.eq(1)]
+
+        # U3: outputs of the update lanes
+        o_valid = lanes[0].o_valid
+        o_m = lanes[0].o_tag
+        fires = Signal(P)
+        last_layer = layer == L - 1
+        for p, lane in enumerate(lanes):
+            real = (o_m * P + p) < H  # lane slots past H are padding
+            m.d.comb += fires[p].eq(lane.o_fire & real)
+            m.d.comb += [c_wr[p].addr.eq(layer * M + o_m), c_wr[p].data.eq(lane.o_c), c_wr[p].en.eq(o_valid)]
+            for layer_ in range(L):
+                wr = ebuf_wr[layer_][p]
+                cnt = Mux(cur, counts[layer_][1][p], counts[layer_][0][p])
+                # the dense (GRU) schedule passes every unit on, silent ones with y = 0
+                put = (o_valid & real) if dense else fires[p]
+                m.d.comb += [wr.addr.eq(Cat(cnt[:g.Mb], cur)),
+                             wr.data.eq(Cat(o_m, lane.o_y)),
+                             wr.en.eq(put & (layer == layer_))]
+                for h in range(2):
+                    with m.If(put & (layer == layer_) & (cur == h)):
+                        m.d.sync += counts[layer_][h][p].eq(counts[layer_][h][p] + 1)
+            # per-unit sums of the last layer's event values, for the readout
+            m.d.comb += [sum_wr[p].addr.eq(o_m),
+                         sum_wr[p].data.eq(Mux(first, 0, sum_rd[p].data) + lane.o_y),
+                         sum_wr[p].en.eq(o_valid & last_layer)]
+        ev_word = Cat(step, layer, o_m, fires, *[lane.o_y for lane in lanes])
+        m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
+        if self._trace:
+            tr_word = Cat(step, layer, o_m, fires, *[lane.o_c for lane in lanes], *[lane.o_y for lane in lanes])
+            m.d.comb += [tr_fifo.w_data.eq(tr_word), tr_fifo.w_en.eq(o_valid)]
+        update_idle = ~u1_valid & ~u2_valid & ~o_valid
+
+        # ---- readout ---------------------------------------------------------------------------
+        logits = [Signal(signed(g.RB), name=f"logit_{n}") for n in range(C)]
+        ro_k = Signal(range(H + 1))
+        ro_n = Signal(range(C + 1))
+        ro_s = Signal(signed(g.SB))
+        best, best_n = Signal(signed(g.RB)), Signal(range(C + 1))
+        ro_lane = Signal(range(P))
+        m.d.comb += ro_lane.eq(ro_k % P)
+        ro_reading = Signal()
+        with m.If(ro_reading):
+            for p in range(P):
+                m.d.comb += sum_rd[p].addr.eq(ro_k // P)
+        m.d.comb += [wo_rd.en.eq(1)]
+        sum_data = Signal(signed(g.SB))
+        with m.Switch(ro_lane):
+            for p in range(P):
+                with m.Case(p):
+                    m.d.comb += sum_data.eq(sum_rd[p].data)
+        logit_sel = Signal(signed(g.RB))
+        with m.Switch(ro_n):
+            for n in range(C):
+                with m.Case(n):
+                    m.d.comb += logit_sel.eq(logits[n])
+
+        # ---- the schedule ---------------------------------------------------------------------
+        rs = self.result.payload
+        cw = self.counters.payload
+        m.d.comb += self.busy.eq(1)
+        with m.FSM():
+            with m.State("LOAD"):
+                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(1), self.load.ready.eq(1)]
+                ip = self.inputs.payload
+                # zero inputs are not events; the dense (GRU) schedule keeps them
+                keep = (ip.index < g.I) & ((ip.value != 0) if not dense else 1)
+                m.d.comb += [in_wr.addr.eq(n_in), in_wr.data.eq(Cat(ip.index, ip.value)),
+                             in_wr.en.eq(self.inputs.valid & keep)]
+                with m.If(self.inputs.valid):
+                    with m.If(keep):
+                        m.d.sync += n_in.eq(n_in + 1)
+                    with m.If(ip.last | ip.end):
+                        m.d.sync += [end_seq.eq(ip.end), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0),
+                                     cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0)]
+                        m.next = "ROUTE"
+            with m.State("ROUTE"):
+                m.d.comb += routing.eq(1)
+                m.d.sync += cyc.eq(cyc + 1)
+                with m.If(route_idle):
+                    m.d.sync += u_m.eq(0)
+                    for h in range(2):
+                        for p in range(P):
+                            with m.If(cur == h):
+                                with m.Switch(layer):
+                                    for layer_ in range(L):
+                                        with m.Case(layer_):
+                                            m.d.sync += counts[layer_][h][p].eq(0)
+                    m.next = "UPDATE"
+            with m.State("UPDATE"):
+                m.d.comb += updating.eq(1)
+                with m.If(u0_issue | (u_m == M)):
+                    m.d.sync += cyc.eq(cyc + 1)
+                with m.If((u_m == M) & update_idle):
+                    with m.If(last_layer):
+                        m.next = "STEP_DONE"
+                    with m.Else():
+                        m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0)]
+                        m.next = "ROUTE"
+            with m.State("STEP_DONE"):
+                m.d.comb += [self.counters.valid.eq(1), cw.kind.eq(C_STEP), cw.step.eq(step), cw.cycles.eq(cyc),
+                             cw.input_events.eq(in_events), cw.recurrent_events.eq(rec_events),
+                             cw.lane_cycles.eq(lane_cycles)]
+                with m.If(self.counters.ready):
+                    m.d.sync += [step.eq(step + 1), n_in.eq(0)]
+                    with m.If(end_seq):
+                        m.d.sync += [ro_k.eq(0), ro_cycles.eq(0), *[logits[n].eq(readout_bias[n]) for n in range(C)]]
+                        m.next = "RO_READ"
+                    with m.Else():
+                        m.next = "LOAD"
+            with m.State("RO_READ"):
+                m.d.comb += ro_reading.eq(1)
+                m.d.sync += ro_cycles.eq(ro_cycles + 1)
+                m.next = "RO_CHECK"
+            with m.State("RO_CHECK"):
+                m.d.sync += [ro_cycles.eq(ro_cycles + 1), ro_s.eq(sum_data), ro_n.eq(0)]
+                m.d.comb += wo_rd.addr.eq(ro_k * C)
+                with m.If(sum_data == 0):
+                    m.d.sync += ro_k.eq(ro_k + 1)
+                    with m.If(ro_k == H - 1):
+                        m.d.sync += [ro_n.eq(0), best.eq(0), best_n.eq(0)]
+                        m.next = "RO_SEND"
+                    with m.Else():
+                        m.next = "RO_READ"
+                with m.Else():
+                    m.next = "RO_MAC"
+            with m.State("RO_MAC"):
+                m.d.sync += ro_cycles.eq(ro_cycles + 1)
+                m.d.comb += wo_rd.addr.eq(ro_k * C + ro_n + 1)
+                with m.Switch(ro_n):
+                    for n in range(C):
+                        with m.Case(n):
+                            m.d.sync += logits[n].eq(logits[n] + ro_s * wo_rd.data)
+                m.d.sync += ro_n.eq(ro_n + 1)
+                with m.If(ro_n == C - 1):
+                    m.d.sync += ro_k.eq(ro_k + 1)
+                    with m.If(ro_k == H - 1):
+                        m.d.sync += [ro_n.eq(0), best.eq(0), best_n.eq(0)]
+                        m.next = "RO_SEND"
+                    with m.Else():
+                        m.next = "RO_READ"
+            with m.State("RO_SEND"):
+                m.d.comb += self.result.valid.eq(1)
+                with m.If(ro_n < C):
+                    m.d.comb += [rs.kind.eq(R_LOGIT), rs.index.eq(ro_n), rs.value.eq(logit_sel)]
+                with m.Else():
+                    m.d.comb += [rs.kind.eq(R_CLASS), rs.index.eq(best_n), rs.value.eq(best)]
+                with m.If(self.result.ready):
+                    m.d.sync += [ro_n.eq(ro_n + 1), ro_cycles.eq(ro_cycles + 1)]
+                    with m.If((ro_n < C) & ((ro_n == 0) | (logit_sel > best))):
+                        m.d.sync += [best.eq(logit_sel), best_n.eq(ro_n)]  # ties keep the lowest class
+                    with m.If(ro_n == C):
+                        m.next = "RO_DONE"
+            with m.State("RO_DONE"):
+                m.d.comb += [self.counters.valid.eq(1), cw.kind.eq(C_READOUT), cw.step.eq(step),
+                             cw.cycles.eq(ro_cycles)]
+                with m.If(self.counters.ready):
+                    m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
+                    m.next = "LOAD"
+        return m

@@ -1,0 +1,116 @@
+"""The cycle model of the core (hw/core.py): the exact number of cycles of every phase of
+every step, from the configuration, the weight layout and the golden model's events. It is
+the performance model for users who cannot simulate, and the hardware must meet it exactly
+(tests/test_hw_core.py). Next to it: the architectural bound of the event-driven schedule and
+the count of the dense (plain GRU) schedule on the same machine.
+
+Per layer and step (see docs/datapath.md):
+
+    route  = ROUTE_LATENCY + sum over the layer's input and recurrent events of max(L_col, 1)
+             - min(trailing columns with L_col = 0, 2)       (route_cycles)
+             (ROUTE_EMPTY when the layer has no event at all)
+    update = ceil(H / P) + UPDATE_LATENCY
+
+and per sequence: readout = READOUT_PER_UNIT * H + C * (units whose event sum is nonzero) + C + 1.
+L_col is the column's padded lane-list length (hw.spec.layout). The bound is the schedule
+without its pipeline constants: sum of L_col over events + ceil(H / P) per layer.
+"""
+
+import dataclasses
+
+import torch
+
+from hw.spec.layout import CoreImage, local_depth
+from sw.golden import GoldenResult
+
+ROUTE_LATENCY = 8     # issue -> pointer -> descriptor queue -> lane read -> multiply -> write back
+ROUTE_EMPTY = 2       # a layer with no events: one cycle to find none, one to leave
+UPDATE_LATENCY = 4    # accumulator/bias read, LUTs u and r, LUT tanh, state write
+READOUT_PER_UNIT = 2  # read a unit's event sum, test it for zero
+
+
+@dataclasses.dataclass
+class StepCycles:
+    route: list      # per layer
+    update: list     # per layer
+    events: list     # per layer: number of input + recurrent events routed
+    bound: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.route) + sum(self.update)
+
+
+def layer_sources(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int, t: int, layer: int,
+                  dense: bool) -> list[int]:
+    """Global column ids routed for (sequence n, step t, layer), in the core's order."""
+    cfg, W = image.cfg, image.weights
+    H, P = cfg.hidden_size, cfg.lanes
+    M = local_depth(cfg, P)
+
+    def by_lane(active):  # the core walks event buffers lane by lane, each in unit order
+        return [m * P + p for p in range(P) for m in range(M) if m * P + p < H and active[m * P + p]]
+
+    if layer == 0:
+        src = [W.kernel_base[0] + i for i in range(cfg.input_size) if dense or x_q[n, t, i] != 0]
+    else:
+        fired = [True] * H if dense else res.layers[layer - 1].o[n, t].tolist()
+        src = [W.kernel_base[layer] + k for k in by_lane(fired)]
+    if t > 0:
+        fired = [True] * H if dense else res.layers[layer].o[n, t - 1].tolist()
+        src += [W.recurrent_base[layer] + k for k in by_lane(fired)]
+    return src
+
+
+def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int) -> list[StepCycles]:
+    """Cycles of every step of sequence n (x_q [N, T, I] quantized inputs, res = golden run)."""
+    cfg = image.cfg
+    dense = cfg.memory == "dense"
+    M = local_depth(cfg, cfg.lanes)
+    out = []
+    for t in range(x_q.shape[1]):
+        route, update, events, bound = [], [], [], 0
+        for layer in range(cfg.layers):
+            src = layer_sources(image, x_q, res, n, t, layer, dense)
+            lengths = [image.weights.length(c) for c in src]
+            route.append(route_cycles(lengths))
+            update.append(M + UPDATE_LATENCY)
+            events.append(len(src))
+            bound += sum(lengths) + M
+        out.append(StepCycles(route=route, update=update, events=events, bound=bound))
+    return out
+
+
+def route_cycles(lengths: list[int]) -> int:
+    """The route phase of one layer for columns of these padded lengths, in routing order.
+    Each column occupies the back-end max(L, 1) cycles; the last lane read still needs
+    multiply and write-back (2 of the ROUTE_LATENCY cycles), which up to two trailing empty
+    columns overlap; with no lane read at all those 2 cycles are not spent."""
+    if not lengths:
+        return ROUTE_EMPTY
+    trailing_empty = 0
+    for L in reversed(lengths):
+        if L:
+            break
+        trailing_empty += 1
+    if trailing_empty == len(lengths):  # no lane read at all: nothing to multiply or write back
+        trailing_empty = 2
+    return ROUTE_LATENCY + sum(max(L, 1) for L in lengths) - min(trailing_empty, 2)
+
+
+def readout_cycles(image: CoreImage, res: GoldenResult, n: int) -> int:
+    cfg = image.cfg
+    sums = res.layers[-1].y[n].sum(dim=0)
+    return READOUT_PER_UNIT * cfg.hidden_size + cfg.num_classes * int((sums != 0).sum()) + cfg.num_classes + 1
+
+
+def dense_step_cycles(image: CoreImage, first_step: bool = False) -> int:
+    """A step of the plain GRU schedule on the same machine (every input element and every unit
+    routed, every entry stored): what `--dense` costs, independent of the data."""
+    cfg = image.cfg
+    M = local_depth(cfg, cfg.lanes)
+    total = 0
+    for layer in range(cfg.layers):
+        sources = cfg.layer_input_size(layer) + (0 if first_step else cfg.hidden_size)
+        total += ROUTE_LATENCY + sources * max(M, 1) + M + UPDATE_LATENCY
+    return total

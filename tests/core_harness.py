@@ -1,0 +1,114 @@
+"""Drive an EGRUCore in amaranth.sim: stream sequences in, collect every output stream, and
+unpack the words into plain tuples the tests compare with the golden and cycle models."""
+
+import random
+
+from amaranth.sim import Simulator
+
+from hw.core import C_READOUT, C_STEP, R_CLASS, EGRUCore
+
+
+def unpack(layout, word: int) -> dict:
+    """A StructLayout word -> {field: int} (signed fields sign-extended; arrays as lists)."""
+    out, pos = {}, 0
+    for name, field in layout:
+        shape = field.shape
+        width = field.width
+        v = (word >> field.offset) & ((1 << width) - 1)
+        if hasattr(shape, "elem_shape"):  # ArrayLayout
+            ew = shape.elem_shape.width
+            items = [(v >> (i * ew)) & ((1 << ew) - 1) for i in range(shape.length)]
+            if shape.elem_shape.signed:
+                items = [x - (1 << ew) if x >> (ew - 1) else x for x in items]
+            out[name] = items
+        else:
+            signed = getattr(shape, "signed", False)
+            out[name] = v - (1 << width) if signed and v >> (width - 1) else v
+        pos += width
+    return out
+
+
+def input_words(x_seq, zeros=False):
+    """One sequence [T][I] of ints -> input stream words: the nonzero elements of every step
+    (every element with ``zeros``), the step's last word flagged `last`, the sequence's last
+    word `end`."""
+    words = []
+    T = len(x_seq)
+    for t, row in enumerate(x_seq):
+        step = [(i, v) for i, v in enumerate(row) if zeros or v != 0] or [(0, 0)]
+        for j, (i, v) in enumerate(step):
+            last = j == len(step) - 1
+            words.append({"index": i, "value": v, "last": int(last), "end": int(last and t == T - 1)})
+    return words
+
+
+def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0):
+    """Returns per sequence {"events": [(step, layer, k, y)], "trace": [(step, layer, k, c, o, y)],
+    "logits": [...], "class": int, "steps": [counter dicts], "readout": counter dict}."""
+    rng = random.Random(seed)
+    P = core.geometry.P
+    results = [dict(events=[], trace=[], logits=[], steps=[]) for _ in sequences]
+    done = {"seq": 0}
+
+    async def driver(ctx):
+        dense = core.geometry.cfg.memory == "dense"
+        for words in (input_words(s, zeros=dense) for s in sequences):
+            for w in words:
+                while idle and rng.random() < idle:
+                    ctx.set(core.inputs.valid, 0)
+                    await ctx.tick()
+                ctx.set(core.inputs.valid, 1)
+                ctx.set(core.inputs.payload.as_value(), core.input_layout.const(w).as_value().value)
+                await ctx.tick().until(core.inputs.ready)
+            ctx.set(core.inputs.valid, 0)
+        while done["seq"] < len(sequences):
+            await ctx.tick()
+
+    def monitor(stream, layout, sink):
+        async def process(ctx):
+            ctx.set(stream.ready, 1)
+            async for _, _, valid, ready, payload in ctx.tick().sample(stream.valid, stream.ready,
+                                                                       stream.payload.as_value()):
+                if valid and ready:
+                    sink(unpack(layout, payload))
+                ctx.set(stream.ready, 0 if backpressure and rng.random() < backpressure else 1)
+        return process
+
+    def on_event(w):
+        r = results[done["seq"]]
+        for p in range(P):
+            if (w["fire"] >> p) & 1:
+                r["events"].append((w["step"], w["layer"], w["m"] * P + p, w["y"][p]))
+
+    def on_trace(w):
+        r = results[done["seq"]]
+        for p in range(P):
+            k = w["m"] * P + p
+            if k < core.geometry.H:
+                r["trace"].append((w["step"], w["layer"], k, w["c"][p], (w["o"] >> p) & 1, w["y"][p]))
+
+    def on_result(w):
+        r = results[done["seq"]]
+        if w["kind"] == R_CLASS:
+            r["class"] = w["index"]
+        else:
+            r["logits"].append(w["value"])
+
+    def on_counter(w):
+        r = results[done["seq"]]
+        if w["kind"] == C_STEP:
+            r["steps"].append(w)
+        elif w["kind"] == C_READOUT:
+            r["readout"] = w
+            done["seq"] += 1
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(driver)
+    sim.add_process(monitor(core.events, core.event_layout, on_event))
+    sim.add_process(monitor(core.result, core.result_layout, on_result))
+    sim.add_process(monitor(core.counters, core.counter_layout, on_counter))
+    if core.has_trace:
+        sim.add_process(monitor(core.trace, core.trace_layout, on_trace))
+    sim.run()
+    return results

@@ -1,0 +1,90 @@
+"""The whole core in amaranth.sim on random small models: every event (step, layer, unit, value)
+in order, every unit's state on the trace stream, the logits and the class equal the golden
+model, and every step's cycle count equals the cycle model, for 1 and 2 layers, 1, 2 and 4
+lanes, dense and 50% pruned memories, inputs with zeros, with and without idle input and
+output backpressure."""
+
+import dataclasses
+
+import pytest
+
+from hw.core import EGRUCore
+from sw import cycles
+from sw.golden import events, run
+from sw.hwimage import image_from_params
+from tests.core_harness import run_core
+from tests.random_models import random_config, random_inputs, random_params
+
+CASES = [(layers, lanes, memory) for layers in (1, 2) for lanes in (1, 2, 4) for memory in ("sparse", "dense")]
+
+
+def check_core(seed, layers, lanes, memory, n=2, steps=5, idle=0.0, backpressure=0.0):
+    cfg = random_config(seed, layers=layers, memory=memory)
+    p = random_params(cfg, seed, prune=0.5 if memory == "sparse" else 0.0)
+    image = image_from_params(cfg, p, lanes=lanes)
+    core = EGRUCore(image, trace=True)
+    x = random_inputs(cfg, seed, n, steps)
+    got = run_core(core, [s.tolist() for s in x], seed=seed, idle=idle, backpressure=backpressure)
+    want = run(cfg, p, x)
+    total_events = 0
+    for i in range(n):
+        g = got[i]
+        assert g["events"] == events(want, i), f"sequence {i}: events differ"
+        total_events += len(g["events"])
+        trace = {(t, layer, k): (c, o, y) for t, layer, k, c, o, y in g["trace"]}
+        assert len(trace) == steps * layers * cfg.hidden_size == len(g["trace"])
+        for (t, layer, k), (c, o, y) in trace.items():
+            rec = want.layers[layer]
+            expected = (int(rec.c[i, t, k]), int(rec.o[i, t, k]), int(rec.y[i, t, k]))
+            assert (c, o, y) == expected, f"sequence {i} step {t} layer {layer} unit {k}: {expected} != {(c, o, y)}"
+        assert g["logits"] == want.logits[i].tolist(), f"sequence {i}: logits"
+        assert g["class"] == int(want.predictions[i])
+        model = cycles.sequence_cycles(image, x, want, i)
+        for t, (counter, predicted) in enumerate(zip(g["steps"], model, strict=True)):
+            assert counter["cycles"] == predicted.total, f"sequence {i} step {t}: cycles"
+            assert counter["input_events"] + counter["recurrent_events"] == sum(predicted.events)
+        assert g["readout"]["cycles"] == cycles.readout_cycles(image, want, i)
+    return total_events
+
+
+def lively_seed(base, layers, memory):
+    """The first seed from ``base`` whose random model has events in every layer (a silent
+    model would check nothing of the routing)."""
+    for seed in range(base, base + 50):
+        cfg = random_config(seed, layers=layers, memory=memory)
+        res = run(cfg, random_params(cfg, seed, prune=0.5 if memory == "sparse" else 0.0),
+                  random_inputs(cfg, seed, 2, 5))
+        if all(0 < int(r.o.sum()) < r.o.numel() for r in res.layers):
+            return seed
+    raise AssertionError("no lively random model found")
+
+
+@pytest.mark.parametrize("layers,lanes,memory", CASES, ids=[f"L{a}-P{b}-{c}" for a, b, c in CASES])
+def test_core_equals_golden_and_cycle_model(layers, lanes, memory):
+    seed = lively_seed(10 * layers + lanes + (5 if memory == "dense" else 0), layers, memory)
+    assert check_core(seed, layers, lanes, memory) > 0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_idle_inputs_and_output_backpressure_change_nothing(seed):
+    check_core(seed, layers=2, lanes=2, memory="sparse", idle=0.3, backpressure=0.4)
+
+
+def test_dense_schedule_costs_the_gru_count_every_step():
+    cfg = random_config(4, layers=1, memory="dense")
+    p = random_params(cfg, 4, prune=0.0)
+    image = image_from_params(cfg, p, lanes=2)
+    x = random_inputs(cfg, 4, 1, 4)
+    model = cycles.sequence_cycles(image, x, run(cfg, p, x), 0)
+    assert model[0].total == cycles.dense_step_cycles(image, first_step=True)
+    assert all(s.total == cycles.dense_step_cycles(image) for s in model[1:])
+
+
+def test_lane_count_must_match_the_layout():
+    cfg = random_config(0)
+    image = image_from_params(cfg, random_params(cfg, 0), lanes=2)
+    bad = dataclasses.replace(image, cfg=dataclasses.replace(image.cfg, lanes=4))
+    with pytest.raises(ValueError, match="layout has 2 lanes but the configuration 4"):
+        EGRUCore(bad)
+    with pytest.raises(TypeError, match="image must be a CoreImage"):
+        EGRUCore(cfg)
