@@ -24,13 +24,14 @@ unit's c, o, y per step) and ``load`` (writes any model memory while the core is
 The exact cycle counts are predicted by sw/cycles.py.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fixed import reject
+from hw.spec import LUT_KINDS
 from hw.spec.layout import CoreImage, local_depth
 from hw.update import UpdateLane
 
@@ -157,9 +158,13 @@ class EGRUCore(wiring.Component):
                 pos += w
             raise KeyError(name)
 
+        self.memories = []  # (name, depth, width) of every memory, for reports
+
         def mem(name, shape, depth, init=()):
-            mm = Memory(shape=shape, depth=max(1, depth), init=list(init))
+            depth = max(2, depth)  # a 1-word memory would have a 0-bit address port
+            mm = Memory(shape=shape, depth=depth, init=list(init))
             m.submodules[name] = mm
+            self.memories.append((name, depth, Shape.cast(shape).width))
             return mm
 
         lw = sum(w for _, w in g.lane_fields)
@@ -206,6 +211,7 @@ class EGRUCore(wiring.Component):
         lanes = [UpdateLane(cfg, tag_bits=g.Mb) for _ in range(P)]
         for p, lane in enumerate(lanes):
             m.submodules[f"update_{p}"] = lane
+            self.memories += [(f"lut_{kind}_{p}", 1 << cfg.lut_bits, g.S) for kind in LUT_KINDS]
 
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
@@ -265,7 +271,8 @@ class EGRUCore(wiring.Component):
 
         # ---- route: front-end ---------------------------------------------------------------
         desc_fields = [("start", g.start_bits), ("len", g.len_bits), ("value", g.VB), ("rec", 1)]
-        desc_fifo = SyncFIFOBuffered(width=sum(w for _, w in desc_fields), depth=_DESC_DEPTH)
+        # unbuffered: a descriptor written in one cycle is at the head in the next
+        desc_fifo = SyncFIFO(width=sum(w for _, w in desc_fields), depth=_DESC_DEPTH)
         m.submodules.desc_fifo = desc_fifo
         NS = 2 * P
         seg_count = Array(Signal(range(max(M, g.I) + 1), name=f"seg_count_{s}") for s in range(NS))
@@ -302,7 +309,7 @@ class EGRUCore(wiring.Component):
                 # the next nonempty segment after fe_seg, found in the same cycle
                 found = Signal()
                 nxt = Signal(range(NS))
-                for s in reversed(range(NS)):
+                for s in reversed(range(1, NS)):  # segment 0 is never *after* another
                     with m.If((s > fe_seg) & (seg_count[s] != 0)):
                         m.d.comb += [found.eq(1), nxt.eq(s)]
                 with m.If(found):
@@ -355,30 +362,41 @@ class EGRUCore(wiring.Component):
                                              f2_value, f2_rec))]
 
         # ---- route: back-end ------------------------------------------------------------------
+        # The descriptor being walked is the registered one while active, else the queue head,
+        # so a new column starts in the cycle it reaches the head and columns follow each other
+        # without a gap: a column of length L occupies exactly max(L, 1) cycles.
         be_active, be_start, be_len = Signal(), Signal(g.start_bits), Signal(g.len_bits)
         be_q, be_value, be_rec = Signal(g.len_bits), Signal(signed(g.VB)), Signal()
-        last_q = be_active & ((be_len == 0) | (be_q + 1 >= be_len))
-        lane_issue = be_active & (be_q < be_len)
-        with m.If(be_active):
-            m.d.sync += be_q.eq(be_q + 1)
         d = desc_fifo.r_data
         pos = 0
         d_fields = {}
         for name, w in desc_fields:
             d_fields[name] = d[pos:pos + w]
             pos += w
-        with m.If((last_q | ~be_active) & desc_fifo.r_rdy):
+        eff_valid = be_active | desc_fifo.r_rdy
+        eff_start = Mux(be_active, be_start, d_fields["start"])
+        eff_len = Mux(be_active, be_len, d_fields["len"])
+        eff_q = Mux(be_active, be_q, 0)
+        eff_value = Mux(be_active, be_value, d_fields["value"].as_signed())
+        eff_rec = Mux(be_active, be_rec, d_fields["rec"])
+        last_q = eff_valid & ((eff_len == 0) | (eff_q + 1 >= eff_len))
+        lane_issue = eff_valid & (eff_q < eff_len)
+        with m.If(be_active):
+            m.d.sync += be_q.eq(be_q + 1)
+            with m.If(last_q):
+                m.d.sync += be_active.eq(0)
+        with m.Elif(desc_fifo.r_rdy):
             m.d.comb += desc_fifo.r_en.eq(1)
-            m.d.sync += [be_active.eq(1), be_q.eq(0), be_start.eq(d_fields["start"]), be_len.eq(d_fields["len"]),
-                         be_value.eq(d_fields["value"].as_signed()), be_rec.eq(d_fields["rec"])]
-        with m.Elif(last_q):
-            m.d.sync += be_active.eq(0)
+            with m.If(~last_q):
+                m.d.sync += [be_active.eq(1), be_q.eq(1), be_start.eq(d_fields["start"]),
+                             be_len.eq(d_fields["len"]), be_value.eq(d_fields["value"].as_signed()),
+                             be_rec.eq(d_fields["rec"])]
         with m.If(lane_issue):
             m.d.sync += lane_cycles.eq(lane_cycles + 1)
         for p in range(P):
-            m.d.comb += [lane_rd[p].addr.eq(be_start + be_q), lane_rd[p].en.eq(1)]
+            m.d.comb += [lane_rd[p].addr.eq(eff_start + eff_q), lane_rd[p].en.eq(1)]
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
-        m.d.sync += [l1_valid.eq(lane_issue), l1_value.eq(be_value), l1_rec.eq(be_rec)]
+        m.d.sync += [l1_valid.eq(lane_issue), l1_value.eq(eff_value), l1_rec.eq(eff_rec)]
 
         # L1: products, accumulator reads. L2: accumulate and write back.
         l2_valid, l2_rec = Signal(), Signal()
@@ -517,13 +535,14 @@ class EGRUCore(wiring.Component):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):
                         m.d.sync += [end_seq.eq(ip.end), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0),
-                                     cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0)]
+                                     u_m.eq(0), cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0)]
                         m.next = "ROUTE"
             with m.State("ROUTE"):
                 m.d.comb += routing.eq(1)
                 m.d.sync += cyc.eq(cyc + 1)
                 with m.If(route_idle):
-                    m.d.sync += u_m.eq(0)
+                    # the update phase issues its first unit in this same cycle (u_m is 0)
+                    m.d.comb += updating.eq(1)
                     for h in range(2):
                         for p in range(P):
                             with m.If(cur == h):
@@ -540,7 +559,7 @@ class EGRUCore(wiring.Component):
                     with m.If(last_layer):
                         m.next = "STEP_DONE"
                     with m.Else():
-                        m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0)]
+                        m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0), u_m.eq(0)]
                         m.next = "ROUTE"
             with m.State("STEP_DONE"):
                 m.d.comb += [self.counters.valid.eq(1), cw.kind.eq(C_STEP), cw.step.eq(step), cw.cycles.eq(cyc),

@@ -34,7 +34,7 @@ class UpdateLane(wiring.Component):
         S = cfg.state_bits
         super().__init__({
             "i_valid": In(1),
-            "i_layer": In(range(cfg.layers)),
+            "i_layer": In(max(1, (cfg.layers - 1).bit_length())),  # never 0 bits wide
             "i_a_u": In(signed(acc_bits)), "i_a_r": In(signed(acc_bits)),
             "i_a_gx": In(signed(acc_bits)), "i_a_gh": In(signed(acc_bits)),
             "i_c": In(signed(S)), "i_thr": In(signed(S)),

@@ -23,8 +23,8 @@ import torch
 from hw.spec.layout import CoreImage, local_depth
 from sw.golden import GoldenResult
 
-ROUTE_LATENCY = 8     # issue -> pointer -> descriptor queue -> lane read -> multiply -> write back
-ROUTE_EMPTY = 2       # a layer with no events: one cycle to find none, one to leave
+ROUTE_LATENCY = 5     # event -> pointer -> descriptor queue -> lane read -> multiply -> write back
+ROUTE_EMPTY = 1       # a layer with no events: one cycle to find none (the update starts in it)
 UPDATE_LATENCY = 4    # accumulator/bias read, LUTs u and r, LUT tanh, state write
 READOUT_PER_UNIT = 2  # read a unit's event sum, test it for zero
 

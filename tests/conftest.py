@@ -27,3 +27,17 @@ def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits") / "digits.pt"
     result = egru_json("train", "--task", "digits", "--hidden", "64", "--baseline", "--out", str(out))
     return result, str(out)
+
+
+@pytest.fixture(scope="session")
+def digits_quantized(digits_run, tmp_path_factory):
+    """`egru quantize` of the digits model with 8-bit weights, 16-bit state: (JSON, path)."""
+    out = tmp_path_factory.mktemp("quantized") / "digits.egru"
+    return egru_json("quantize", digits_run[1], "--out", str(out), "--weight-bits", "8", "--state-bits", "16"), out
+
+
+@pytest.fixture(scope="session")
+def digits_pruned(digits_run, tmp_path_factory):
+    """The same with --prune 0.5: (JSON, path)."""
+    out = tmp_path_factory.mktemp("pruned") / "digits-pruned.egru"
+    return egru_json("quantize", digits_run[1], "--out", str(out), "--prune", "0.5"), out

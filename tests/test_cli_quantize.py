@@ -7,19 +7,11 @@ from gen.cli import main
 from sw import modelfile
 from sw.datasets import load
 from sw.golden import quantize_inputs, run
-from tests.conftest import egru_json
-
-
-@pytest.fixture(scope="module")
-def quantized(digits_run, tmp_path_factory):
-    _, ckpt = digits_run
-    out = tmp_path_factory.mktemp("q") / "digits.egru"
-    return egru_json("quantize", ckpt, "--out", str(out), "--weight-bits", "8", "--state-bits", "16"), out
 
 
 @pytest.mark.slow
-def test_8bit_weights_16bit_state_lose_at_most_one_point(quantized):
-    r, _ = quantized
+def test_8bit_weights_16bit_state_lose_at_most_one_point(digits_quantized):
+    r, _ = digits_quantized
     assert r["quant_accuracy"] >= r["float_accuracy"] - 0.01, r
     assert r["qat_golden_class_mismatch"] == 0.0, r
     for key in ("float_accuracy", "quant_accuracy", "weight_sparsity", "activity", "model_bytes"):
@@ -27,8 +19,8 @@ def test_8bit_weights_16bit_state_lose_at_most_one_point(quantized):
 
 
 @pytest.mark.slow
-def test_the_written_model_file_reproduces_the_reported_accuracy(quantized):
-    r, path = quantized
+def test_the_written_model_file_reproduces_the_reported_accuracy(digits_quantized):
+    r, path = digits_quantized
     m = modelfile.load(str(path))
     data = load(task="digits")
     res = run(m.config, m.params, quantize_inputs(data.x_test, m.config))
@@ -37,13 +29,12 @@ def test_the_written_model_file_reproduces_the_reported_accuracy(quantized):
 
 
 @pytest.mark.slow
-def test_half_pruned_loses_at_most_two_points(digits_run, tmp_path):
-    _, ckpt = digits_run
-    r = egru_json("quantize", ckpt, "--out", str(tmp_path / "p.egru"), "--prune", "0.5")
+def test_half_pruned_loses_at_most_two_points(digits_pruned):
+    r, path = digits_pruned
     assert r["weight_sparsity"] >= 0.5, r
     assert r["quant_accuracy"] >= r["float_accuracy"] - 0.02, r
     assert r["qat_golden_class_mismatch"] == 0.0, r
-    m = modelfile.load(str(tmp_path / "p.egru"))
+    m = modelfile.load(str(path))
     stored = sum(int(c[0][-1]) for c in m.columns.values())
     total = sum((c[0].shape[0] - 1) * m.config.hidden_size for c in m.columns.values())
     assert stored / total <= 0.5  # pruned entries take no memory

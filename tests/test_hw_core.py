@@ -21,9 +21,17 @@ CASES = [(layers, lanes, memory) for layers in (1, 2) for lanes in (1, 2, 4) for
 def check_core(seed, layers, lanes, memory, n=2, steps=5, idle=0.0, backpressure=0.0):
     cfg = random_config(seed, layers=layers, memory=memory)
     p = random_params(cfg, seed, prune=0.5 if memory == "sparse" else 0.0)
+    x = random_inputs(cfg, seed, n, steps)
+    return check_model(cfg, p, x, lanes, seed=seed, idle=idle, backpressure=backpressure)
+
+
+def check_model(cfg, p, x, lanes, seed=0, idle=0.0, backpressure=0.0):
+    """Run x [N, T, I] through the core built for (cfg, p) with ``lanes`` lanes and assert
+    that everything equals the golden model and the cycle model. Returns the event count."""
+    n, steps = x.shape[0], x.shape[1]
+    layers = cfg.layers
     image = image_from_params(cfg, p, lanes=lanes)
     core = EGRUCore(image, trace=True)
-    x = random_inputs(cfg, seed, n, steps)
     got = run_core(core, [s.tolist() for s in x], seed=seed, idle=idle, backpressure=backpressure)
     want = run(cfg, p, x)
     total_events = 0

@@ -1,0 +1,97 @@
+"""`egru verilog`: generate the Verilog of the core for a model file."""
+
+import json
+import os
+
+from gen.progress import say
+from gen.verilog import TOP, build_core, lint, ports, write_verilog
+from sw.datasets import DatasetError, load
+from sw.golden import quantize_inputs
+from sw.perf import schedule_report
+
+NAME = "verilog"
+HELP = "generate the Verilog of the accelerator core for a model file"
+DESCRIPTION = """\
+Build the event-routed core for a model file (sizes, widths and weights from the file) and write
+OUT/egru_core.v with the model in its memory initialisers (the load port can replace it at run
+time), plus OUT/egru_core.json: ports, memories and the configuration. Prints the ports and the
+memory sizes.
+
+--lanes P sets the number of multiplier lanes (accumulators banked by unit mod P); --dense
+stores every weight entry and routes every input and unit each step (the plain GRU schedule on
+the same machine); --trace adds a stream of every unit's state per step.
+
+Example: egru verilog runs/digits.egru -o build/digits --lanes 2"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", help="model file written by `egru quantize`")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P, 1..64 (default: the model's, 1)")
+    p.add_argument("--dense", action="store_true", help="dense memories and the GRU schedule")
+    p.add_argument("--trace", action="store_true", help="add the trace stream (every unit's state per step)")
+    p.add_argument("--lint", action="store_true", help="also run verilator --lint-only on the result")
+
+
+def run(args) -> dict:
+    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace)
+    say(f"elaborating {TOP} ({core.geometry.P} lanes) ...", args.quiet)
+    path = write_verilog(core, args.out)
+    mems = [{"name": n, "depth": d, "width": w, "bits": d * w} for n, d, w in core.memories]
+    result = {
+        "verilog": path,
+        "lanes": core.geometry.P,
+        "dense": args.dense,
+        "trace": args.trace,
+        "memory_bits": sum(m["bits"] for m in mems),
+        "weight_memory_words": core.geometry.depth,
+        "columns": core.geometry.columns,
+        "ports": ports(core),
+        "memories": mems,
+        "config": core.image.cfg.to_dict(),
+    }
+    result.update(_schedule(core, model, args.quiet))
+    if args.lint:
+        clean, output = lint(path)
+        result["lint_clean"] = clean
+        if not clean:
+            say(output, args.quiet)
+    with open(os.path.join(args.out, f"{TOP}.json"), "w") as f:
+        json.dump({k: v for k, v in result.items()}, f, indent=1)
+    return result
+
+
+def _schedule(core, model, quiet) -> dict:
+    """Cycles per step on the model's own test set (from the cycle model), when that data set
+    can be loaded and is the one the model was trained on."""
+    src = (model.meta.get("data") or {}).get("source", "")
+    kind, _, where = src.partition(":")
+    try:
+        data = load(task=where) if kind == "task" else load(data=where)
+    except (DatasetError, ValueError):
+        say(f"note: the model's data set ({src or 'unknown'}) is not available; no cycle statistics", quiet)
+        return {}
+    if data.sha256 != model.meta["data"].get("sha256"):
+        say(f"note: the data set {src} changed since training; no cycle statistics", quiet)
+        return {}
+    report = schedule_report(core.image, model.params, quantize_inputs(data.x_test, core.image.cfg))
+    return {k: report[k] for k in ("cycles_per_step", "bound_cycles_per_step", "dense_cycles_per_step",
+                                   "dense_over_event_driven", "readout_cycles")}
+
+
+def render(r: dict) -> str:
+    lines = [f"wrote {r['verilog']}  ({r['lanes']} lanes{', dense' if r['dense'] else ''}"
+             f"{', trace' if r['trace'] else ''})", "", "ports:"]
+    for p in r["ports"]:
+        lines.append(f"  {p['direction']:3s} {p['width']:5d}  {p['name']}")
+    lines += ["", "memories:"]
+    for m in sorted(r["memories"], key=lambda m: -m["bits"]):
+        lines.append(f"  {m['name']:24s} {m['depth']:6d} x {m['width']:3d} = {m['bits']:8d} bits")
+    lines.append(f"  {'total':24s} {'':15s} {r['memory_bits']:8d} bits")
+    if "cycles_per_step" in r:
+        lines += ["", f"cycles per step on the test set (cycle model): {r['cycles_per_step']:.1f} event-driven, "
+                      f"bound {r['bound_cycles_per_step']:.1f}, dense GRU schedule {r['dense_cycles_per_step']:.1f} "
+                      f"({r['dense_over_event_driven']:.2f}x); readout {r['readout_cycles']:.0f} per sequence"]
+    if "lint_clean" in r:
+        lines.append(f"verilator --lint-only: {'clean' if r['lint_clean'] else 'WARNINGS (above)'}")
+    return "\n".join(lines)
