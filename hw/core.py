@@ -32,59 +32,30 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fixed import reject
 from hw.spec import LUT_KINDS
-from hw.spec.layout import CoreImage, local_depth
+from hw.spec.layout import (
+    GATES,
+    T_BIAS_U,
+    T_LUT_TANH,
+    T_LUT_UPDATE,
+    T_POINTER,
+    T_READOUT_B,
+    T_READOUT_W,
+    T_THR,
+    T_WEIGHT,
+    CoreGeometry,
+    CoreImage,
+    per_lane,
+)
+from hw.spec.layout import bits as _bits
+from hw.spec.layout import pack as _pack
 from hw.update import UpdateLane
 
-GATES = ("u", "r", "gx", "gh")
-# load-port targets
-T_POINTER, T_WEIGHT, T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH, T_THR, T_LUT_UPDATE, T_LUT_SIGMOID, \
-    T_LUT_TANH, T_READOUT_W, T_READOUT_B = range(12)
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
 _FIFO_DEPTH = 8
 _DESC_DEPTH = 8
-
-
-def _bits(n: int) -> int:
-    """Bits of an unsigned index in [0, n)."""
-    return max(1, (n - 1).bit_length())
-
-
-def _pack(fields, values) -> int:
-    """Pack integers into one word, first field in the least significant bits."""
-    word, pos = 0, 0
-    for (_, width), v in zip(fields, values, strict=True):
-        word |= (v & ((1 << width) - 1)) << pos
-        pos += width
-    return word
-
-
-class CoreGeometry:
-    """Widths and depths of one core, derived from a CoreImage's configuration and layout."""
-
-    def __init__(self, image: CoreImage):
-        cfg = image.cfg
-        self.cfg = cfg
-        self.P = cfg.lanes
-        self.H, self.L, self.C, self.I = cfg.hidden_size, cfg.layers, cfg.num_classes, cfg.input_size
-        self.M = local_depth(cfg, self.P)
-        self.Mb = _bits(self.M)
-        self.S, self.WB = cfg.state_bits, cfg.weight_bits
-        self.VB = max(cfg.input_bits, cfg.state_bits)
-        self.AB = max(cfg.acc_bits(layer) for layer in range(self.L))
-        self.SB = cfg.state_bits + cfg.max_steps.bit_length() + 1
-        self.RB = cfg.readout_acc_bits
-        self.columns = image.weights.columns
-        self.depth = image.weights.depth
-        self.start_bits = _bits(self.depth + 1)
-        self.len_bits = self.M.bit_length()
-        self.lane_fields = [("k", self.Mb), ("wu", self.WB), ("wr", self.WB), ("wg", self.WB)]
-        self.ptr_fields = [("start", self.start_bits), ("len", self.len_bits)]
-        self.ebuf_fields = [("m", self.Mb), ("y", self.S)]
-        self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
-                             self.AB, self.S, self.RB, self.WB)
 
 
 class EGRUCore(wiring.Component):
@@ -176,15 +147,10 @@ class EGRUCore(wiring.Component):
         lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth,
                         [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]) for p in range(P)]
 
-        def per_unit(table, pad):
-            """[layer][unit] -> per lane [layer * M + m] with unit = m * P + lane."""
-            return [[table[layer][mm * P + p] if mm * P + p < H else pad
-                     for layer in range(L) for mm in range(M)] for p in range(P)]
-
-        biases = {gate: per_unit(getattr(img, f"bias_{gate}"), 0) for gate in GATES}
+        biases = {gate: per_lane(getattr(img, f"bias_{gate}"), cfg, 0) for gate in GATES}
         bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(g.AB), L * M, biases[gate][p]) for p in range(P)]
                     for gate in GATES}
-        thr_mem = [mem(f"thr_{p}", signed(g.S), L * M, per_unit(img.thr, cfg.one)[p]) for p in range(P)]
+        thr_mem = [mem(f"thr_{p}", signed(g.S), L * M, per_lane(img.thr, cfg, cfg.one)[p]) for p in range(P)]
         c_mem = [mem(f"state_{p}", signed(g.S), L * M) for p in range(P)]
         acc_mem = {gate: [mem(f"acc_{gate}_{p}", signed(g.AB), M) for p in range(P)] for gate in GATES}
         # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB

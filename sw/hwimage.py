@@ -2,8 +2,23 @@
 
 import dataclasses
 
-from hw.spec import EGRUConfig
-from hw.spec.layout import CoreImage, build, columns_from_dense
+from hw.spec import LUT_KINDS, EGRUConfig
+from hw.spec.layout import (
+    GATES,
+    T_BIAS_U,
+    T_LUT_UPDATE,
+    T_POINTER,
+    T_READOUT_B,
+    T_READOUT_W,
+    T_THR,
+    T_WEIGHT,
+    CoreGeometry,
+    CoreImage,
+    build,
+    columns_from_dense,
+    pack,
+    per_lane,
+)
 from sw.golden import ModelParams
 
 
@@ -23,3 +38,38 @@ def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
                      readout_weight=tuple(tuple(r) for r in p.readout_weight.tolist()),
                      readout_bias=tuple(p.readout_bias.tolist()),
                      luts={k: tuple(v.tolist()) for k, v in p.luts.items()})
+
+
+def load_words(image: CoreImage) -> list[dict]:
+    """Every model memory of the core as load-port words {target, lane, addr, data}, so a core
+    built for one model can be given another of the same geometry at run time."""
+    g = CoreGeometry(image)
+    cfg = image.cfg
+    mask = (1 << g.data_bits) - 1
+    words = []
+
+    def put(target, addr, value, lane=0):
+        words.append({"target": target, "lane": lane, "addr": addr, "data": value & mask})
+
+    for c, ptr in enumerate(image.weights.pointers):
+        put(T_POINTER, c, pack(g.ptr_fields, ptr))
+    for p, lane_words in enumerate(image.weights.lane_words):
+        for a, w in enumerate(lane_words):
+            put(T_WEIGHT, a, pack(g.lane_fields, w), p)
+    for i, gate in enumerate(GATES):
+        for p, values in enumerate(per_lane(getattr(image, f"bias_{gate}"), cfg, 0)):
+            for a, v in enumerate(values):
+                put(T_BIAS_U + i, a, v, p)
+    for p, values in enumerate(per_lane(image.thr, cfg, cfg.one)):
+        for a, v in enumerate(values):
+            put(T_THR, a, v, p)
+    for i, kind in enumerate(LUT_KINDS):
+        for p in range(g.P):
+            for a, v in enumerate(image.luts[kind]):
+                put(T_LUT_UPDATE + i, a, v, p)
+    for k, row in enumerate(image.readout_weight):
+        for n, v in enumerate(row):
+            put(T_READOUT_W, k * g.C + n, v)
+    for n, v in enumerate(image.readout_bias):
+        put(T_READOUT_B, n, v)
+    return words

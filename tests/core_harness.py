@@ -42,8 +42,9 @@ def input_words(x_seq, zeros=False):
     return words
 
 
-def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0):
-    """Returns per sequence {"events": [(step, layer, k, y)], "trace": [(step, layer, k, c, o, y)],
+def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, load=()):
+    """``load``: words sent through the load port before the sequences.
+    Returns per sequence {"events": [(step, layer, k, y)], "trace": [(step, layer, k, c, o, y)],
     "logits": [...], "class": int, "steps": [counter dicts], "readout": counter dict}."""
     rng = random.Random(seed)
     P = core.geometry.P
@@ -51,6 +52,11 @@ def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0):
     done = {"seq": 0}
 
     async def driver(ctx):
+        for w in load:  # load-port words first (sw.hwimage.load_words)
+            ctx.set(core.load.valid, 1)
+            ctx.set(core.load.payload.as_value(), core.load_layout.const(w).as_value().value)
+            await ctx.tick().until(core.load.ready)
+        ctx.set(core.load.valid, 0)
         dense = core.geometry.cfg.memory == "dense"
         for words in (input_words(s, zeros=dense) for s in sequences):
             for w in words:

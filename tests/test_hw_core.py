@@ -11,7 +11,7 @@ import pytest
 from hw.core import EGRUCore
 from sw import cycles
 from sw.golden import events, run
-from sw.hwimage import image_from_params
+from sw.hwimage import image_from_params, load_words
 from tests.core_harness import run_core
 from tests.random_models import random_config, random_inputs, random_params
 
@@ -96,3 +96,16 @@ def test_lane_count_must_match_the_layout():
         EGRUCore(bad)
     with pytest.raises(TypeError, match="image must be a CoreImage"):
         EGRUCore(cfg)
+
+
+def test_load_port_replaces_the_model():
+    """A core built with model A computes model B after B's memories are streamed through the
+    load port (same geometry: dense layout, same configuration)."""
+    cfg = random_config(30, layers=2, memory="dense", lut_bits=6)
+    a, b = random_params(cfg, 30, prune=0.0), random_params(cfg, 31, prune=0.0)
+    image_a, image_b = image_from_params(cfg, a, lanes=2), image_from_params(cfg, b, lanes=2)
+    x = random_inputs(cfg, 32, 2, 4)
+    got = run_core(EGRUCore(image_a), [s.tolist() for s in x], load=load_words(image_b))
+    want_a, want_b = run(cfg, a, x), run(cfg, b, x)
+    assert [g["logits"] for g in got] == want_b.logits.tolist() != want_a.logits.tolist()
+    assert [g["events"] for g in got] == [events(want_b, i) for i in range(2)]

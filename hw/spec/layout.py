@@ -21,6 +21,16 @@ from hw.spec import EGRUConfig
 
 Entry = tuple[int, int, int, int]  # (target unit k, w_u, w_r, w_g)
 
+GATES = ("u", "r", "gx", "gh")
+# Load-port address map: the `target` field of a load word, and what `addr` indexes there.
+T_POINTER = 0        # column pointer (start, length), addr = global column id
+T_WEIGHT = 1         # lane weight word (local unit, w_u, w_r, w_g), per lane, addr = word
+T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH = 2, 3, 4, 5  # per lane, addr = layer * M + local unit
+T_THR = 6            # per lane, addr = layer * M + local unit
+T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH = 7, 8, 9      # per lane, addr = table entry
+T_READOUT_W = 10     # addr = unit * C + class
+T_READOUT_B = 11     # addr = class
+
 
 @dataclasses.dataclass(frozen=True)
 class WeightLayout:
@@ -93,6 +103,14 @@ def local_depth(cfg: EGRUConfig, lanes: int) -> int:
     return -(-cfg.hidden_size // lanes)
 
 
+def per_lane(table, cfg: EGRUConfig, pad: int) -> list[list[int]]:
+    """[layer][unit] -> per lane the words [layer * M + m] of unit m * P + lane (``pad`` past H)."""
+    P, H = cfg.lanes, cfg.hidden_size
+    M = local_depth(cfg, P)
+    return [[table[layer][m * P + p] if m * P + p < H else pad
+             for layer in range(cfg.layers) for m in range(M)] for p in range(P)]
+
+
 @dataclasses.dataclass(frozen=True)
 class CoreImage:
     """Everything the core's memories hold for one model, as plain integers: the weight layout
@@ -108,3 +126,44 @@ class CoreImage:
     readout_weight: tuple  # [unit][class]
     readout_bias: tuple    # [class]
     luts: dict             # kind -> table
+
+
+def bits(n: int) -> int:
+    """Bits of an unsigned index in [0, n)."""
+    return max(1, (n - 1).bit_length())
+
+
+def pack(fields, values) -> int:
+    """Pack integers into one word, first field in the least significant bits."""
+    word, pos = 0, 0
+    for (_, width), v in zip(fields, values, strict=True):
+        word |= (v & ((1 << width) - 1)) << pos
+        pos += width
+    return word
+
+
+class CoreGeometry:
+    """Widths and depths of one core (hw/core.py), derived from a CoreImage's configuration and
+    layout; the host packs load-port words with the same widths."""
+
+    def __init__(self, image: CoreImage):
+        cfg = image.cfg
+        self.cfg = cfg
+        self.P = cfg.lanes
+        self.H, self.L, self.C, self.I = cfg.hidden_size, cfg.layers, cfg.num_classes, cfg.input_size
+        self.M = local_depth(cfg, self.P)
+        self.Mb = bits(self.M)
+        self.S, self.WB = cfg.state_bits, cfg.weight_bits
+        self.VB = max(cfg.input_bits, cfg.state_bits)
+        self.AB = max(cfg.acc_bits(layer) for layer in range(self.L))
+        self.SB = cfg.state_bits + cfg.max_steps.bit_length() + 1
+        self.RB = cfg.readout_acc_bits
+        self.columns = image.weights.columns
+        self.depth = image.weights.depth
+        self.start_bits = bits(self.depth + 1)
+        self.len_bits = self.M.bit_length()
+        self.lane_fields = [("k", self.Mb), ("wu", self.WB), ("wr", self.WB), ("wg", self.WB)]
+        self.ptr_fields = [("start", self.start_bits), ("len", self.len_bits)]
+        self.ebuf_fields = [("m", self.Mb), ("y", self.S)]
+        self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
+                             self.AB, self.S, self.RB, self.WB)
