@@ -5,10 +5,11 @@ training (quantize, Verilog, simulation, synthesis) join as they are built, and 
 says which ran.
 """
 
+import argparse
 import dataclasses
 import os
 
-from gen import cmd_quantize, cmd_train
+from gen import cmd_quantize, cmd_train, cmd_verilog
 from sw import checkpoint
 from sw.datasets import load
 from sw.quantize import QuantSettings
@@ -20,7 +21,7 @@ Run the pipeline end to end on the embedded default: scikit-learn digits, one EG
 64 units. Writes its files under --workdir and prints a report; --json prints it as JSON."""
 
 # Stages of the full pipeline in order, and whether this build of egru runs them yet.
-STAGES = (("train", True), ("quantize", True), ("verilog", False), ("sim", False),
+STAGES = (("train", True), ("quantize", True), ("verilog", True), ("sim", False),
           ("synth", False))
 
 
@@ -38,18 +39,23 @@ def run(args) -> dict:
     out = os.path.join(args.workdir, "digits.pt")
     trained = cmd_train.train(cfg, data, out, baseline=True, quiet=args.quiet)
     model, blob = checkpoint.load(out)
-    quantized = cmd_quantize.quantize(model, blob, data, QuantSettings(seed=args.seed),
-                                      os.path.join(args.workdir, "digits.egru"), quiet=args.quiet)
+    model_file = os.path.join(args.workdir, "digits.egru")
+    quantized = cmd_quantize.quantize(model, blob, data, QuantSettings(seed=args.seed), model_file,
+                                      quiet=args.quiet)
+    verilog = cmd_verilog.run(argparse.Namespace(model=model_file, out=os.path.join(args.workdir, "verilog"),
+                                                 lanes=2, dense=False, trace=False, lint=False,
+                                                 quiet=args.quiet))
     return {
         "stages_run": [name for name, ready in STAGES if ready],
         "stages_pending": [name for name, ready in STAGES if not ready],
         "train": trained,
         "quantize": quantized,
+        "verilog": {k: v for k, v in verilog.items() if k not in ("ports", "memories", "config")},
     }
 
 
 def render(r: dict) -> str:
-    t, q = r["train"], r["quantize"]
+    t, q, v = r["train"], r["quantize"], r["verilog"]
     gap = t["gru_test_accuracy"] - t["test_accuracy"]
     return "\n".join([
         "EGRU accelerator demo: digits (8 steps x 8 features), EGRU 1x64",
@@ -68,6 +74,11 @@ def render(r: dict) -> str:
         f"  quantized activity         {q['activity']:.4f}",
         f"  golden model speed         {q['golden_samples']} sequences in {q['golden_seconds']:.3f} s",
         f"  model file                 {q['out']} ({q['model_bytes']} bytes)",
+        "",
+        f"  Verilog                    {v['verilog']} ({v['lanes']} lanes, {v['memory_bits']} memory bits)",
+        f"  cycles per step            {v['cycles_per_step']:.1f} event-driven, "
+        f"bound {v['bound_cycles_per_step']:.1f}, dense GRU schedule {v['dense_cycles_per_step']:.0f} "
+        f"({v['dense_over_event_driven']:.1f}x fewer cycles)",
         "",
         f"stages run:     {', '.join(r['stages_run'])}",
         f"stages pending: {', '.join(r['stages_pending'])} (not built yet in this version)",
