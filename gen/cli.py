@@ -10,9 +10,9 @@ import argparse
 import json
 import sys
 
-from gen import cmd_demo, cmd_quantize, cmd_train, cmd_verilog
+from gen import cmd_demo, cmd_quantize, cmd_sim, cmd_train, cmd_verilog
 
-COMMANDS = (cmd_train, cmd_quantize, cmd_verilog, cmd_demo)
+COMMANDS = (cmd_train, cmd_quantize, cmd_verilog, cmd_sim, cmd_demo)
 
 DESCRIPTION = """\
 Turn an EGRU (Event-based Gated Recurrent Unit) trained in PyTorch into FPGA hardware that

@@ -7,7 +7,7 @@ import torch
 
 from gen.progress import bar, say
 from sw import checkpoint, modelfile
-from sw.datasets import DatasetError, load
+from sw.datasets import load_recorded
 from sw.qat import QATModel
 from sw.quantize import QuantSettings, choose_config, fine_tune, golden_eval, weight_sparsity
 from sw.train import Timer, TrainConfig, evaluate, seed_everything
@@ -55,13 +55,7 @@ def run(args) -> dict:
 
 
 def _data_of(blob: dict):
-    src = blob["data"]["source"]
-    kind, _, where = src.partition(":")
-    data = load(task=where) if kind == "task" else load(data=where)
-    if data.sha256 != blob["data"]["sha256"]:
-        raise DatasetError(f"the data set {src} changed since the checkpoint was trained "
-                           f"(hash differs); retrain or restore the data")
-    return data
+    return load_recorded(blob["data"])
 
 
 def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quiet=False) -> dict:

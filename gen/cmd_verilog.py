@@ -5,7 +5,7 @@ import os
 
 from gen.progress import say
 from gen.verilog import TOP, build_core, lint, ports, write_verilog
-from sw.datasets import DatasetError, load
+from sw.datasets import DatasetError, load_recorded
 from sw.golden import quantize_inputs
 from sw.perf import schedule_report
 
@@ -64,15 +64,10 @@ def run(args) -> dict:
 def _schedule(core, model, quiet) -> dict:
     """Cycles per step on the model's own test set (from the cycle model), when that data set
     can be loaded and is the one the model was trained on."""
-    src = (model.meta.get("data") or {}).get("source", "")
-    kind, _, where = src.partition(":")
     try:
-        data = load(task=where) if kind == "task" else load(data=where)
-    except (DatasetError, ValueError):
-        say(f"note: the model's data set ({src or 'unknown'}) is not available; no cycle statistics", quiet)
-        return {}
-    if data.sha256 != model.meta["data"].get("sha256"):
-        say(f"note: the data set {src} changed since training; no cycle statistics", quiet)
+        data = load_recorded(model.meta.get("data"))
+    except DatasetError as e:
+        say(f"note: no cycle statistics: {e}", quiet)
         return {}
     report = schedule_report(core.image, model.params, quantize_inputs(data.x_test, core.image.cfg))
     return {k: report[k] for k in ("cycles_per_step", "bound_cycles_per_step", "dense_cycles_per_step",

@@ -140,3 +140,16 @@ def _make(name, source, x_tr, y_tr, x_te, y_te, num_classes=None) -> SequenceDat
     for a in (x_tr, y_tr, x_te, y_te):
         h.update(a.tobytes())
     return SequenceDataset(name, x_tr, y_tr, x_te, y_te, num_classes, source, h.hexdigest())
+
+
+def load_recorded(record: dict) -> SequenceDataset:
+    """Load the data set a checkpoint or model file records ({"source", "sha256"}) and check
+    that it is still the same data."""
+    src = (record or {}).get("source", "")
+    kind, _, where = src.partition(":")
+    if kind not in ("task", "npz"):
+        raise DatasetError(f"no data set recorded (source {src!r}); give the data explicitly")
+    data = load(task=where) if kind == "task" else load(data=where)
+    if data.sha256 != record.get("sha256"):
+        raise DatasetError(f"the data set {src} changed since the model was trained (hash differs)")
+    return data

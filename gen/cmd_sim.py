@@ -1,0 +1,130 @@
+"""`egru sim`: run the model's test set through the generated Verilog on Verilator or Icarus
+(cocotb) and through the golden model, and compare them sample for sample."""
+
+import os
+import statistics
+
+import torch
+
+from gen.progress import bar, say
+from gen.verilog import build_core, write_verilog
+from sim import runner
+from sim.spec import build_spec
+from sw import cycles
+from sw.datasets import load_recorded
+from sw.golden import GoldenResult, LayerRecord, quantize_inputs
+from sw.golden import run as golden_run
+
+NAME = "sim"
+HELP = "simulate the generated Verilog on the test set and compare with the golden model"
+DESCRIPTION = """\
+Generate the core for a model file, build it with Verilator (default) or Icarus through cocotb,
+stream the test set of the model's data set (or its first --samples sequences) and check every
+event, the logits, the class and every step's cycle count against the golden and cycle models.
+A sample whose outputs or events differ counts as a mismatch (the messages name step, layer,
+unit, expected and got). The first build of a design takes tens of seconds (Verilator compiles
+C++); an unchanged design is not rebuilt.
+
+Example: egru sim runs/digits.egru --simulator verilator --samples 100"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", help="model file written by `egru quantize`")
+    p.add_argument("--simulator", choices=runner.SIMULATORS, default="verilator", help="(%(default)s)")
+    p.add_argument("--samples", type=int, default=None, help="first N test sequences (default: all)")
+    p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P (default: the model's, 1)")
+    p.add_argument("--dense", action="store_true", help="dense memories and the GRU schedule")
+    p.add_argument("--trace", action="store_true", help="also check every unit's state on the trace stream")
+    p.add_argument("--idle", type=float, default=0.0, help="probability of an idle cycle between inputs")
+    p.add_argument("--backpressure", type=float, default=0.0, help="probability of not-ready on outputs")
+    p.add_argument("--waves", action="store_true", help="record waveforms (path printed; also WAVES=1)")
+    p.add_argument("--build-dir", default=os.path.join("build", "sim"), help="(%(default)s)")
+
+
+def run(args) -> dict:
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"--samples must be a positive integer, got {args.samples}")
+    for name in ("idle", "backpressure"):
+        v = getattr(args, name)
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"--{name} must be a probability in [0, 1), got {v}")
+    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace)
+    data = load_recorded(model.meta.get("data"))
+    x, y = data.x_test, data.y_test
+    if args.samples is not None:
+        x, y = x[:args.samples], y[:args.samples]
+    cfg = core.image.cfg
+    x_q = quantize_inputs(x, cfg)
+    golden = golden_run(cfg, model.params, x_q)
+    verilog_dir = os.path.join(args.build_dir, "verilog")
+    path = write_verilog(core, verilog_dir)
+    say(f"simulating {len(x)} sequences on {args.simulator} ({core.geometry.P} lanes); "
+        f"the first build of a design compiles for a while ...", args.quiet)
+    chunk = max(1, -(-len(x) // 10))
+    observed, sim_cycles, sim_seconds, build_seconds, waves = [], 0, 0.0, 0.0, None
+    with bar(-(-len(x) // chunk), f"sim ({args.simulator})", args.quiet) as b:
+        for start in range(0, len(x), chunk):
+            part = slice(start, start + chunk)
+            sub = golden_slice(golden, part)
+            spec = build_spec(core, x_q[part], sub, trace=args.trace, idle=args.idle,
+                              backpressure=args.backpressure, seed=start, stop_on_mismatch=False)
+            r = runner.run(path, spec, args.simulator, args.build_dir, waves=args.waves or None)
+            if len(r.sequences) != len(spec["sequences"]) or not all("class" in s for s in r.sequences):
+                raise RuntimeError(f"the simulation did not complete; its log ends:\n{r.log[-2000:]}")
+            observed += r.sequences
+            sim_cycles += r.cycles
+            sim_seconds += r.seconds
+            build_seconds += r.build_seconds
+            waves = waves or r.waves
+            b.step()
+    hw_pred = [s["class"] for s in observed]
+    mismatched = [i for i, s in enumerate(observed) if s["mismatches"]]
+    steps = [c for s in observed for c in s["cycles"]]
+    bound = [s.bound for n in range(len(x)) for s in cycles.sequence_cycles(core.image, x_q, golden, n)]
+    T = x_q.shape[1]
+    dense = (cycles.dense_step_cycles(core.image, first_step=True) + (T - 1) * cycles.dense_step_cycles(core.image)) / T
+    result = {
+        "simulator": args.simulator,
+        "samples": len(x),
+        "lanes": core.geometry.P,
+        "golden_accuracy": float((golden.predictions.numpy() == y).mean()),
+        "hw_accuracy": float((torch.tensor(hw_pred).numpy() == y).mean()),
+        "mismatches": len(mismatched),
+        "mismatch_messages": [f"sample {i}: {m}" for i in mismatched[:5] for m in observed[i]["mismatches"][:3]],
+        "activity": float(torch.cat([r.o for r in golden.layers], dim=2).double().mean()),
+        "cycles_per_step": statistics.fmean(steps),
+        "bound_cycles_per_step": statistics.fmean(bound),
+        "dense_cycles_per_step": dense,
+        "sim_cycles": sim_cycles,
+        "sim_seconds": round(sim_seconds, 3),
+        "sim_cycles_per_second": sim_cycles / sim_seconds if sim_seconds else 0.0,
+        "build_seconds": round(build_seconds, 2),
+        "verilog": path,
+    }
+    if waves:
+        result["waves"] = waves
+        say(f"waveforms: {waves}", args.quiet)
+    return result
+
+
+def golden_slice(res: GoldenResult, part: slice) -> GoldenResult:
+    return GoldenResult(logits=res.logits[part],
+                        layers=[LayerRecord(c=r.c[part], o=r.o[part], y=r.y[part]) for r in res.layers])
+
+
+def render(r: dict) -> str:
+    lines = [
+        f"simulated {r['samples']} sequences on {r['simulator']} ({r['lanes']} lanes)",
+        f"  golden accuracy       {r['golden_accuracy']:.4f}",
+        f"  hardware accuracy     {r['hw_accuracy']:.4f}",
+        f"  mismatching samples   {r['mismatches']}",
+        f"  activity              {r['activity']:.4f}",
+        f"  cycles per step       {r['cycles_per_step']:.1f} (bound {r['bound_cycles_per_step']:.1f}, "
+        f"dense GRU schedule {r['dense_cycles_per_step']:.0f})",
+        f"  simulation speed      {r['sim_cycles_per_second']:.0f} cycles/s ({r['sim_cycles']} cycles in "
+        f"{r['sim_seconds']:.1f} s; build {r['build_seconds']:.1f} s)",
+    ]
+    lines += [f"  {m}" for m in r["mismatch_messages"]]
+    if "waves" in r:
+        lines.append(f"  waveforms: {r['waves']}")
+    return "\n".join(lines)

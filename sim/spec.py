@@ -1,0 +1,68 @@
+"""What a simulation run must show: the inputs to stream and, per sequence, the expected events,
+states, logits, class and cycle counts from the golden and cycle models. Written as JSON for the
+cocotb testbench (which runs inside the simulator and imports neither torch nor Amaranth), with
+the bit positions of every stream field so the testbench can pack and unpack words.
+"""
+
+import json
+
+import torch
+
+from hw.core import EGRUCore
+from sw import cycles
+from sw.golden import GoldenResult, events
+
+
+def layout_fields(layout) -> dict:
+    """StructLayout -> {field: [offset, width, signed, array length or 0]}."""
+    out = {}
+    for name, field in layout:
+        shape = field.shape
+        if hasattr(shape, "elem_shape"):
+            out[name] = [field.offset, shape.elem_shape.width, bool(shape.elem_shape.signed), shape.length]
+        else:
+            out[name] = [field.offset, field.width, bool(getattr(shape, "signed", False)), 0]
+    return out
+
+
+def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: bool = False,
+               idle: float = 0.0, backpressure: float = 0.0, seed: int = 0, stop_on_mismatch: bool = True,
+               load: list | None = None) -> dict:
+    """x_q [N, T, I] quantized inputs, res the golden run on them."""
+    image = core.image
+    dense = image.cfg.memory == "dense"
+    seqs = []
+    for n in range(x_q.shape[0]):
+        expected = {
+            "events": [list(e) for e in events(res, n)],
+            "logits": res.logits[n].tolist(),
+            "class": int(res.predictions[n]),
+            "cycles": [s.total for s in cycles.sequence_cycles(image, x_q, res, n)],
+            "readout_cycles": cycles.readout_cycles(image, res, n),
+        }
+        if trace:
+            expected["trace"] = [[[int(r.c[n, t, k]), int(r.o[n, t, k]), int(r.y[n, t, k])]
+                                  for r in res.layers for k in range(image.cfg.hidden_size)]
+                                 for t in range(x_q.shape[1])]
+        seqs.append({"inputs": x_q[n].tolist(), "expected": expected})
+    return {
+        "lanes": core.geometry.P,
+        "hidden": core.geometry.H,
+        "layers": core.geometry.L,
+        "classes": core.geometry.C,
+        "send_zeros": dense,
+        "trace": trace and core.has_trace,
+        "idle": idle,
+        "backpressure": backpressure,
+        "seed": seed,
+        "stop_on_mismatch": stop_on_mismatch,
+        "load": load or [],
+        "layouts": {name: layout_fields(getattr(core, f"{name}_layout"))
+                    for name in ("input", "event", "trace", "result", "counter", "load")},
+        "sequences": seqs,
+    }
+
+
+def write_spec(spec: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(spec, f)

@@ -1,0 +1,207 @@
+"""The cocotb testbench of the core (runs inside the simulator: imports cocotb only).
+
+:class:`TB` owns the clock, the reset and the stream drivers and monitors of the generated
+`egru_core`. It loads a model through the load port (if the spec carries load words), streams
+input sequences with optional idle cycles, applies optional random backpressure to the output
+streams, and checks as words arrive: every event (step, layer, unit, value) in order, every
+unit's state on the trace stream, the logits and class, and every step's cycle count against
+the cycle model. A mismatch names the sequence, step, layer, unit, expected and got; with
+``stop_on_mismatch`` it fails the test at once, else it is counted per sequence.
+
+Python runs only on falling clock edges while a stream has something to transfer; while a
+stream is idle its coroutine sleeps on an edge of that stream's valid/ready signal, so long
+compute phases of the core cost no Python calls.
+"""
+
+import random
+import time
+
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
+
+PERIOD_NS = 10
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+def pack(fields: dict, values: dict) -> int:
+    word = 0
+    for name, (offset, width, _signed, length) in fields.items():
+        if length:
+            for i, v in enumerate(values.get(name, [0] * length)):
+                word |= (v & ((1 << width) - 1)) << (offset + i * width)
+        else:
+            word |= (values.get(name, 0) & ((1 << width) - 1)) << offset
+    return word
+
+
+def unpack(fields: dict, word: int) -> dict:
+    def conv(v, width, signed):
+        return v - (1 << width) if signed and v >> (width - 1) else v
+
+    out = {}
+    for name, (offset, width, signed, length) in fields.items():
+        if length:
+            out[name] = [conv((word >> (offset + i * width)) & ((1 << width) - 1), width, signed)
+                         for i in range(length)]
+        else:
+            out[name] = conv((word >> offset) & ((1 << width) - 1), width, signed)
+    return out
+
+
+class TB:
+    def __init__(self, dut, spec: dict):
+        self.dut = dut
+        self.spec = spec
+        self.rng = random.Random(spec["seed"])
+        self.layouts = spec["layouts"]
+        self.P, self.H = spec["lanes"], spec["hidden"]
+        self.n = 0                        # sequence whose outputs are arriving
+        self.event_pos = 0
+        self.results = [{"mismatches": [], "logits": [], "class": None, "cycles": []}
+                        for _ in spec["sequences"]]
+        self.done = None
+        self.cycles = 0
+
+    # ---- set-up -------------------------------------------------------------------------------
+    async def start(self):
+        Clock(self.dut.clk, PERIOD_NS, unit="ns").start()
+        for name in ("inputs", "load"):
+            getattr(self.dut, f"{name}__valid").value = 0
+        for name in ("events", "result", "counters") + (("trace",) if self.spec["trace"] else ()):
+            getattr(self.dut, f"{name}__ready").value = 1
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, 3)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await FallingEdge(self.dut.clk)
+
+    # ---- drivers --------------------------------------------------------------------------------
+    async def send(self, stream: str, fields: dict, words):
+        valid = getattr(self.dut, f"{stream}__valid")
+        ready = getattr(self.dut, f"{stream}__ready")
+        payload = getattr(self.dut, f"{stream}__payload")
+        for w in words:
+            while self.spec["idle"] and self.rng.random() < self.spec["idle"]:
+                valid.value = 0
+                await FallingEdge(self.dut.clk)
+            payload.value = pack(fields, w)
+            valid.value = 1
+            while not int(ready.value):      # the core is busy: sleep until it is ready again
+                await RisingEdge(ready)
+                await FallingEdge(self.dut.clk)
+            await FallingEdge(self.dut.clk)  # transferred at the rising edge in between
+        valid.value = 0
+
+    def input_words(self, seq):
+        words = []
+        T = len(seq)
+        for t, row in enumerate(seq):
+            step = [(i, v) for i, v in enumerate(row) if self.spec["send_zeros"] or v != 0] or [(0, 0)]
+            for j, (i, v) in enumerate(step):
+                last = j == len(step) - 1
+                words.append({"index": i, "value": v, "last": int(last), "end": int(last and t == T - 1)})
+        return words
+
+    # ---- monitors ---------------------------------------------------------------------------------
+    async def monitor(self, stream: str, on_word):
+        valid = getattr(self.dut, f"{stream}__valid")
+        ready = getattr(self.dut, f"{stream}__ready")
+        payload = getattr(self.dut, f"{stream}__payload")
+        fields = self.layouts[{"events": "event", "counters": "counter"}.get(stream, stream)]
+        bp = self.spec["backpressure"]
+        while True:
+            if not int(valid.value):
+                await RisingEdge(valid)
+                await FallingEdge(self.dut.clk)
+                continue
+            if int(ready.value):
+                on_word(unpack(fields, payload.value.to_unsigned()))
+            if bp:
+                ready.value = 0 if self.rng.random() < bp else 1
+            await FallingEdge(self.dut.clk)
+
+    # ---- checks -----------------------------------------------------------------------------------
+    def mismatch(self, message: str):
+        self.results[self.n]["mismatches"].append(message)
+        if self.spec["stop_on_mismatch"]:
+            raise Mismatch(f"sequence {self.n}: {message}")
+
+    def expected(self):
+        return self.spec["sequences"][self.n]["expected"]
+
+    def on_event(self, w):
+        exp = self.expected()["events"]
+        for p in range(self.P):
+            if (w["fire"] >> p) & 1:
+                got = [w["step"], w["layer"], w["m"] * self.P + p, w["y"][p]]
+                want = exp[self.event_pos] if self.event_pos < len(exp) else None
+                if got != want:
+                    self.mismatch(f"step {got[0]} layer {got[1]}: expected event {want and want[2:]} "
+                                  f"(unit, value), got unit {got[2]} value {got[3]}")
+                self.event_pos += 1
+
+    def on_trace(self, w):
+        exp = self.expected()["trace"][w["step"]]
+        for p in range(self.P):
+            k = w["m"] * self.P + p
+            if k >= self.H:
+                continue
+            got = [w["c"][p], (w["o"] >> p) & 1, w["y"][p]]
+            want = exp[w["layer"] * self.H + k]
+            if got != want:
+                self.mismatch(f"step {w['step']} layer {w['layer']} unit {k}: expected (c, o, y) {want}, got {got}")
+
+    def on_result(self, w):
+        r = self.results[self.n]
+        if w["kind"] == 1:
+            r["class"] = w["index"]
+            if w["index"] != self.expected()["class"]:
+                self.mismatch(f"expected class {self.expected()['class']}, got {w['index']}")
+        else:
+            want = self.expected()["logits"][w["index"]]
+            r["logits"].append(w["value"])
+            if w["value"] != want:
+                self.mismatch(f"logit {w['index']}: expected {want}, got {w['value']}")
+
+    def on_counter(self, w):
+        r = self.results[self.n]
+        exp = self.expected()
+        if w["kind"] == 0:
+            t = len(r["cycles"])
+            r["cycles"].append(w["cycles"])
+            if t >= len(exp["cycles"]) or w["cycles"] != exp["cycles"][t]:
+                self.mismatch(f"step {t}: expected {exp['cycles'][t] if t < len(exp['cycles']) else None} "
+                              f"cycles (cycle model), got {w['cycles']}")
+        else:
+            if w["cycles"] != exp["readout_cycles"]:
+                self.mismatch(f"readout: expected {exp['readout_cycles']} cycles, got {w['cycles']}")
+            if self.event_pos != len(exp["events"]):
+                self.mismatch(f"expected {len(exp['events'])} events, got {self.event_pos}")
+            self.n += 1
+            self.event_pos = 0
+            if self.n == len(self.spec["sequences"]):
+                self.done.set()
+
+    # ---- the run ----------------------------------------------------------------------------------
+    async def run(self):
+        import cocotb
+        from cocotb.triggers import Event
+
+        self.done = Event()
+        await self.start()
+        t0, start_ns = time.perf_counter(), cocotb.utils.get_sim_time("ns")
+        cocotb.start_soon(self.monitor("events", self.on_event))
+        cocotb.start_soon(self.monitor("result", self.on_result))
+        cocotb.start_soon(self.monitor("counters", self.on_counter))
+        if self.spec["trace"]:
+            cocotb.start_soon(self.monitor("trace", self.on_trace))
+        if self.spec["load"]:
+            await self.send("load", self.layouts["load"], self.spec["load"])
+        for seq in self.spec["sequences"]:
+            await self.send("inputs", self.layouts["input"], self.input_words(seq["inputs"]))
+        await self.done.wait()
+        self.cycles = int((cocotb.utils.get_sim_time("ns") - start_ns) // PERIOD_NS)
+        self.seconds = time.perf_counter() - t0
