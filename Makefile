@@ -57,7 +57,7 @@ demo: $(STAMP)
 	$(VENV)/bin/egru demo
 
 bench: $(STAMP)
-	@echo "bench: no benchmarks yet (they arrive with the datapath and simulation issues)" >&2
+	$(PY) -m gen.bench
 
 clean:
 	rm -rf build runs sim_build .pytest_cache

@@ -9,7 +9,7 @@ import argparse
 import dataclasses
 import os
 
-from gen import cmd_quantize, cmd_train, cmd_verilog
+from gen import cmd_quantize, cmd_sim, cmd_train, cmd_verilog
 from sw import checkpoint
 from sw.datasets import load
 from sw.quantize import QuantSettings
@@ -21,7 +21,7 @@ Run the pipeline end to end on the embedded default: scikit-learn digits, one EG
 64 units. Writes its files under --workdir and prints a report; --json prints it as JSON."""
 
 # Stages of the full pipeline in order, and whether this build of egru runs them yet.
-STAGES = (("train", True), ("quantize", True), ("verilog", True), ("sim", False),
+STAGES = (("train", True), ("quantize", True), ("verilog", True), ("sim", True),
           ("synth", False))
 
 
@@ -45,17 +45,21 @@ def run(args) -> dict:
     verilog = cmd_verilog.run(argparse.Namespace(model=model_file, out=os.path.join(args.workdir, "verilog"),
                                                  lanes=2, dense=False, trace=False, lint=False,
                                                  quiet=args.quiet))
+    simulated = cmd_sim.run(argparse.Namespace(
+        model=model_file, simulator="verilator", samples=None, lanes=2, dense=False, trace=False, idle=0.0,
+        backpressure=0.0, waves=False, build_dir=os.path.join(args.workdir, "sim"), quiet=args.quiet))
     return {
         "stages_run": [name for name, ready in STAGES if ready],
         "stages_pending": [name for name, ready in STAGES if not ready],
         "train": trained,
         "quantize": quantized,
         "verilog": {k: v for k, v in verilog.items() if k not in ("ports", "memories", "config")},
+        "sim": simulated,
     }
 
 
 def render(r: dict) -> str:
-    t, q, v = r["train"], r["quantize"], r["verilog"]
+    t, q, v, s = r["train"], r["quantize"], r["verilog"], r["sim"]
     gap = t["gru_test_accuracy"] - t["test_accuracy"]
     return "\n".join([
         "EGRU accelerator demo: digits (8 steps x 8 features), EGRU 1x64",
@@ -79,6 +83,11 @@ def render(r: dict) -> str:
         f"  cycles per step            {v['cycles_per_step']:.1f} event-driven, "
         f"bound {v['bound_cycles_per_step']:.1f}, dense GRU schedule {v['dense_cycles_per_step']:.0f} "
         f"({v['dense_over_event_driven']:.1f}x fewer cycles)",
+        "",
+        f"  Verilator simulation       {s['samples']} test sequences: hardware accuracy {s['hw_accuracy']:.4f}, "
+        f"golden {s['golden_accuracy']:.4f}, {s['samples'] - s['mismatches']} of {s['samples']} bit-exact",
+        f"  measured cycles per step   {s['cycles_per_step']:.1f}  "
+        f"({s['sim_cycles_per_second']:.0f} simulated cycles/s)",
         "",
         f"stages run:     {', '.join(r['stages_run'])}",
         f"stages pending: {', '.join(r['stages_pending'])} (not built yet in this version)",

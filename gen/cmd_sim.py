@@ -12,7 +12,7 @@ from sim import runner
 from sim.spec import build_spec
 from sw import cycles
 from sw.datasets import load_recorded
-from sw.golden import GoldenResult, LayerRecord, quantize_inputs
+from sw.golden import quantize_inputs
 from sw.golden import run as golden_run
 
 NAME = "sim"
@@ -65,7 +65,7 @@ def run(args) -> dict:
     with bar(-(-len(x) // chunk), f"sim ({args.simulator})", args.quiet) as b:
         for start in range(0, len(x), chunk):
             part = slice(start, start + chunk)
-            sub = golden_slice(golden, part)
+            sub = golden.take(part)
             spec = build_spec(core, x_q[part], sub, trace=args.trace, idle=args.idle,
                               backpressure=args.backpressure, seed=start, stop_on_mismatch=False)
             r = runner.run(path, spec, args.simulator, args.build_dir, waves=args.waves or None)
@@ -105,11 +105,6 @@ def run(args) -> dict:
         result["waves"] = waves
         say(f"waveforms: {waves}", args.quiet)
     return result
-
-
-def golden_slice(res: GoldenResult, part: slice) -> GoldenResult:
-    return GoldenResult(logits=res.logits[part],
-                        layers=[LayerRecord(c=r.c[part], o=r.o[part], y=r.y[part]) for r in res.layers])
 
 
 def render(r: dict) -> str:

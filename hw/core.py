@@ -484,6 +484,15 @@ class EGRUCore(wiring.Component):
                 with m.Case(n):
                     m.d.comb += logit_sel.eq(logits[n])
 
+        def next_unit():
+            """Readout: on to the next unit, or to sending the result after the last."""
+            m.d.sync += ro_k.eq(ro_k + 1)
+            with m.If(ro_k == H - 1):
+                m.d.sync += [ro_n.eq(0), best.eq(0), best_n.eq(0)]
+                m.next = "RO_SEND"
+            with m.Else():
+                m.next = "RO_READ"
+
         # ---- the schedule ---------------------------------------------------------------------
         rs = self.result.payload
         cw = self.counters.payload
@@ -546,12 +555,7 @@ class EGRUCore(wiring.Component):
                 m.d.sync += [ro_cycles.eq(ro_cycles + 1), ro_s.eq(sum_data), ro_n.eq(0)]
                 m.d.comb += wo_rd.addr.eq(ro_k * C)
                 with m.If(sum_data == 0):
-                    m.d.sync += ro_k.eq(ro_k + 1)
-                    with m.If(ro_k == H - 1):
-                        m.d.sync += [ro_n.eq(0), best.eq(0), best_n.eq(0)]
-                        m.next = "RO_SEND"
-                    with m.Else():
-                        m.next = "RO_READ"
+                    next_unit()
                 with m.Else():
                     m.next = "RO_MAC"
             with m.State("RO_MAC"):
@@ -563,12 +567,7 @@ class EGRUCore(wiring.Component):
                             m.d.sync += logits[n].eq(logits[n] + ro_s * wo_rd.data)
                 m.d.sync += ro_n.eq(ro_n + 1)
                 with m.If(ro_n == C - 1):
-                    m.d.sync += ro_k.eq(ro_k + 1)
-                    with m.If(ro_k == H - 1):
-                        m.d.sync += [ro_n.eq(0), best.eq(0), best_n.eq(0)]
-                        m.next = "RO_SEND"
-                    with m.Else():
-                        m.next = "RO_READ"
+                    next_unit()
             with m.State("RO_SEND"):
                 m.d.comb += self.result.valid.eq(1)
                 with m.If(ro_n < C):

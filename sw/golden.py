@@ -59,6 +59,11 @@ class GoldenResult:
     logits: torch.Tensor          # [N, C] readout accumulators (readout_acc_frac)
     layers: list                  # LayerRecord per layer
 
+    def take(self, part) -> "GoldenResult":
+        """The result for a subset of the sequences (a slice or index tensor)."""
+        return GoldenResult(logits=self.logits[part],
+                            layers=[LayerRecord(c=r.c[part], o=r.o[part], y=r.y[part]) for r in self.layers])
+
     @property
     def predictions(self) -> torch.Tensor:
         # torch.argmax returns the first maximum: ties go to the lowest class index, as on chip

@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 
 from hw.core import EGRUCore
+from sim.amaranth_run import run_core
 from sw import cycles
 from sw.golden import events, run
 from sw.hwimage import image_from_params, load_words
-from tests.core_harness import run_core
 from tests.random_models import random_config, random_inputs, random_params
 
 CASES = [(layers, lanes, memory) for layers in (1, 2) for lanes in (1, 2, 4) for memory in ("sparse", "dense")]

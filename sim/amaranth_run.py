@@ -1,4 +1,4 @@
-"""Drive an EGRUCore in amaranth.sim: stream sequences in, collect every output stream, and
+"""Drive an EGRUCore in amaranth.sim (in-process, no Verilog): stream sequences in, collect every output stream, and
 unpack the words into plain tuples the tests compare with the golden and cycle models."""
 
 import random

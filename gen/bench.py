@@ -1,0 +1,120 @@
+"""`make bench`: measure and write docs/benchmarks.md.
+
+Today: the speed of the golden model and of the three simulators of the core (amaranth.sim,
+Icarus and Verilator through cocotb) on the trained digits model, measured in one run on one
+machine so that their ratios mean something. Sweeps of activity, lanes and sparsity and the
+synthesis table join with their issues.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import torch
+
+from gen.cmd_quantize import quantize
+from gen.cmd_train import DEFAULTS, train
+from gen.progress import say
+from gen.verilog import write_verilog
+from hw.core import EGRUCore
+from sim import runner
+from sim.amaranth_run import run_core
+from sim.spec import build_spec
+from sw import checkpoint, modelfile
+from sw.datasets import load
+from sw.golden import quantize_inputs, run
+from sw.hwimage import image_from_params
+from sw.quantize import QuantSettings
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def amaranth_speed(core, x_q, golden, n) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    got = run_core(core, [s.tolist() for s in x_q[:n]])
+    seconds = time.perf_counter() - t0
+    cycles = sum(sum(s["cycles"] for s in g["steps"]) + g["readout"]["cycles"] for g in got)
+    return cycles, seconds  # counted cycles only: a lower bound of the cycles simulated
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--work", default=os.path.join("build", "bench"))
+    ap.add_argument("--out", default=os.path.join("docs", "benchmarks.md"))
+    args = ap.parse_args(argv)
+    data = load(task="digits")
+    say("bench: training and quantizing the digits model (seed 0, 50% pruned) ...")
+    ckpt = os.path.join(args.work, "digits.pt")
+    train(DEFAULTS, data, ckpt, quiet=True)
+    model, blob = checkpoint.load(ckpt)
+    path = os.path.join(args.work, "digits.egru")
+    quantize(model, blob, data, QuantSettings(prune=0.5), path, quiet=True)
+    m = modelfile.load(path)
+    x_q = quantize_inputs(data.x_test, m.config)
+
+    rows = []
+    t0 = time.perf_counter()
+    golden = run(m.config, m.params, x_q)
+    g_seconds = time.perf_counter() - t0
+    rows.append(("golden model (int64 torch, batched)", len(x_q), None, g_seconds))
+
+    core = EGRUCore(image_from_params(m.config, m.params, lanes=2))
+    verilog = write_verilog(core, os.path.join(args.work, "verilog"))
+    say("bench: amaranth.sim ...")
+    cycles, seconds = amaranth_speed(core, x_q, golden, 10)
+    rows.append(("amaranth.sim (in-process)", 10, cycles, seconds))
+    for simulator, n in (("icarus", 60), ("verilator", len(x_q))):
+        say(f"bench: {simulator} ...")
+        spec = build_spec(core, x_q[:n], golden.take(slice(0, n)), stop_on_mismatch=False)
+        runner.run(verilog, spec, simulator, os.path.join(args.work, "sim"))  # build (not timed)
+        r = runner.run(verilog, spec, simulator, os.path.join(args.work, "sim"))
+        bad = sum(1 for s in r.sequences if s["mismatches"])
+        if bad or not r.passed:
+            raise SystemExit(f"bench: {simulator} disagrees with the golden model on {bad} sequences")
+        rows.append((f"{simulator} + cocotb", n, r.cycles, r.seconds))
+
+    lines = [
+        "# Benchmarks",
+        "",
+        "Regenerate with `make bench` (runs `python -m gen.bench`). All numbers below come from one",
+        "run on one machine, so compare them as ratios:",
+        "",
+        f"- machine: {machine()}",
+        f"- date: {time.strftime('%Y-%m-%d')}",
+        "- model: digits, EGRU 1x64, 8-bit weights, 16-bit state, 50% pruned; core with 2 lanes",
+        "",
+        "## Simulation and golden-model speed",
+        "",
+        "| engine | sequences | cycles | seconds | cycles/s | sequences/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, n, cyc, sec in rows:
+        cps = f"{cyc / sec:,.0f}" if cyc else "-"
+        lines.append(f"| {name} | {n} | {cyc if cyc else '-'} | {sec:.3f} | {cps} | {n / sec:,.1f} |")
+    lines += [
+        "",
+        "Cycles are clock cycles of the core (Verilator/Icarus: simulated time; amaranth.sim: the",
+        "cycles the core's counters report, which leaves out idle cycles between sequences). The",
+        "cocotb testbench runs Python only while a stream transfers; see sim/tb.py. Every",
+        "simulated sequence here equals the golden model (events, logits, class, cycles).",
+        "",
+    ]
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines))
+    say(f"bench: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
