@@ -43,6 +43,8 @@ def amaranth_speed(core, x_q, golden, n) -> tuple[int, float]:
     t0 = time.perf_counter()
     got = run_core(core, [s.tolist() for s in x_q[:n]])
     seconds = time.perf_counter() - t0
+    if [g["logits"] for g in got] != golden.logits[:n].tolist():
+        raise SystemExit("bench: amaranth.sim disagrees with the golden model")
     cycles = sum(sum(s["cycles"] for s in g["steps"]) + g["readout"]["cycles"] for g in got)
     return cycles, seconds  # counted cycles only: a lower bound of the cycles simulated
 
@@ -95,12 +97,14 @@ def main(argv=None) -> int:
         "",
         "## Simulation and golden-model speed",
         "",
-        "| engine | sequences | cycles | seconds | cycles/s | sequences/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| engine | sequences | cycles | seconds | cycles/s | sequences/s | sequences/s vs Verilator |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    verilator_rate = rows[-1][1] / rows[-1][3]
     for name, n, cyc, sec in rows:
         cps = f"{cyc / sec:,.0f}" if cyc else "-"
-        lines.append(f"| {name} | {n} | {cyc if cyc else '-'} | {sec:.3f} | {cps} | {n / sec:,.1f} |")
+        lines.append(f"| {name} | {n} | {cyc if cyc else '-'} | {sec:.3f} | {cps} | {n / sec:,.1f} | "
+                     f"{n / sec / verilator_rate:.3g}x |")
     lines += [
         "",
         "Cycles are clock cycles of the core (Verilator/Icarus: simulated time; amaranth.sim: the",
