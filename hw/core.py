@@ -31,6 +31,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fixed import reject
+from hw.mac import MacLane
 from hw.spec import LUT_KINDS
 from hw.spec.layout import (
     GATES,
@@ -152,7 +153,6 @@ class EGRUCore(wiring.Component):
                     for gate in GATES}
         thr_mem = [mem(f"thr_{p}", signed(g.S), L * M, per_lane(img.thr, cfg, cfg.one)[p]) for p in range(P)]
         c_mem = [mem(f"state_{p}", signed(g.S), L * M) for p in range(P)]
-        acc_mem = {gate: [mem(f"acc_{gate}_{p}", signed(g.AB), M) for p in range(P)] for gate in GATES}
         # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB
         ebuf_mem = [[mem(f"events_{layer}_{p}", unsigned(ew), 2 << g.Mb) for p in range(P)] for layer in range(L)]
         sum_mem = [mem(f"event_sum_{p}", signed(g.SB), M) for p in range(P)]
@@ -163,9 +163,6 @@ class EGRUCore(wiring.Component):
         ptr_rd = ptr_mem.read_port()
         in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
         lane_rd = [mm.read_port() for mm in lane_mem]
-        acc_wr = {gate: [mm.write_port() for mm in acc_mem[gate]] for gate in GATES}
-        acc_rd = {gate: [mm.read_port(transparent_for=(acc_wr[gate][p],)) for p, mm in enumerate(acc_mem[gate])]
-                  for gate in GATES}
         bias_rd = {gate: [mm.read_port() for mm in bias_mem[gate]] for gate in GATES}
         thr_rd = [mm.read_port() for mm in thr_mem]
         c_rd, c_wr = [mm.read_port() for mm in c_mem], [mm.write_port() for mm in c_mem]
@@ -174,6 +171,10 @@ class EGRUCore(wiring.Component):
         sum_rd, sum_wr = [mm.read_port() for mm in sum_mem], [mm.write_port() for mm in sum_mem]
         wo_rd = wo_mem.read_port()
 
+        macs = [MacLane(cfg, M) for _ in range(P)]
+        for p, mac in enumerate(macs):
+            m.submodules[f"mac_{p}"] = mac
+            self.memories += [(f"{name}_{p}", d, w) for name, d, w in mac.memories]
         lanes = [UpdateLane(cfg, tag_bits=g.Mb) for _ in range(P)]
         for p, lane in enumerate(lanes):
             m.submodules[f"update_{p}"] = lane
@@ -364,43 +365,21 @@ class EGRUCore(wiring.Component):
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(lane_issue), l1_value.eq(eff_value), l1_rec.eq(eff_rec)]
 
-        # L1: products, accumulator reads. L2: accumulate and write back.
-        l2_valid, l2_rec = Signal(), Signal()
-        l2_k = [Signal(g.Mb, name=f"l2_k_{p}") for p in range(P)]
-        l2_prod = {gate: [Signal(signed(g.AB), name=f"l2_{gate}_{p}") for p in range(P)] for gate in ("u", "r", "g")}
-        m.d.sync += [l2_valid.eq(l1_valid), l2_rec.eq(l1_rec)]
-        # update-phase control (drives the accumulator read ports in that phase)
-        updating = Signal()
+        # L1: the lane words reach the MAC lanes (products, accumulator read-modify-write)
+        updating = Signal()   # update phase: the MAC lanes drain their banks unit by unit
         u_m = Signal(range(M + 1))
         u0_issue = Signal()
-        for p in range(P):
+        for p, mac in enumerate(macs):
             word = lane_rd[p].data
-            kk = field(word, g.lane_fields, "k")
-            prods = {"u": l1_value * field(word, g.lane_fields, "wu", True),
-                     "r": l1_value * field(word, g.lane_fields, "wr", True),
-                     "g": l1_value * field(word, g.lane_fields, "wg", True)}
-            with m.Switch(Cat(l1_rec, layer)):
-                for layer_ in range(L):
-                    for is_rec in (0, 1):
-                        with m.Case(is_rec | (layer_ << 1)):
-                            sh = cfg.recurrent_shift(layer_) if is_rec else cfg.input_shift(layer_)
-                            for gate in ("u", "r", "g"):
-                                m.d.sync += l2_prod[gate][p].eq(prods[gate] << sh)
-            m.d.sync += l2_k[p].eq(kk)
-            for gate in GATES:
-                rd = acc_rd[gate][p]
-                m.d.comb += [rd.en.eq(1), rd.addr.eq(Mux(updating, u_m, kk))]
-            # L2 writes (route) or clears (update, see below)
-            targets = {"u": l2_prod["u"][p], "r": l2_prod["r"][p], "gx": l2_prod["g"][p], "gh": l2_prod["g"][p]}
-            enables = {"u": l2_valid, "r": l2_valid, "gx": l2_valid & ~l2_rec, "gh": l2_valid & l2_rec}
-            for gate in GATES:
-                wr = acc_wr[gate][p]
-                with m.If(~updating):
-                    m.d.comb += [wr.addr.eq(l2_k[p]), wr.data.eq(acc_rd[gate][p].data + targets[gate]),
-                                 wr.en.eq(enables[gate])]
+            m.d.comb += [mac.i_valid.eq(l1_valid), mac.i_k.eq(field(word, g.lane_fields, "k")),
+                         mac.i_value.eq(l1_value), mac.i_rec.eq(l1_rec), mac.i_layer.eq(layer),
+                         mac.i_w_u.eq(field(word, g.lane_fields, "wu", True)),
+                         mac.i_w_r.eq(field(word, g.lane_fields, "wr", True)),
+                         mac.i_w_g.eq(field(word, g.lane_fields, "wg", True)),
+                         mac.draining.eq(updating), mac.d_valid.eq(u0_issue), mac.d_m.eq(u_m)]
 
         route_idle = (fe_done & ~f1_valid & ~f2_valid & (desc_fifo.level == 0) & ~be_active
-                      & ~l1_valid & ~l2_valid)
+                      & ~l1_valid & ~macs[0].pending)
 
         # ---- update phase -------------------------------------------------------------------
         u1_valid, u1_m = Signal(), Signal(g.Mb)
@@ -423,10 +402,7 @@ class EGRUCore(wiring.Component):
             m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer), lane.i_tag.eq(u1_m),
                          lane.i_c.eq(Mux(first, 0, c_rd[p].data)), lane.i_thr.eq(thr_rd[p].data)]
             for gate in GATES:
-                m.d.comb += getattr(lane, f"i_a_{gate}").eq(acc_rd[gate][p].data + bias_rd[gate][p].data)
-                with m.If(updating):  # clear behind the update, ready for the next pass
-                    m.d.comb += [acc_wr[gate][p].addr.eq(u1_m), acc_wr[gate][p].data.eq(0),
-                                 acc_wr[gate][p].en.eq(u1_valid)]
+                m.d.comb += getattr(lane, f"i_a_{gate}").eq(getattr(macs[p], f"d_a_{gate}") + bias_rd[gate][p].data)
             m.d.comb += [sum_rd[p].addr.eq(u2_m), sum_rd[p].en.eq(1)]
 
         # U3: outputs of the update lanes
