@@ -91,7 +91,8 @@ class EGRUCore(wiring.Component):
                                                "c": y_array, "y": y_array})
         self.result_layout = data.StructLayout({"kind": 1, "index": _bits(g.C + 1), "value": signed(g.RB)})
         self.counter_layout = data.StructLayout({"kind": 1, "step": 16, "cycles": 32, "input_events": 16,
-                                                 "recurrent_events": 16, "lane_cycles": 32})
+                                                 "recurrent_events": 16, "lane_cycles": 32,
+                                                 "macs": 32})
         self.load_layout = data.StructLayout({"target": 4, "lane": 6, "addr": 20, "data": g.data_bits})
         members = {
             "inputs": In(stream.Signature(self.input_layout)),
@@ -223,6 +224,7 @@ class EGRUCore(wiring.Component):
         cyc = Signal(32)
         in_events, rec_events = Signal(16), Signal(16)
         lane_cycles = Signal(32)
+        mac_count = Signal(32)  # 3 per stored entry read (padding words of zeros do no MAC)
         ro_cycles = Signal(32)
 
         # output FIFOs
@@ -365,6 +367,11 @@ class EGRUCore(wiring.Component):
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(lane_issue), l1_value.eq(eff_value), l1_rec.eq(eff_rec)]
 
+        real_entries = Signal(range(P + 1))
+        m.d.comb += real_entries.eq(sum((lane_rd[p].data[g.Mb:] != 0).as_unsigned() for p in range(P)))
+        with m.If(l1_valid):
+            m.d.sync += mac_count.eq(mac_count + 3 * real_entries)
+
         # L1: the lane words reach the MAC lanes (products, accumulator read-modify-write)
         updating = Signal()   # update phase: the MAC lanes drain their banks unit by unit
         u_m = Signal(range(M + 1))
@@ -486,7 +493,8 @@ class EGRUCore(wiring.Component):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):
                         m.d.sync += [end_seq.eq(ip.end), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0),
-                                     u_m.eq(0), cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0)]
+                                     u_m.eq(0), cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0),
+                                     mac_count.eq(0)]
                         m.next = "ROUTE"
             with m.State("ROUTE"):
                 m.d.comb += routing.eq(1)
@@ -515,7 +523,7 @@ class EGRUCore(wiring.Component):
             with m.State("STEP_DONE"):
                 m.d.comb += [self.counters.valid.eq(1), cw.kind.eq(C_STEP), cw.step.eq(step), cw.cycles.eq(cyc),
                              cw.input_events.eq(in_events), cw.recurrent_events.eq(rec_events),
-                             cw.lane_cycles.eq(lane_cycles)]
+                             cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
                 with m.If(self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
                     with m.If(end_seq):

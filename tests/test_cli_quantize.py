@@ -52,3 +52,16 @@ def test_bad_bit_widths_and_prune_without_fine_tuning_are_refused(digits_run, ca
     assert "weight_bits must be an integer in [4, 16], got 3" in capsys.readouterr().err
     assert main(["quantize", ckpt, "--prune", "0.5", "--qat-epochs", "0", "--quiet"]) == 2
     assert "pruning needs fine-tuning" in capsys.readouterr().err
+
+
+def test_quantize_is_deterministic_to_the_byte(tmp_path):
+    from tests.conftest import egru_json
+    from tests.test_cli_train import small_data
+    data = small_data(tmp_path)
+    egru_json("train", "--data", data, "--hidden", "8", "--epochs", "2", "--out", str(tmp_path / "t.pt"))
+    files = []
+    for i in range(2):
+        out = tmp_path / f"q{i}.egru"
+        egru_json("quantize", str(tmp_path / "t.pt"), "--out", str(out), "--qat-epochs", "2", "--prune", "0.3")
+        files.append(out.read_bytes())
+    assert files[0] == files[1]

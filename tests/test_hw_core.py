@@ -11,7 +11,7 @@ import pytest
 from hw.core import EGRUCore
 from sim.amaranth_run import run_core
 from sw import cycles
-from sw.golden import events, run
+from sw.golden import events, op_counts, run
 from sw.hwimage import image_from_params, load_words
 from tests.random_models import random_config, random_inputs, random_params
 
@@ -48,9 +48,13 @@ def check_model(cfg, p, x, lanes, seed=0, idle=0.0, backpressure=0.0):
         assert g["logits"] == want.logits[i].tolist(), f"sequence {i}: logits"
         assert g["class"] == int(want.predictions[i])
         model = cycles.sequence_cycles(image, x, want, i)
+        ops = op_counts(cfg, p, x, want)
+        readout_macs = cfg.num_classes * want.layers[-1].o[i].sum(dim=1)
         for t, (counter, predicted) in enumerate(zip(g["steps"], model, strict=True)):
             assert counter["cycles"] == predicted.total, f"sequence {i} step {t}: cycles"
             assert counter["input_events"] + counter["recurrent_events"] == sum(predicted.events)
+            if cfg.memory == "sparse":  # the dense schedule also routes silent units (y = 0)
+                assert counter["macs"] == int(ops["event_macs"][i, t] - readout_macs[t]), f"step {t}: MACs"
         assert g["readout"]["cycles"] == cycles.readout_cycles(image, want, i)
     return total_events
 

@@ -13,7 +13,7 @@ from hw.core import EGRUCore
 from sim import runner
 from sim.spec import build_spec
 from sw.golden import run
-from sw.hwimage import image_from_params
+from sw.hwimage import image_from_params, load_words
 from tests.conftest import egru_json
 from tests.random_models import random_config, random_inputs, random_params
 
@@ -100,3 +100,17 @@ def test_model_trained_on_other_sizes_runs_through_quantize_and_sim(tmp_path):
                   "--build-dir", str(tmp_path / "b"))
     assert r["samples"] == 60 and r["mismatches"] == 0, r["mismatch_messages"]
     assert r["hw_accuracy"] == r["golden_accuracy"] == q["quant_accuracy"]
+
+
+@pytest.mark.parametrize("simulator", runner.SIMULATORS)
+def test_load_port_gives_the_verilog_another_model(simulator, tmp_path):
+    """The testbench streams model B through the load port of a core generated for model A."""
+    cfg = random_config(30, layers=2, memory="dense", lut_bits=6)
+    a, b = random_params(cfg, 30, prune=0.0), random_params(cfg, 31, prune=0.0)
+    core = EGRUCore(image_from_params(cfg, a, lanes=2), trace=True)
+    path = write_verilog(core, str(tmp_path))
+    x = random_inputs(cfg, 32, 2, 4)
+    spec = build_spec(core, x, run(cfg, b, x), trace=True, load=load_words(image_from_params(cfg, b, lanes=2)))
+    r = runner.run(path, spec, simulator, BUILD, quick_build=True)
+    assert r.passed and not [m for s in r.sequences for m in s["mismatches"]]
+    assert [s["logits"] for s in r.sequences] == run(cfg, b, x).logits.tolist() != run(cfg, a, x).logits.tolist()
