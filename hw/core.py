@@ -26,7 +26,7 @@ The exact cycle counts are predicted by sw/cycles.py.
 
 from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -50,6 +50,7 @@ from hw.spec.layout import (
 from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
 from hw.update import UpdateLane
+from hw.walker import ColumnWalker
 
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
@@ -239,10 +240,9 @@ class EGRUCore(wiring.Component):
                          tr_fifo.r_en.eq(self.trace.ready)]
 
         # ---- route: front-end ---------------------------------------------------------------
-        desc_fields = [("start", g.start_bits), ("len", g.len_bits), ("value", g.VB), ("rec", 1)]
         # unbuffered: a descriptor written in one cycle is at the head in the next
-        desc_fifo = SyncFIFO(width=sum(w for _, w in desc_fields), depth=_DESC_DEPTH)
-        m.submodules.desc_fifo = desc_fifo
+        walker = m.submodules.walker = ColumnWalker(addr_bits=g.start_bits, len_bits=g.len_bits,
+                                                    value_bits=g.VB, depth=_DESC_DEPTH)
         NS = 2 * P
         seg_count = Array(Signal(range(max(M, g.I) + 1), name=f"seg_count_{s}") for s in range(NS))
         prev = ~cur
@@ -266,7 +266,7 @@ class EGRUCore(wiring.Component):
         f1_valid, f1_seg = Signal(), Signal(range(NS))
         f2_valid, f2_value, f2_rec = Signal(), Signal(signed(g.VB)), Signal()
         inflight = f1_valid + f2_valid
-        credit = (desc_fifo.level + inflight) < (_DESC_DEPTH - 1)
+        credit = (walker.level + inflight) < (_DESC_DEPTH - 1)
 
         routing = Signal()
         issue, issue_seg, issue_pos = Signal(), Signal(range(NS)), Signal(range(max(M, g.I) + 1))
@@ -326,46 +326,17 @@ class EGRUCore(wiring.Component):
         m.d.comb += [ptr_rd.addr.eq(col), ptr_rd.en.eq(1)]
         m.d.sync += [f2_valid.eq(f1_valid), f2_value.eq(value), f2_rec.eq(rec)]
         # F2: pointer -> descriptor queue
-        m.d.comb += [desc_fifo.w_en.eq(f2_valid),
-                     desc_fifo.w_data.eq(Cat(ptr_rd.data[:g.start_bits], ptr_rd.data[g.start_bits:pw],
-                                             f2_value, f2_rec))]
+        m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(ptr_rd.data[:g.start_bits]),
+                     walker.w_len.eq(ptr_rd.data[g.start_bits:pw]), walker.w_value.eq(f2_value),
+                     walker.w_rec.eq(f2_rec)]
 
-        # ---- route: back-end ------------------------------------------------------------------
-        # The descriptor being walked is the registered one while active, else the queue head,
-        # so a new column starts in the cycle it reaches the head and columns follow each other
-        # without a gap: a column of length L occupies exactly max(L, 1) cycles.
-        be_active, be_start, be_len = Signal(), Signal(g.start_bits), Signal(g.len_bits)
-        be_q, be_value, be_rec = Signal(g.len_bits), Signal(signed(g.VB)), Signal()
-        d = desc_fifo.r_data
-        pos = 0
-        d_fields = {}
-        for name, w in desc_fields:
-            d_fields[name] = d[pos:pos + w]
-            pos += w
-        eff_valid = be_active | desc_fifo.r_rdy
-        eff_start = Mux(be_active, be_start, d_fields["start"])
-        eff_len = Mux(be_active, be_len, d_fields["len"])
-        eff_q = Mux(be_active, be_q, 0)
-        eff_value = Mux(be_active, be_value, d_fields["value"].as_signed())
-        eff_rec = Mux(be_active, be_rec, d_fields["rec"])
-        last_q = eff_valid & ((eff_len == 0) | (eff_q + 1 >= eff_len))
-        lane_issue = eff_valid & (eff_q < eff_len)
-        with m.If(be_active):
-            m.d.sync += be_q.eq(be_q + 1)
-            with m.If(last_q):
-                m.d.sync += be_active.eq(0)
-        with m.Elif(desc_fifo.r_rdy):
-            m.d.comb += desc_fifo.r_en.eq(1)
-            with m.If(~last_q):
-                m.d.sync += [be_active.eq(1), be_q.eq(1), be_start.eq(d_fields["start"]),
-                             be_len.eq(d_fields["len"]), be_value.eq(d_fields["value"].as_signed()),
-                             be_rec.eq(d_fields["rec"])]
-        with m.If(lane_issue):
+        # ---- route: back-end (ColumnWalker) reads the lane lists ----------------------------------
+        with m.If(walker.issue):
             m.d.sync += lane_cycles.eq(lane_cycles + 1)
         for p in range(P):
-            m.d.comb += [lane_rd[p].addr.eq(eff_start + eff_q), lane_rd[p].en.eq(1)]
+            m.d.comb += [lane_rd[p].addr.eq(walker.addr), lane_rd[p].en.eq(1)]
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
-        m.d.sync += [l1_valid.eq(lane_issue), l1_value.eq(eff_value), l1_rec.eq(eff_rec)]
+        m.d.sync += [l1_valid.eq(walker.issue), l1_value.eq(walker.value), l1_rec.eq(walker.rec)]
 
         real_entries = Signal(range(P + 1))
         m.d.comb += real_entries.eq(sum((lane_rd[p].data[g.Mb:] != 0).as_unsigned() for p in range(P)))
@@ -385,8 +356,7 @@ class EGRUCore(wiring.Component):
                          mac.i_w_g.eq(field(word, g.lane_fields, "wg", True)),
                          mac.draining.eq(updating), mac.d_valid.eq(u0_issue), mac.d_m.eq(u_m)]
 
-        route_idle = (fe_done & ~f1_valid & ~f2_valid & (desc_fifo.level == 0) & ~be_active
-                      & ~l1_valid & ~macs[0].pending)
+        route_idle = fe_done & ~f1_valid & ~f2_valid & ~walker.busy & ~l1_valid & ~macs[0].pending
 
         # ---- update phase -------------------------------------------------------------------
         u1_valid, u1_m = Signal(), Signal(g.Mb)

@@ -1,0 +1,80 @@
+"""The back-end of the route phase: a queue of column descriptors and the walk along them."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from hw.fixed import reject
+
+
+def _check(component, name, value, lo):
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        reject(component, ValueError(f"ColumnWalker: {name} must be an integer >= {lo}, got {value!r}"))
+
+
+class ColumnWalker(wiring.Component):
+    """Queues column descriptors (start address, length, event value, recurrent flag) and walks
+    each column one lane-memory address per cycle.
+
+    Write side: ``w_en`` with ``w_start``, ``w_len``, ``w_value``, ``w_rec``; ``level`` counts the
+    queued descriptors (the writer keeps ``level`` + its in-flight descriptors below ``depth``).
+    Walk side, combinational: ``issue`` is high in every cycle that reads lane address ``addr``
+    for the column's event ``value`` and flag ``rec``.
+
+    Latency: a descriptor written in cycle n is walked from cycle n + 1. Throughput: a column of
+    length L occupies exactly max(L, 1) cycles (a column with no entry still takes one), and the
+    next column starts in the following cycle when it is queued: no cycle is lost between
+    columns. ``busy`` is high while a column is being walked or one is queued.
+    """
+
+    def __init__(self, *, addr_bits: int, len_bits: int, value_bits: int, depth: int = 8):
+        _check(self, "addr_bits", addr_bits, 1)
+        _check(self, "len_bits", len_bits, 1)
+        _check(self, "value_bits", value_bits, 2)
+        _check(self, "depth", depth, 2)
+        self._a, self._l, self._v, self._depth = addr_bits, len_bits, value_bits, depth
+        super().__init__({
+            "w_en": In(1), "w_start": In(addr_bits), "w_len": In(len_bits),
+            "w_value": In(signed(value_bits)), "w_rec": In(1), "level": Out(range(depth + 1)),
+            "issue": Out(1), "addr": Out(addr_bits), "value": Out(signed(value_bits)), "rec": Out(1),
+            "busy": Out(1),
+        })
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        a, ln, v = self._a, self._l, self._v
+        fifo = m.submodules.queue = SyncFIFO(width=a + ln + v + 1, depth=self._depth)
+        m.d.comb += [fifo.w_en.eq(self.w_en), fifo.w_data.eq(Cat(self.w_start, self.w_len, self.w_value, self.w_rec)),
+                     self.level.eq(fifo.level)]
+        head = fifo.r_data
+        h_start, h_len = head[:a], head[a:a + ln]
+        h_value, h_rec = head[a + ln:a + ln + v].as_signed(), head[a + ln + v]
+
+        # The column being walked is the registered one while active, else the queue head, so
+        # a column starts in the cycle it reaches the head.
+        active = Signal()
+        start, length, q = Signal(a), Signal(ln), Signal(ln)
+        value, rec = Signal(signed(v)), Signal()
+        cur_start = Mux(active, start, h_start)
+        cur_len = Mux(active, length, h_len)
+        cur_q = Mux(active, q, 0)
+        walking = active | fifo.r_rdy
+        last = walking & ((cur_len == 0) | (cur_q + 1 >= cur_len))
+        m.d.comb += [self.issue.eq(walking & (cur_q < cur_len)), self.addr.eq(cur_start + cur_q),
+                     self.value.eq(Mux(active, value, h_value)), self.rec.eq(Mux(active, rec, h_rec)),
+                     self.busy.eq(active | (fifo.level != 0))]
+        with m.If(active):
+            m.d.sync += q.eq(q + 1)
+            with m.If(last):
+                m.d.sync += active.eq(0)
+        with m.Elif(fifo.r_rdy):
+            m.d.comb += fifo.r_en.eq(1)
+            with m.If(~last):
+                m.d.sync += [active.eq(1), q.eq(1), start.eq(h_start), length.eq(h_len),
+                             value.eq(h_value), rec.eq(h_rec)]
+        return m
