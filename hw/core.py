@@ -86,14 +86,14 @@ class EGRUCore(wiring.Component):
         y_array = data.ArrayLayout(signed(g.S), g.P)
         self.input_layout = data.StructLayout({"index": _bits(g.I), "value": signed(g.cfg.input_bits),
                                                "last": 1, "end": 1})
-        self.event_layout = data.StructLayout({"step": 16, "layer": _bits(g.L), "m": g.Mb, "fire": g.P,
+        self.event_layout = data.StructLayout({"step": g.step_bits, "layer": _bits(g.L), "m": g.Mb, "fire": g.P,
                                                "y": y_array})
-        self.trace_layout = data.StructLayout({"step": 16, "layer": _bits(g.L), "m": g.Mb, "o": g.P,
+        self.trace_layout = data.StructLayout({"step": g.step_bits, "layer": _bits(g.L), "m": g.Mb, "o": g.P,
                                                "c": y_array, "y": y_array})
         self.result_layout = data.StructLayout({"kind": 1, "index": _bits(g.C + 1), "value": signed(g.RB)})
-        self.counter_layout = data.StructLayout({"kind": 1, "step": 16, "cycles": 32, "input_events": 16,
-                                                 "recurrent_events": 16, "lane_cycles": 32,
-                                                 "macs": 32})
+        self.counter_layout = data.StructLayout({"kind": 1, "step": g.step_bits, "cycles": g.cycle_bits,
+                                                 "input_events": g.event_bits, "recurrent_events": g.event_bits,
+                                                 "lane_cycles": g.cycle_bits, "macs": g.mac_bits})
         self.load_layout = data.StructLayout({"target": 4, "lane": 6, "addr": 20, "data": g.data_bits})
         members = {
             "inputs": In(stream.Signature(self.input_layout)),
@@ -214,7 +214,7 @@ class EGRUCore(wiring.Component):
                         m.d.sync += readout_bias[n].eq(ld.data)
 
         # ---- control state -----------------------------------------------------------------
-        step = Signal(16)
+        step = Signal(g.step_bits)  # sequences are at most max_steps long (the host checks)
         layer = Signal(_bits(L))  # as wide as the layer field of the output words
         cur = step[0]                 # ebuf half written this step
         first = step == 0
@@ -222,11 +222,11 @@ class EGRUCore(wiring.Component):
         n_in = Signal(range(g.I + 1))
         counts = [[[Signal(range(M + 1), name=f"count_{layer_}_{h}_{p}") for p in range(P)] for h in range(2)]
                   for layer_ in range(L)]
-        cyc = Signal(32)
-        in_events, rec_events = Signal(16), Signal(16)
-        lane_cycles = Signal(32)
-        mac_count = Signal(32)  # 3 per stored entry read (padding words of zeros do no MAC)
-        ro_cycles = Signal(32)
+        cyc = Signal(g.cycle_bits)
+        in_events, rec_events = Signal(g.event_bits), Signal(g.event_bits)
+        lane_cycles = Signal(g.cycle_bits)
+        mac_count = Signal(g.mac_bits)  # 3 per stored entry read (padding words of zeros do no MAC)
+        ro_cycles = Signal(g.cycle_bits)
 
         # output FIFOs
         ev_fifo = SyncFIFOBuffered(width=self.event_layout.size, depth=_FIFO_DEPTH)

@@ -165,5 +165,11 @@ class CoreGeometry:
         self.lane_fields = [("k", self.Mb), ("wu", self.WB), ("wr", self.WB), ("wg", self.WB)]
         self.ptr_fields = [("start", self.start_bits), ("len", self.len_bits)]
         self.ebuf_fields = [("m", self.Mb), ("y", self.S)]
+        # counter widths from the largest possible step, so no counter can wrap
+        self.step_bits = max(16, cfg.max_steps.bit_length())
+        sources = sum(cfg.layer_input_size(layer) + self.H for layer in range(self.L))
+        self.event_bits = bits(sources + 1)
+        self.cycle_bits = bits(self.L * 9 + sources * max(self.M, 1) + self.L * self.M + 2 * self.H * (self.C + 2) + 2)
+        self.mac_bits = bits(3 * sources * self.H + 1)
         self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
                              self.AB, self.S, self.RB, self.WB)
