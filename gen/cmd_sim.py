@@ -69,7 +69,7 @@ def run(args) -> dict:
             spec = build_spec(core, x_q[part], sub, trace=args.trace, idle=args.idle,
                               backpressure=args.backpressure, seed=start, stop_on_mismatch=False)
             r = runner.run(path, spec, args.simulator, args.build_dir, waves=args.waves or None)
-            if len(r.sequences) != len(spec["sequences"]) or not all("class" in s for s in r.sequences):
+            if len(r.sequences) != len(spec["sequences"]) or any(s["class"] is None for s in r.sequences):
                 raise RuntimeError(f"the simulation did not complete; its log ends:\n{r.log[-2000:]}")
             observed += r.sequences
             sim_cycles += r.cycles

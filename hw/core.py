@@ -64,11 +64,12 @@ class EGRUCore(wiring.Component):
     """The accelerator core for one model geometry; memories start with ``image``'s model.
 
     Latency and throughput (cycles, with every output stream ready): a step costs, per layer,
-    ``route`` = 4 + sum over the layer's input and recurrent events of max(L_col, 1), plus
+    ``route`` = 5 + sum over the layer's input and recurrent events of max(L_col, 1), plus
     ``update`` = ceil(H/P) + 4; the readout costs 2 cycles per unit plus C per unit whose event
-    sum is nonzero, plus C + 2 to send the result. sw/cycles.py states it exactly and the tests
-    hold the core to it. Backpressure on ``events``/``trace`` stalls the update phase (the stall
-    cycles are not counted); ``inputs`` and ``load`` are accepted only between steps.
+    sum is nonzero, plus C + 1 to send the result. sw/cycles.py states it exactly (with the rule
+    for trailing empty columns) and the tests hold the core to it. Backpressure on
+    ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
+    are accepted between steps, ``load`` only between sequences.
     """
 
     def __init__(self, image: CoreImage, trace: bool = False):
@@ -94,7 +95,7 @@ class EGRUCore(wiring.Component):
         self.counter_layout = data.StructLayout({"kind": 1, "step": g.step_bits, "cycles": g.cycle_bits,
                                                  "input_events": g.event_bits, "recurrent_events": g.event_bits,
                                                  "lane_cycles": g.cycle_bits, "macs": g.mac_bits})
-        self.load_layout = data.StructLayout({"target": 4, "lane": 6, "addr": 20, "data": g.data_bits})
+        self.load_layout = data.StructLayout({"target": 4, "lane": 6, "addr": g.load_addr_bits, "data": g.data_bits})
         members = {
             "inputs": In(stream.Signature(self.input_layout)),
             "load": In(stream.Signature(self.load_layout)),
@@ -452,7 +453,8 @@ class EGRUCore(wiring.Component):
         m.d.comb += self.busy.eq(1)
         with m.FSM():
             with m.State("LOAD"):
-                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(1), self.load.ready.eq(1)]
+                # model memories may change only between sequences
+                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(1), self.load.ready.eq(step == 0)]
                 ip = self.inputs.payload
                 # zero inputs are not events; the dense (GRU) schedule keeps them
                 keep = (ip.index < g.I) & ((ip.value != 0) if not dense else 1)
@@ -468,7 +470,9 @@ class EGRUCore(wiring.Component):
                         m.next = "ROUTE"
             with m.State("ROUTE"):
                 m.d.comb += routing.eq(1)
-                m.d.sync += cyc.eq(cyc + 1)
+                # the last route cycle is also the update's first issue; if output backpressure
+                # stalls that issue, the cycle is a stall and is not counted
+                m.d.sync += cyc.eq(cyc + (~route_idle | u0_issue))
                 with m.If(route_idle):
                     # the update phase issues its first unit in this same cycle (u_m is 0)
                     m.d.comb += updating.eq(1)
@@ -535,9 +539,14 @@ class EGRUCore(wiring.Component):
                     with m.If(ro_n == C):
                         m.next = "RO_DONE"
             with m.State("RO_DONE"):
-                m.d.comb += [self.counters.valid.eq(1), cw.kind.eq(C_READOUT), cw.step.eq(step),
+                # the sequence's last word: only after all its events (and trace) have left, so a
+                # consumer can split sequences at this word even under output backpressure
+                drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)
+                if self._trace:
+                    drained = drained & ~tr_fifo.r_rdy & (tr_fifo.level == 0)
+                m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_READOUT), cw.step.eq(step),
                              cw.cycles.eq(ro_cycles)]
-                with m.If(self.counters.ready):
+                with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
                     m.next = "LOAD"
         return m

@@ -48,6 +48,9 @@ def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, l
     "logits": [...], "class": int, "steps": [counter dicts], "readout": counter dict}."""
     rng = random.Random(seed)
     P = core.geometry.P
+    too_long = [len(s) for s in sequences if len(s) > core.geometry.cfg.max_steps]
+    if too_long:  # the core does not check; its readout sums would overflow
+        raise ValueError(f"a sequence of {too_long[0]} steps is longer than max_steps {core.geometry.cfg.max_steps}")
     results = [dict(events=[], trace=[], logits=[], steps=[]) for _ in sequences]
     done = {"seq": 0}
 

@@ -30,6 +30,9 @@ def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: b
                load: list | None = None) -> dict:
     """x_q [N, T, I] quantized inputs, res the golden run on them."""
     image = core.image
+    if x_q.shape[1] > image.cfg.max_steps:  # the core does not check; its readout sums would overflow
+        raise ValueError(f"sequences of {x_q.shape[1]} steps are longer than the core's max_steps "
+                         f"{image.cfg.max_steps}")
     dense = image.cfg.memory == "dense"
     seqs = []
     for n in range(x_q.shape[0]):

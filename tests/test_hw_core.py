@@ -7,6 +7,7 @@ output backpressure."""
 import dataclasses
 
 import pytest
+import torch
 
 from hw.core import EGRUCore
 from sim.amaranth_run import run_core
@@ -113,3 +114,36 @@ def test_load_port_replaces_the_model():
     want_a, want_b = run(cfg, a, x), run(cfg, b, x)
     assert [g["logits"] for g in got] == want_b.logits.tolist() != want_a.logits.tolist()
     assert [g["events"] for g in got] == [events(want_b, i) for i in range(2)]
+
+
+def test_heavy_backpressure_neither_counts_stalls_nor_moves_events_across_sequences():
+    """Found in review: a stalled first update issue was counted, and under heavy backpressure
+    a sequence's last events could leave after its readout word."""
+    # every unit fires (thresholds 0): many events for the output FIFO
+    cfg = random_config(0, layers=1, hidden_size=3, num_classes=2)
+    p = random_params(cfg, 0)
+    for layer in p.layers:
+        layer.thr[:] = 0
+    x = random_inputs(cfg, 0, 3, 2, zeros=0.0)
+    want = run(cfg, p, x)
+    image = image_from_params(cfg, p, lanes=1)
+    for seed in range(4):
+        got = run_core(EGRUCore(image), [s.tolist() for s in x], backpressure=0.95, seed=seed)
+        assert [g["events"] for g in got] == [events(want, i) for i in range(3)], f"seed {seed}"
+    # a silent model (thresholds 1.0, zero inputs): every route empty, trace FIFO under backpressure
+    cfg = random_config(3, layers=2, hidden_size=9)
+    p = random_params(cfg, 3)
+    for layer in p.layers:
+        layer.thr[:] = cfg.one
+    x = torch.zeros(1, 4, cfg.input_size, dtype=torch.int64)
+    image = image_from_params(cfg, p, lanes=1)
+    model = [s.total for s in cycles.sequence_cycles(image, x, run(cfg, p, x), 0)]
+    got = run_core(EGRUCore(image, trace=True), [x[0].tolist()], backpressure=0.7, seed=1)
+    assert [s["cycles"] for s in got[0]["steps"]] == model
+
+
+def test_sequences_longer_than_max_steps_are_refused_before_simulation():
+    cfg = random_config(0, max_steps=3)
+    image = image_from_params(cfg, random_params(cfg, 0), lanes=1)
+    with pytest.raises(ValueError, match="4 steps is longer than max_steps 3"):
+        run_core(EGRUCore(image), [random_inputs(cfg, 0, 1, 4)[0].tolist()])

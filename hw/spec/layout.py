@@ -171,5 +171,7 @@ class CoreGeometry:
         self.event_bits = bits(sources + 1)
         self.cycle_bits = bits(self.L * 9 + sources * max(self.M, 1) + self.L * self.M + 2 * self.H * (self.C + 2) + 2)
         self.mac_bits = bits(3 * sources * self.H + 1)
+        self.load_addr_bits = bits(max(self.columns, self.depth, self.L * self.M, 1 << cfg.lut_bits,
+                                       self.H * self.C, self.C) + 1)
         self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
                              self.AB, self.S, self.RB, self.WB)
