@@ -1,0 +1,145 @@
+"""The frame receiver of the host protocol (docs/protocol.md): bytes in, checked frames out."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.fixed import reject
+
+SOF = 0xA5
+# status codes of docs/protocol.md that the receiver reports
+BAD_CRC, BAD_LENGTH, TRUNCATED = 1, 2, 6
+
+
+def crc16_update(crc, byte):
+    """CRC-16/CCITT-FALSE after one more byte (an Amaranth expression; MSB first)."""
+    c = crc ^ (byte << 8)
+    for _ in range(8):
+        c = ((c << 1) ^ (0x1021 * c[15]))[:16]
+    return c
+
+
+class FrameRx(wiring.Component):
+    """Receives frames from the ``bytes`` stream into a buffer and releases a frame only after
+    all of it has arrived with a valid length and CRC.
+
+    A checked frame raises ``frame_valid`` with ``cmd``, ``seq`` and ``length``; its payload is
+    read through ``rd_addr``/``rd_data`` (one cycle of latency) until the consumer pulses
+    ``frame_done``. A bad frame raises ``error_valid`` with ``error`` (BAD_CRC, BAD_LENGTH or
+    TRUNCATED), and ``cmd``/``seq`` as far as they arrived, until ``error_done``. While either
+    is pending the receiver takes no byte (``bytes.ready`` low), so nothing half-received ever
+    has an effect. A frame whose bytes stop for ``timeout`` cycles is TRUNCATED. After any
+    error the receiver hunts for the next start byte among the following bytes: it never hangs.
+
+    Throughput: one byte per cycle. Latency: a frame is released the cycle after its last byte.
+    """
+
+    def __init__(self, max_payload: int = 256, timeout: int = 1000):
+        for name, value, lo in (("max_payload", max_payload, 1), ("timeout", timeout, 2)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                reject(self, ValueError(f"FrameRx: {name} must be an integer >= {lo}, got {value!r}"))
+        self._max, self._timeout = max_payload, timeout
+        abits = max(1, (max_payload - 1).bit_length())
+        super().__init__({
+            "bytes": In(stream.Signature(8)),
+            "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16),
+            "rd_addr": In(abits), "rd_data": Out(8), "frame_done": In(1),
+            "error_valid": Out(1), "error": Out(8), "error_done": In(1),
+        })
+
+    @property
+    def max_payload(self) -> int:
+        return self._max
+
+    def elaborate(self, platform):
+        m = Module()
+        buf = Memory(shape=8, depth=max(2, self._max), init=[])
+        m.submodules.buffer = buf
+        wr, rd = buf.write_port(), buf.read_port()
+        m.d.comb += [rd.addr.eq(self.rd_addr), self.rd_data.eq(rd.data)]
+
+        byte = self.bytes.payload
+        take = self.bytes.valid & self.bytes.ready
+        crc = Signal(16, init=0xFFFF)
+        got_crc = Signal(8)
+        pos = Signal(16)
+        idle = Signal(range(self._timeout + 1))
+
+        def fail(code):
+            m.d.sync += [self.error.eq(code), self.error_valid.eq(1)]
+            m.next = "ERROR"
+
+        with m.If(take):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle < self._timeout):
+            m.d.sync += idle.eq(idle + 1)
+
+        with m.FSM():
+            with m.State("HUNT"):
+                m.d.comb += self.bytes.ready.eq(1)
+                with m.If(take & (byte == SOF)):
+                    m.d.sync += [crc.eq(0xFFFF), self.cmd.eq(0), self.seq.eq(0), self.length.eq(0)]
+                    m.next = "CMD"
+            for state, field, nxt in (("CMD", self.cmd, "SEQ"), ("SEQ", self.seq, "LEN0")):
+                with m.State(state):
+                    m.d.comb += self.bytes.ready.eq(1)
+                    with m.If(take):
+                        m.d.sync += [field.eq(byte), crc.eq(crc16_update(crc, byte))]
+                        m.next = nxt
+                    with m.Elif(idle == self._timeout):
+                        fail(TRUNCATED)
+            with m.State("LEN0"):
+                m.d.comb += self.bytes.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += [self.length[:8].eq(byte), crc.eq(crc16_update(crc, byte))]
+                    m.next = "LEN1"
+                with m.Elif(idle == self._timeout):
+                    fail(TRUNCATED)
+            with m.State("LEN1"):
+                m.d.comb += self.bytes.ready.eq(1)
+                with m.If(take):
+                    length = (byte << 8) | self.length[:8]
+                    m.d.sync += [self.length[8:].eq(byte), crc.eq(crc16_update(crc, byte)), pos.eq(0)]
+                    with m.If(length > self._max):
+                        fail(BAD_LENGTH)  # the frame's end is unknown: hunt from the next byte
+                    with m.Elif(length == 0):
+                        m.next = "CRC0"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+                with m.Elif(idle == self._timeout):
+                    fail(TRUNCATED)
+            with m.State("PAYLOAD"):
+                m.d.comb += [self.bytes.ready.eq(1), wr.addr.eq(pos), wr.data.eq(byte), wr.en.eq(take)]
+                with m.If(take):
+                    m.d.sync += [pos.eq(pos + 1), crc.eq(crc16_update(crc, byte))]
+                    with m.If(pos + 1 == self.length):
+                        m.next = "CRC0"
+                with m.Elif(idle == self._timeout):
+                    fail(TRUNCATED)
+            with m.State("CRC0"):
+                m.d.comb += self.bytes.ready.eq(1)
+                with m.If(take):
+                    m.d.sync += got_crc.eq(byte)
+                    m.next = "CRC1"
+                with m.Elif(idle == self._timeout):
+                    fail(TRUNCATED)
+            with m.State("CRC1"):
+                m.d.comb += self.bytes.ready.eq(1)
+                with m.If(take):
+                    with m.If(((byte << 8) | got_crc) == crc):
+                        m.d.sync += self.frame_valid.eq(1)
+                        m.next = "FRAME"
+                    with m.Else():
+                        fail(BAD_CRC)
+                with m.Elif(idle == self._timeout):
+                    fail(TRUNCATED)
+            with m.State("FRAME"):
+                with m.If(self.frame_done):
+                    m.d.sync += self.frame_valid.eq(0)
+                    m.next = "HUNT"
+            with m.State("ERROR"):
+                with m.If(self.error_done):
+                    m.d.sync += self.error_valid.eq(0)
+                    m.next = "HUNT"
+        return m
