@@ -6,6 +6,7 @@ import random
 from amaranth.sim import Simulator
 
 from hw.core import C_READOUT, C_STEP, R_CLASS, EGRUCore
+from hw.fixed import reject
 
 
 def unpack(layout, word: int) -> dict:
@@ -50,7 +51,8 @@ def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, l
     P = core.geometry.P
     too_long = [len(s) for s in sequences if len(s) > core.geometry.cfg.max_steps]
     if too_long:  # the core does not check; its readout sums would overflow
-        raise ValueError(f"a sequence of {too_long[0]} steps is longer than max_steps {core.geometry.cfg.max_steps}")
+        reject(core, ValueError(f"a sequence of {too_long[0]} steps is longer than max_steps "
+                                f"{core.geometry.cfg.max_steps}"))  # (reject: the core is never elaborated)
     results = [dict(events=[], trace=[], logits=[], steps=[]) for _ in sequences]
     done = {"seq": 0}
 
