@@ -81,59 +81,55 @@ class FrameRx(wiring.Component):
                 with m.If(take & (byte == SOF)):
                     m.d.sync += [crc.eq(0xFFFF), self.cmd.eq(0), self.seq.eq(0), self.length.eq(0)]
                     m.next = "CMD"
-            for state, field, nxt in (("CMD", self.cmd, "SEQ"), ("SEQ", self.seq, "LEN0")):
+            def receive(state, on_byte):
+                """A state that takes one byte (``on_byte`` acts on it) or times out."""
                 with m.State(state):
                     m.d.comb += self.bytes.ready.eq(1)
                     with m.If(take):
-                        m.d.sync += [field.eq(byte), crc.eq(crc16_update(crc, byte))]
-                        m.next = nxt
+                        on_byte()
                     with m.Elif(idle == self._timeout):
                         fail(TRUNCATED)
-            with m.State("LEN0"):
-                m.d.comb += self.bytes.ready.eq(1)
-                with m.If(take):
-                    m.d.sync += [self.length[:8].eq(byte), crc.eq(crc16_update(crc, byte))]
-                    m.next = "LEN1"
-                with m.Elif(idle == self._timeout):
-                    fail(TRUNCATED)
-            with m.State("LEN1"):
-                m.d.comb += self.bytes.ready.eq(1)
-                with m.If(take):
-                    length = (byte << 8) | self.length[:8]
-                    m.d.sync += [self.length[8:].eq(byte), crc.eq(crc16_update(crc, byte)), pos.eq(0)]
-                    with m.If(length > self._max):
-                        fail(BAD_LENGTH)  # the frame's end is unknown: hunt from the next byte
-                    with m.Elif(length == 0):
-                        m.next = "CRC0"
-                    with m.Else():
-                        m.next = "PAYLOAD"
-                with m.Elif(idle == self._timeout):
-                    fail(TRUNCATED)
-            with m.State("PAYLOAD"):
-                m.d.comb += [self.bytes.ready.eq(1), wr.addr.eq(pos), wr.data.eq(byte), wr.en.eq(take)]
-                with m.If(take):
-                    m.d.sync += [pos.eq(pos + 1), crc.eq(crc16_update(crc, byte))]
-                    with m.If(pos + 1 == self.length):
-                        m.next = "CRC0"
-                with m.Elif(idle == self._timeout):
-                    fail(TRUNCATED)
-            with m.State("CRC0"):
-                m.d.comb += self.bytes.ready.eq(1)
-                with m.If(take):
-                    m.d.sync += got_crc.eq(byte)
-                    m.next = "CRC1"
-                with m.Elif(idle == self._timeout):
-                    fail(TRUNCATED)
-            with m.State("CRC1"):
-                m.d.comb += self.bytes.ready.eq(1)
-                with m.If(take):
-                    with m.If(((byte << 8) | got_crc) == crc):
-                        m.d.sync += self.frame_valid.eq(1)
-                        m.next = "FRAME"
-                    with m.Else():
-                        fail(BAD_CRC)
-                with m.Elif(idle == self._timeout):
-                    fail(TRUNCATED)
+
+            def header_byte(field, nxt):
+                def on_byte():
+                    m.d.sync += [field.eq(byte), crc.eq(crc16_update(crc, byte))]
+                    m.next = nxt
+                return on_byte
+
+            def length_high():
+                length = (byte << 8) | self.length[:8]
+                m.d.sync += [self.length[8:].eq(byte), crc.eq(crc16_update(crc, byte)), pos.eq(0)]
+                with m.If(length > self._max):
+                    fail(BAD_LENGTH)  # the frame's end is unknown: hunt from the next byte
+                with m.Elif(length == 0):
+                    m.next = "CRC0"
+                with m.Else():
+                    m.next = "PAYLOAD"
+
+            def payload_byte():
+                m.d.comb += [wr.addr.eq(pos), wr.data.eq(byte), wr.en.eq(1)]
+                m.d.sync += [pos.eq(pos + 1), crc.eq(crc16_update(crc, byte))]
+                with m.If(pos + 1 == self.length):
+                    m.next = "CRC0"
+
+            def crc_low():
+                m.d.sync += got_crc.eq(byte)
+                m.next = "CRC1"
+
+            def crc_high():
+                with m.If(((byte << 8) | got_crc) == crc):
+                    m.d.sync += self.frame_valid.eq(1)
+                    m.next = "FRAME"
+                with m.Else():
+                    fail(BAD_CRC)
+
+            receive("CMD", header_byte(self.cmd, "SEQ"))
+            receive("SEQ", header_byte(self.seq, "LEN0"))
+            receive("LEN0", header_byte(self.length[:8], "LEN1"))
+            receive("LEN1", length_high)
+            receive("PAYLOAD", payload_byte)
+            receive("CRC0", crc_low)
+            receive("CRC1", crc_high)
             with m.State("FRAME"):
                 with m.If(self.frame_done):
                     m.d.sync += self.frame_valid.eq(0)

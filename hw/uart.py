@@ -8,13 +8,23 @@ from amaranth.lib.wiring import In, Out
 from hw.fixed import reject
 
 
-def _check_divisor(component, divisor):
-    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
-        reject(component, ValueError(f"{type(component).__name__}: divisor (clock cycles per bit) "
-                                     f"must be an integer >= 4, got {divisor!r}"))
+class _UART(wiring.Component):
+    """What receiver and transmitter share: the validated bit period."""
+
+    def __init__(self, divisor: int, members: dict):
+        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
+            reject(self, ValueError(f"{type(self).__name__}: divisor (clock cycles per bit) "
+                                    f"must be an integer >= 4, got {divisor!r}"))
+        self._divisor = divisor
+        super().__init__(members)
+
+    @property
+    def divisor(self) -> int:
+        """Clock cycles per bit: clock frequency / baud rate."""
+        return self._divisor
 
 
-class UARTRx(wiring.Component):
+class UARTRx(_UART):
     """Receives bytes on ``rx`` (idle high) into the ``bytes`` stream.
 
     ``divisor`` is the number of clock cycles per bit (clock frequency / baud rate). The line is
@@ -26,14 +36,8 @@ class UARTRx(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        _check_divisor(self, divisor)
-        self._divisor = divisor
-        super().__init__({"rx": In(1, init=1), "bytes": Out(stream.Signature(8)),
-                          "errors": Out(16), "overruns": Out(16)})
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
+        super().__init__(divisor, {"rx": In(1, init=1), "bytes": Out(stream.Signature(8)),
+                                   "errors": Out(16), "overruns": Out(16)})
 
     def elaborate(self, platform):
         m = Module()
@@ -85,19 +89,13 @@ class UARTRx(wiring.Component):
         return m
 
 
-class UARTTx(wiring.Component):
+class UARTTx(_UART):
     """Sends the bytes of the ``bytes`` stream on ``tx`` (idle high): start bit, 8 data bits
     LSB first, stop bit, each ``divisor`` clock cycles long. Latency: the start bit begins in
     the cycle after a byte is accepted. Throughput: one byte per 10 bit times, back to back."""
 
     def __init__(self, divisor: int):
-        _check_divisor(self, divisor)
-        self._divisor = divisor
-        super().__init__({"tx": Out(1, init=1), "bytes": In(stream.Signature(8))})
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
+        super().__init__(divisor, {"tx": Out(1, init=1), "bytes": In(stream.Signature(8))})
 
     def elaborate(self, platform):
         m = Module()
