@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     train(DEFAULTS, data, ckpt, quiet=True)
     model, blob = checkpoint.load(ckpt)
     path = os.path.join(args.work, "digits.egru")
-    quantize(model, blob, data, QuantSettings(prune=0.5), path, quiet=True)
+    quantize(model, blob, data, QuantSettings(prune=0.5), path, quiet=True, checkpoint_path=ckpt)
     m = modelfile.load(path)
     x_q = quantize_inputs(data.x_test, m.config)
 

@@ -5,11 +5,10 @@ training (quantize, Verilog, simulation, synthesis) join as they are built, and 
 says which ran.
 """
 
-import argparse
 import dataclasses
 import os
 
-from gen import cmd_quantize, cmd_sim, cmd_train, cmd_verilog
+from gen import cmd_quantize, cmd_train
 from sw import checkpoint
 from sw.datasets import load
 from sw.quantize import QuantSettings
@@ -41,13 +40,11 @@ def run(args) -> dict:
     model, blob = checkpoint.load(out)
     model_file = os.path.join(args.workdir, "digits.egru")
     quantized = cmd_quantize.quantize(model, blob, data, QuantSettings(seed=args.seed), model_file,
-                                      quiet=args.quiet)
-    verilog = cmd_verilog.run(argparse.Namespace(model=model_file, out=os.path.join(args.workdir, "verilog"),
-                                                 lanes=2, dense=False, trace=False, lint=False,
-                                                 quiet=args.quiet))
-    simulated = cmd_sim.run(argparse.Namespace(
-        model=model_file, simulator="verilator", samples=None, lanes=2, dense=False, trace=False, idle=0.0,
-        backpressure=0.0, waves=False, build_dir=os.path.join(args.workdir, "sim"), quiet=args.quiet))
+                                      quiet=args.quiet, checkpoint_path=out)
+    quiet = ["--quiet"] if args.quiet else []
+    verilog = _stage("verilog", model_file, "-o", os.path.join(args.workdir, "verilog"), "--lanes", "2", *quiet)
+    simulated = _stage("sim", model_file, "--simulator", "verilator", "--lanes", "2",
+                       "--build-dir", os.path.join(args.workdir, "sim"), *quiet)
     return {
         "stages_run": [name for name, ready in STAGES if ready],
         "stages_pending": [name for name, ready in STAGES if not ready],
@@ -56,6 +53,14 @@ def run(args) -> dict:
         "verilog": {k: v for k, v in verilog.items() if k not in ("ports", "memories", "config")},
         "sim": simulated,
     }
+
+
+def _stage(command: str, *argv: str) -> dict:
+    """Run another subcommand as its command line would, so its options keep one definition."""
+    from gen.cli import build_parser  # the CLI imports this module
+
+    stage_args = build_parser().parse_args([command, *argv])
+    return stage_args.run(stage_args)
 
 
 def render(r: dict) -> str:

@@ -50,15 +50,16 @@ def run(args) -> dict:
     out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
     model, blob = checkpoint.load(args.checkpoint)
     data = _data_of(blob)
-    blob["path"] = os.path.abspath(args.checkpoint)
-    return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet)
+    return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet,
+                    checkpoint_path=args.checkpoint)
 
 
 def _data_of(blob: dict):
     return load_recorded(blob["data"])
 
 
-def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quiet=False) -> dict:
+def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quiet=False,
+             checkpoint_path: str | None = None) -> dict:
     seed_everything(s.seed)
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     cfg = choose_config(model, data.x_train, s, data.steps)
@@ -79,7 +80,7 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         qat_logits, _ = qat(torch.from_numpy(data.x_test))
     differ = (qat_logits.argmax(dim=1) != res.predictions).double().mean().item()
     meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
-            "source_checkpoint": blob.get("path")}
+            "source_checkpoint": os.path.abspath(checkpoint_path) if checkpoint_path else None}
     size = modelfile.save(out, cfg, params, meta)
     say(f"wrote {out} ({size} bytes)", quiet)
     result.update({

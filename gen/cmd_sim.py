@@ -10,10 +10,10 @@ from gen.progress import bar, say
 from gen.verilog import build_core, write_verilog
 from sim import runner
 from sim.spec import build_spec
-from sw import cycles
 from sw.datasets import load_recorded
 from sw.golden import quantize_inputs
 from sw.golden import run as golden_run
+from sw.perf import schedule_report
 
 NAME = "sim"
 HELP = "simulate the generated Verilog on the test set and compare with the golden model"
@@ -80,9 +80,7 @@ def run(args) -> dict:
     hw_pred = [s["class"] for s in observed]
     mismatched = [i for i, s in enumerate(observed) if s["mismatches"]]
     steps = [c for s in observed for c in s["cycles"]]
-    bound = [s.bound for n in range(len(x)) for s in cycles.sequence_cycles(core.image, x_q, golden, n)]
-    T = x_q.shape[1]
-    dense = (cycles.dense_step_cycles(core.image, first_step=True) + (T - 1) * cycles.dense_step_cycles(core.image)) / T
+    schedule = schedule_report(core.image, model.params, x_q)  # bound and dense schedule (cycle model)
     result = {
         "simulator": args.simulator,
         "samples": len(x),
@@ -93,8 +91,8 @@ def run(args) -> dict:
         "mismatch_messages": [f"sample {i}: {m}" for i in mismatched[:5] for m in observed[i]["mismatches"][:3]],
         "activity": float(torch.cat([r.o for r in golden.layers], dim=2).double().mean()),
         "cycles_per_step": statistics.fmean(steps),
-        "bound_cycles_per_step": statistics.fmean(bound),
-        "dense_cycles_per_step": dense,
+        "bound_cycles_per_step": schedule["bound_cycles_per_step"],
+        "dense_cycles_per_step": schedule["dense_cycles_per_step"],
         "sim_cycles": sim_cycles,
         "sim_seconds": round(sim_seconds, 3),
         "sim_cycles_per_second": sim_cycles / sim_seconds if sim_seconds else 0.0,

@@ -7,40 +7,7 @@ from amaranth.sim import Simulator
 
 from hw.core import C_READOUT, C_STEP, R_CLASS, EGRUCore
 from hw.fixed import reject
-
-
-def unpack(layout, word: int) -> dict:
-    """A StructLayout word -> {field: int} (signed fields sign-extended; arrays as lists)."""
-    out, pos = {}, 0
-    for name, field in layout:
-        shape = field.shape
-        width = field.width
-        v = (word >> field.offset) & ((1 << width) - 1)
-        if hasattr(shape, "elem_shape"):  # ArrayLayout
-            ew = shape.elem_shape.width
-            items = [(v >> (i * ew)) & ((1 << ew) - 1) for i in range(shape.length)]
-            if shape.elem_shape.signed:
-                items = [x - (1 << ew) if x >> (ew - 1) else x for x in items]
-            out[name] = items
-        else:
-            signed = getattr(shape, "signed", False)
-            out[name] = v - (1 << width) if signed and v >> (width - 1) else v
-        pos += width
-    return out
-
-
-def input_words(x_seq, zeros=False):
-    """One sequence [T][I] of ints -> input stream words: the nonzero elements of every step
-    (every element with ``zeros``), the step's last word flagged `last`, the sequence's last
-    word `end`."""
-    words = []
-    T = len(x_seq)
-    for t, row in enumerate(x_seq):
-        step = [(i, v) for i, v in enumerate(row) if zeros or v != 0] or [(0, 0)]
-        for j, (i, v) in enumerate(step):
-            last = j == len(step) - 1
-            words.append({"index": i, "value": v, "last": int(last), "end": int(last and t == T - 1)})
-    return words
+from sim.words import input_words, layout_fields, unpack
 
 
 def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, load=()):
@@ -76,12 +43,14 @@ def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, l
             await ctx.tick()
 
     def monitor(stream, layout, sink):
+        fields = layout_fields(layout)
+
         async def process(ctx):
             ctx.set(stream.ready, 1)
             async for _, _, valid, ready, payload in ctx.tick().sample(stream.valid, stream.ready,
                                                                        stream.payload.as_value()):
                 if valid and ready:
-                    sink(unpack(layout, payload))
+                    sink(unpack(fields, payload))
                 ctx.set(stream.ready, 0 if backpressure and rng.random() < backpressure else 1)
         return process
 

@@ -9,20 +9,9 @@ import json
 import torch
 
 from hw.core import EGRUCore
+from sim.words import layout_fields
 from sw import cycles
 from sw.golden import GoldenResult, events
-
-
-def layout_fields(layout) -> dict:
-    """StructLayout -> {field: [offset, width, signed, array length or 0]}."""
-    out = {}
-    for name, field in layout:
-        shape = field.shape
-        if hasattr(shape, "elem_shape"):
-            out[name] = [field.offset, shape.elem_shape.width, bool(shape.elem_shape.signed), shape.length]
-        else:
-            out[name] = [field.offset, field.width, bool(getattr(shape, "signed", False)), 0]
-    return out
 
 
 def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: bool = False,

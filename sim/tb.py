@@ -19,36 +19,13 @@ import time
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
+from sim.words import input_words, pack, unpack
+
 PERIOD_NS = 10
 
 
 class Mismatch(AssertionError):
     pass
-
-
-def pack(fields: dict, values: dict) -> int:
-    word = 0
-    for name, (offset, width, _signed, length) in fields.items():
-        if length:
-            for i, v in enumerate(values.get(name, [0] * length)):
-                word |= (v & ((1 << width) - 1)) << (offset + i * width)
-        else:
-            word |= (values.get(name, 0) & ((1 << width) - 1)) << offset
-    return word
-
-
-def unpack(fields: dict, word: int) -> dict:
-    def conv(v, width, signed):
-        return v - (1 << width) if signed and v >> (width - 1) else v
-
-    out = {}
-    for name, (offset, width, signed, length) in fields.items():
-        if length:
-            out[name] = [conv((word >> (offset + i * width)) & ((1 << width) - 1), width, signed)
-                         for i in range(length)]
-        else:
-            out[name] = conv((word >> offset) & ((1 << width) - 1), width, signed)
-    return out
 
 
 class TB:
@@ -94,16 +71,6 @@ class TB:
                 await FallingEdge(self.dut.clk)
             await FallingEdge(self.dut.clk)  # transferred at the rising edge in between
         valid.value = 0
-
-    def input_words(self, seq):
-        words = []
-        T = len(seq)
-        for t, row in enumerate(seq):
-            step = [(i, v) for i, v in enumerate(row) if self.spec["send_zeros"] or v != 0] or [(0, 0)]
-            for j, (i, v) in enumerate(step):
-                last = j == len(step) - 1
-                words.append({"index": i, "value": v, "last": int(last), "end": int(last and t == T - 1)})
-        return words
 
     # ---- monitors ---------------------------------------------------------------------------------
     async def monitor(self, stream: str, on_word):
@@ -201,7 +168,7 @@ class TB:
         if self.spec["load"]:
             await self.send("load", self.layouts["load"], self.spec["load"])
         for seq in self.spec["sequences"]:
-            await self.send("inputs", self.layouts["input"], self.input_words(seq["inputs"]))
+            await self.send("inputs", self.layouts["input"], input_words(seq["inputs"], zeros=self.spec["send_zeros"]))
         await self.done.wait()
         self.cycles = int((cocotb.utils.get_sim_time("ns") - start_ns) // PERIOD_NS)
         self.seconds = time.perf_counter() - t0

@@ -114,3 +114,9 @@ def dense_step_cycles(image: CoreImage, first_step: bool = False) -> int:
         sources = cfg.layer_input_size(layer) + (0 if first_step else cfg.hidden_size)
         total += ROUTE_LATENCY + sources * max(M, 1) + M + UPDATE_LATENCY
     return total
+
+
+def dense_cycles_per_step(image: CoreImage, steps: int) -> float:
+    """Mean cycles per step of the dense schedule over a sequence of ``steps`` steps (the first
+    step has no recurrent sources)."""
+    return (dense_step_cycles(image, first_step=True) + (steps - 1) * dense_step_cycles(image)) / steps

@@ -23,7 +23,7 @@ def schedule_report(image: CoreImage, params, x_q: torch.Tensor) -> dict:
             worst = max(worst, (s.total - 8) / s.bound if s.bound else 0.0)
         readout.append(cycles.readout_cycles(image, res, n))
     T = x_q.shape[1]
-    dense = (cycles.dense_step_cycles(image, first_step=True) + (T - 1) * cycles.dense_step_cycles(image)) / T
+    dense = cycles.dense_cycles_per_step(image, T)
     mean = statistics.fmean(per_step)
     return {
         "lanes": image.cfg.lanes,
