@@ -20,7 +20,9 @@ nonzero, and sends the logits and the class.
 
 Streams: ``inputs`` (index, value, last = end of step, end = end of sequence), ``events``,
 ``result``, ``counters`` (one word per step and one per readout), optional ``trace`` (every
-unit's c, o, y per step) and ``load`` (writes any model memory while the core is idle).
+unit's c, o, y per step) and ``load`` (writes any model memory while the core is idle); ``peek``
+reads any model memory back while the core is idle (``peek_data`` with ``peek_valid`` one cycle
+later), and ``abort`` abandons a sequence between its steps.
 The exact cycle counts are predicted by sw/cycles.py.
 """
 
@@ -69,7 +71,16 @@ class EGRUCore(wiring.Component):
     sum is nonzero, plus C + 1 to send the result. sw/cycles.py states it exactly (with the rule
     for trailing empty columns) and the tests hold the core to it. Backpressure on
     ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
-    are accepted between steps, ``load`` only between sequences.
+    are accepted between steps, ``load`` and ``peek`` only between sequences.
+
+    Output order: a step's counter word leaves after all of the step's events (and trace
+    words), and a sequence's readout counter word after its result, so a consumer can split
+    steps and sequences at the counter words even under output backpressure.
+
+    Read-back: a ``peek`` request (target, lane, addr of the load-port map) accepted in cycle n
+    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1, sign-extended from the
+    signed memories (biases, thresholds, LUTs, readout), so it equals the load word that wrote
+    it. One word per cycle.
     """
 
     def __init__(self, image: CoreImage, trace: bool = False):
@@ -96,12 +107,17 @@ class EGRUCore(wiring.Component):
                                                  "input_events": g.event_bits, "recurrent_events": g.event_bits,
                                                  "lane_cycles": g.cycle_bits, "macs": g.mac_bits})
         self.load_layout = data.StructLayout({"target": 4, "lane": 6, "addr": g.load_addr_bits, "data": g.data_bits})
+        self.peek_layout = data.StructLayout({"target": 4, "lane": 6, "addr": g.load_addr_bits})
         members = {
             "inputs": In(stream.Signature(self.input_layout)),
             "load": In(stream.Signature(self.load_layout)),
             "events": Out(stream.Signature(self.event_layout)),
             "result": Out(stream.Signature(self.result_layout)),
             "counters": Out(stream.Signature(self.counter_layout)),
+            "peek": In(stream.Signature(self.peek_layout)),
+            "peek_data": Out(g.data_bits),
+            "peek_valid": Out(1),
+            "abort": In(1),
             "busy": Out(1),
         }
         if self._trace:
@@ -448,19 +464,25 @@ class EGRUCore(wiring.Component):
                 m.next = "RO_READ"
 
         # ---- the schedule ---------------------------------------------------------------------
+        drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)  # every event (and trace word) has left
+        if self._trace:
+            drained = drained & ~tr_fifo.r_rdy & (tr_fifo.level == 0)
         rs = self.result.payload
         cw = self.counters.payload
         m.d.comb += self.busy.eq(1)
         with m.FSM():
             with m.State("LOAD"):
                 # model memories may change only between sequences
-                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(1), self.load.ready.eq(step == 0)]
+                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(~self.abort),
+                             self.load.ready.eq(step == 0), self.peek.ready.eq(step == 0)]
+                with m.If(self.abort):  # the host abandons the sequence: the next input starts a new one
+                    m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
                 ip = self.inputs.payload
                 # zero inputs are not events; the dense (GRU) schedule keeps them
                 keep = (ip.index < g.I) & ((ip.value != 0) if not dense else 1)
                 m.d.comb += [in_wr.addr.eq(n_in), in_wr.data.eq(Cat(ip.index, ip.value)),
-                             in_wr.en.eq(self.inputs.valid & keep)]
-                with m.If(self.inputs.valid):
+                             in_wr.en.eq(self.inputs.valid & keep & ~self.abort)]
+                with m.If(self.inputs.valid & ~self.abort):
                     with m.If(keep):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):
@@ -495,10 +517,11 @@ class EGRUCore(wiring.Component):
                         m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0), u_m.eq(0)]
                         m.next = "ROUTE"
             with m.State("STEP_DONE"):
-                m.d.comb += [self.counters.valid.eq(1), cw.kind.eq(C_STEP), cw.step.eq(step), cw.cycles.eq(cyc),
+                # the step's counter word only after all its events have left (see the docstring)
+                m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_STEP), cw.step.eq(step), cw.cycles.eq(cyc),
                              cw.input_events.eq(in_events), cw.recurrent_events.eq(rec_events),
                              cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
-                with m.If(self.counters.ready):
+                with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
                     with m.If(end_seq):
                         m.d.sync += [ro_k.eq(0), ro_cycles.eq(0), *[logits[n].eq(readout_bias[n]) for n in range(C)]]
@@ -539,14 +562,46 @@ class EGRUCore(wiring.Component):
                     with m.If(ro_n == C):
                         m.next = "RO_DONE"
             with m.State("RO_DONE"):
-                # the sequence's last word: only after all its events (and trace) have left, so a
-                # consumer can split sequences at this word even under output backpressure
-                drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)
-                if self._trace:
-                    drained = drained & ~tr_fifo.r_rdy & (tr_fifo.level == 0)
                 m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_READOUT), cw.step.eq(step),
                              cw.cycles.eq(ro_cycles)]
                 with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
                     m.next = "LOAD"
+
+        # ---- read-back: while idle between sequences the datapath's read ports serve ``peek``
+        # (the statements below come last, so they override the datapath's addresses)
+        pk = self.peek.payload
+        pk_fire = self.peek.valid & self.peek.ready
+        pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
+        ro_bias_q = Signal(signed(g.RB))
+        with m.If(pk_fire):
+            m.d.comb += [ptr_rd.addr.eq(pk.addr), wo_rd.addr.eq(pk.addr)]
+            for p in range(P):
+                m.d.comb += [lane_rd[p].addr.eq(pk.addr), thr_rd[p].addr.eq(pk.addr),
+                             lanes[p].lut_read.eq(1), lanes[p].lut_addr.eq(pk.addr),
+                             lanes[p].lut_sel.eq(pk.target - T_LUT_UPDATE)]
+                for gate in GATES:
+                    m.d.comb += bias_rd[gate][p].addr.eq(pk.addr)
+        m.d.sync += [self.peek_valid.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane),
+                     ro_bias_q.eq(Array(readout_bias)[pk.addr[:_bits(C)]])]
+
+        def lane_word(ports):
+            return Array(port.data for port in ports)[pk_lane[:_bits(P)]]
+
+        with m.Switch(pk_target):
+            with m.Case(T_POINTER):
+                m.d.comb += self.peek_data.eq(ptr_rd.data)
+            with m.Case(T_WEIGHT):
+                m.d.comb += self.peek_data.eq(lane_word(lane_rd))
+            for i, gate in enumerate(GATES):
+                with m.Case(T_BIAS_U + i):
+                    m.d.comb += self.peek_data.eq(lane_word(bias_rd[gate]))
+            with m.Case(T_THR):
+                m.d.comb += self.peek_data.eq(lane_word(thr_rd))
+            with m.Case(T_LUT_UPDATE, T_LUT_UPDATE + 1, T_LUT_TANH):
+                m.d.comb += self.peek_data.eq(Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
+            with m.Case(T_READOUT_W):
+                m.d.comb += self.peek_data.eq(wo_rd.data)
+            with m.Case(T_READOUT_B):
+                m.d.comb += self.peek_data.eq(ro_bias_q)
         return m

@@ -21,7 +21,9 @@ class UpdateLane(wiring.Component):
     Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
-    writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port).
+    writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port) and
+    readable while the lane is idle: ``lut_read`` with ``lut_sel``/``lut_addr`` in cycle n gives
+    the entry in ``lut_q`` in cycle n + 1 (the read-back of the host protocol).
     """
 
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
@@ -46,6 +48,7 @@ class UpdateLane(wiring.Component):
             "o_tag": Out(tag_bits),
             "lut_we": In(1), "lut_sel": In(range(len(LUT_KINDS))),
             "lut_addr": In(cfg.lut_bits), "lut_data": In(signed(S)),
+            "lut_read": In(1), "lut_q": Out(signed(S)),
         })
 
     @property
@@ -66,6 +69,15 @@ class UpdateLane(wiring.Component):
             m.d.comb += [wr.en.eq(self.lut_we & (self.lut_sel == i)), wr.addr.eq(self.lut_addr),
                          wr.data.eq(self.lut_data)]
             luts[kind] = mem.read_port()
+
+        # read-back: the table addresses come from the load port instead of the datapath
+        # (these statements come after the datapath's, which they override)
+        read_sel = Signal.like(self.lut_sel)
+        m.d.sync += read_sel.eq(self.lut_sel)
+        with m.Switch(read_sel):
+            for i, kind in enumerate(LUT_KINDS):
+                with m.Case(i):
+                    m.d.comb += self.lut_q.eq(luts[kind].data)
 
         def preact(a):
             out = Signal(signed(P))
@@ -101,6 +113,9 @@ class UpdateLane(wiring.Component):
         g = luts["tanh"].data
         c_hat = Signal(signed(S))
         m.d.comb += c_hat.eq(saturate(g + rshift_round(s3_u * (s3_c - g), F), S))
+        with m.If(self.lut_read):
+            for kind in LUT_KINDS:
+                m.d.comb += luts[kind].addr.eq(self.lut_addr)
         fire = c_hat > s3_thr
         m.d.comb += [
             self.o_valid.eq(s3_valid),

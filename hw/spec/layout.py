@@ -147,7 +147,17 @@ class CoreGeometry:
     layout; the host packs load-port words with the same widths."""
 
     def __init__(self, image: CoreImage):
-        cfg = image.cfg
+        self._derive(image.cfg, image.weights.columns, image.weights.depth)
+
+    @classmethod
+    def of_sizes(cls, cfg: EGRUConfig, columns: int, depth: int) -> "CoreGeometry":
+        """The geometry of a build known only by its configuration and memory sizes (what a
+        running accelerator reports): all the host needs to talk to it."""
+        g = cls.__new__(cls)
+        g._derive(cfg, columns, depth)
+        return g
+
+    def _derive(self, cfg: EGRUConfig, columns: int, depth: int):
         self.cfg = cfg
         self.P = cfg.lanes
         self.H, self.L, self.C, self.I = cfg.hidden_size, cfg.layers, cfg.num_classes, cfg.input_size
@@ -158,8 +168,8 @@ class CoreGeometry:
         self.AB = max(cfg.acc_bits(layer) for layer in range(self.L))
         self.SB = cfg.state_bits + cfg.max_steps.bit_length() + 1
         self.RB = cfg.readout_acc_bits
-        self.columns = image.weights.columns
-        self.depth = image.weights.depth
+        self.columns = columns
+        self.depth = depth
         self.start_bits = bits(self.depth + 1)
         self.len_bits = self.M.bit_length()
         self.lane_fields = [("k", self.Mb), ("wu", self.WB), ("wr", self.WB), ("wg", self.WB)]
@@ -175,3 +185,27 @@ class CoreGeometry:
                                        self.H * self.C, self.C) + 1)
         self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
                              self.AB, self.S, self.RB, self.WB)
+
+    def targets(self) -> dict[int, tuple[int, bool]]:
+        """The load-port map: per target, its number of addresses and whether every lane has
+        its own memory (the ``lane`` field selects it) or there is one (``lane`` must be 0)."""
+        LM = self.L * self.M
+        table = {T_POINTER: (self.columns, False), T_WEIGHT: (self.depth, True)}
+        for target in (T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH, T_THR):
+            table[target] = (LM, True)
+        for target in (T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
+            table[target] = (1 << self.cfg.lut_bits, True)
+        table[T_READOUT_W] = (self.H * self.C, False)
+        table[T_READOUT_B] = (self.C, False)
+        return table
+
+
+def with_depth(image: CoreImage, depth: int) -> CoreImage:
+    """The same model in lane memories of ``depth`` words (padded with null words), so a build
+    has room for a larger model loaded at run time."""
+    have = image.weights.depth
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < have:
+        raise ValueError(f"the weight memories need at least {have} words per lane for this model, got {depth!r}")
+    pad = ((0, 0, 0, 0),) * (depth - have)
+    weights = dataclasses.replace(image.weights, lane_words=tuple(w + pad for w in image.weights.lane_words))
+    return dataclasses.replace(image, weights=weights)
