@@ -6,10 +6,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fixed import reject
+from hw.spec.protocol import SOF, Status
 
-SOF = 0xA5
-# status codes of docs/protocol.md that the receiver reports
-BAD_CRC, BAD_LENGTH, TRUNCATED = 1, 2, 6
+# the status codes that the receiver reports
+BAD_CRC, BAD_LENGTH, TRUNCATED = Status.BAD_CRC, Status.BAD_LENGTH, Status.TRUNCATED
 
 
 def crc16_update(crc, byte):
@@ -31,6 +31,7 @@ class FrameRx(wiring.Component):
     is pending the receiver takes no byte (``bytes.ready`` low), so nothing half-received ever
     has an effect. A frame whose bytes stop for ``timeout`` cycles is TRUNCATED. After any
     error the receiver hunts for the next start byte among the following bytes: it never hangs.
+    ``idle`` is high while it hunts with no frame begun or pending.
 
     Throughput: one byte per cycle. Latency: a frame is released the cycle after its last byte.
     """
@@ -43,9 +44,10 @@ class FrameRx(wiring.Component):
         abits = max(1, (max_payload - 1).bit_length())
         super().__init__({
             "bytes": In(stream.Signature(8)),
-            "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16),
+            "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16), "crc": Out(16),
             "rd_addr": In(abits), "rd_data": Out(8), "frame_done": In(1),
             "error_valid": Out(1), "error": Out(8), "error_done": In(1),
+            "idle": Out(1),
         })
 
     @property
@@ -77,7 +79,7 @@ class FrameRx(wiring.Component):
 
         with m.FSM():
             with m.State("HUNT"):
-                m.d.comb += self.bytes.ready.eq(1)
+                m.d.comb += [self.bytes.ready.eq(1), self.idle.eq(1)]
                 with m.If(take & (byte == SOF)):
                     m.d.sync += [crc.eq(0xFFFF), self.cmd.eq(0), self.seq.eq(0), self.length.eq(0)]
                     m.next = "CMD"
@@ -118,7 +120,7 @@ class FrameRx(wiring.Component):
 
             def crc_high():
                 with m.If(((byte << 8) | got_crc) == crc):
-                    m.d.sync += self.frame_valid.eq(1)
+                    m.d.sync += [self.frame_valid.eq(1), self.crc.eq(crc)]
                     m.next = "FRAME"
                 with m.Else():
                     fail(BAD_CRC)

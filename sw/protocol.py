@@ -4,40 +4,18 @@ decoder that resynchronises after garbage, corruption or truncation.
     SOF 0xA5 | CMD | SEQ | LEN (u16 LE) | PAYLOAD (LEN bytes) | CRC-16/CCITT-FALSE (u16 LE)
 
 The CRC covers CMD .. PAYLOAD. Responses use CMD | 0x80 and start their payload with a
-status byte. The hardware parser (issue 6) must check a whole frame before it acts on it.
+status byte. The numbers (commands, status codes, payload formats) live in hw.spec.protocol,
+shared with the hardware.
 """
 
 import binascii
 import dataclasses
-import enum
 import struct
 
-SOF = 0xA5
+from hw.spec.protocol import MAX_PAYLOAD, RESPONSE, SOF, Command, Status  # noqa: F401  (re-exported)
+
 HEADER = struct.Struct("<BBBH")  # SOF, CMD, SEQ, LEN
 CRC = struct.Struct("<H")
-RESPONSE = 0x80
-MAX_PAYLOAD = 4096  # the protocol's limit; a build reports its own (smaller) one in INFO
-
-
-class Command(enum.IntEnum):
-    PING = 0x00
-    INFO = 0x01      # -> version, configuration and capacities of the build
-    WRITE = 0x02     # target, lane, addr, count, words: write model memories
-    READ = 0x03      # target, lane, addr, count -> words
-    STEP = 0x04      # one step's input vector (+ end-of-sequence flag) -> events, counters[, logits, class]
-    COUNTERS = 0x05  # -> the last step's and readout's performance counters
-    RESET = 0x06     # abandon the current sequence
-
-
-class Status(enum.IntEnum):
-    OK = 0
-    BAD_CRC = 1
-    BAD_LENGTH = 2
-    UNKNOWN_COMMAND = 3
-    BAD_ADDRESS = 4
-    BUSY = 5
-    TRUNCATED = 6
-    BAD_ARGUMENT = 7
 
 
 class ProtocolError(ValueError):

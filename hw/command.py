@@ -1,0 +1,397 @@
+"""The command unit of the host protocol: checked frames in, the core driven, responses out."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.core import C_READOUT, C_STEP, R_LOGIT, EGRUCore
+from hw.fixed import reject
+from hw.frame_tx import HEADER
+from hw.spec.layout import bits
+from hw.spec.protocol import (
+    ACCESS_HEADER,
+    COUNTER_BYTES,
+    RESPONSE,
+    STEP_FLAGS,
+    Command,
+    Status,
+    Wire,
+)
+
+
+def _widen(value, nbytes: int):
+    """``value`` zero-extended (or truncated) to exactly ``nbytes`` bytes, for packing."""
+    width = 8 * nbytes
+    if len(value) >= width:
+        return value[:width]
+    return Cat(value, Const(0, width - len(value)))
+
+
+class CommandUnit(wiring.Component):
+    """Executes one checked frame at a time (docs/protocol.md) on an EGRUCore and writes its
+    response into a buffer, then hands the response to the frame transmitter.
+
+    A request takes effect only after all of its checks passed, in this order: length
+    (BAD_LENGTH), command (UNKNOWN_COMMAND), target, lane and address range (BAD_ADDRESS), core
+    between sequences for WRITE/READ (BUSY), STEP flags, input values and sequence length
+    (BAD_ARGUMENT). A frame the receiver rejected (BAD_CRC, BAD_LENGTH, TRUNCATED) gets a
+    response with that status and changes nothing. A frame identical to the previous one (same
+    command, sequence number and CRC) is a retry: its stored response is sent again and it is
+    not executed twice, so a host may resend a STEP whose response it lost.
+
+    Latency and throughput: 2 cycles per request byte read from the receive buffer, 1 cycle per
+    response byte written, plus the core's own cycles for a STEP; all far below the line's
+    10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
+    """
+
+    def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
+        if not isinstance(core, EGRUCore):
+            reject(self, TypeError(f"CommandUnit: core must be an EGRUCore, got {type(core).__name__}"))
+        if not isinstance(wire, Wire) or wire.geometry is not core.geometry:
+            reject(self, ValueError("CommandUnit: wire must be the Wire of this core's geometry"))
+        if not 0 < len(info) < wire.max_response:
+            reject(self, ValueError(f"CommandUnit: the INFO document ({len(info)} bytes) must be shorter "
+                                    f"than the response buffer ({wire.max_response})"))
+        self._core, self._wire, self._info = core, wire, bytes(info)
+        g = core.geometry
+        super().__init__({
+            # from the frame receiver (hw/frame_rx.py)
+            "frame_valid": In(1), "cmd": In(8), "seq": In(8), "length": In(16), "crc": In(16),
+            "rd_addr": Out(bits(wire.max_payload)), "rd_data": In(8), "frame_done": Out(1),
+            "error_valid": In(1), "error": In(8), "error_done": Out(1),
+            # to the frame transmitter (hw/frame_tx.py)
+            "header": Out(stream.Signature(HEADER)), "data": Out(stream.Signature(8)),
+            # to and from the core
+            "inputs": Out(stream.Signature(core.input_layout)),
+            "load": Out(stream.Signature(core.load_layout)),
+            "peek": Out(stream.Signature(core.peek_layout)),
+            "peek_data": In(g.data_bits), "peek_valid": In(1),
+            "events": In(stream.Signature(core.event_layout)),
+            "result": In(stream.Signature(core.result_layout)),
+            "counters": In(stream.Signature(core.counter_layout)),
+            "abort": Out(1),
+            "quiet": Out(1),
+        })
+
+    def elaborate(self, platform):  # noqa: C901  (one command set, kept in one place)
+        w, g = self._wire, self._core.geometry
+        P, I = g.P, g.I
+        m = Module()
+
+        tx_mem = Memory(shape=8, depth=w.max_response, init=[])
+        rom = Memory(shape=8, depth=len(self._info), init=list(self._info))
+        m.submodules.response = tx_mem
+        m.submodules.info = rom
+        tx_wr, tx_rd, rom_rd = tx_mem.write_port(), tx_mem.read_port(), rom.read_port()
+
+        # ---- request fields --------------------------------------------------------------
+        cmd, seq, length, crc = Signal(8), Signal(8), Signal(16), Signal(16)
+        is_frame = Signal()             # the response answers a frame (not a receive error)
+        status = Signal(8)
+        tx_len = Signal(range(w.max_response + 1))
+        # the payload is read two cycles per byte: rp is stable for one cycle before rd_data is used
+        rp, rp_q = Signal(range(w.max_payload + 1)), Signal(range(w.max_payload + 1))
+        m.d.sync += rp_q.eq(rp)
+        m.d.comb += [self.rd_addr.eq(rp), rom_rd.addr.eq(rp)]
+        byte_ok = rp == rp_q
+        byte = self.rd_data
+        hdr = Signal(8 * ACCESS_HEADER)
+        target, lane = hdr[0:8], hdr[8:16]
+        addr, count = hdr[16:48], hdr[48:64]
+        AW = 8 * max(w.word_bytes, w.input_bytes)
+        acc = Signal(AW)                # a word or input value gathered LSB first, from the top
+        nb = Signal(range(max(w.word_bytes, w.input_bytes) + 1))
+        k = Signal(17)                  # word / input index
+        wa = Signal(range(w.max_response + 1))  # next response byte to write
+
+        # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
+        SW = 8 * max(COUNTER_BYTES, w.word_bytes, w.logit_bytes, w.event_bytes, 4)
+        ser, ser_left, ser_addr = Signal(SW), Signal(range(SW // 8 + 1)), Signal(range(w.max_response + 1))
+        ser_free = ser_left == 0
+        with m.If(~ser_free):
+            m.d.comb += [tx_wr.addr.eq(ser_addr), tx_wr.data.eq(ser[:8]), tx_wr.en.eq(1)]
+            m.d.sync += [ser.eq(ser >> 8), ser_left.eq(ser_left - 1), ser_addr.eq(ser_addr + 1)]
+
+        def emit(value, nbytes, at):
+            m.d.sync += [ser.eq(_widen(value, nbytes)), ser_left.eq(nbytes), ser_addr.eq(at)]
+
+        # ---- the last response, for retries ------------------------------------------------
+        last_ok, last_cmd, last_seq, last_crc = Signal(), Signal(8), Signal(8), Signal(16)
+        last_len = Signal.like(tx_len)
+
+        # ---- sequence state -----------------------------------------------------------------
+        steps = Signal(range(g.cfg.max_steps))      # steps done in the running sequence
+        flags = Signal(8)
+        end, start = flags[0], flags[1]
+        bad = Signal()
+        counters_q = Signal(8 * COUNTER_BYTES)
+        readout_q = Signal(32)
+        finishing = Signal()
+        n_events = Signal(16)
+        beat = Signal.like(self.events.payload)
+        beat_on, beat_lane = Signal(), Signal(range(P))
+
+        def finish(code, n=1):
+            m.d.sync += [status.eq(code), tx_len.eq(n)]
+            m.next = "FINISH"
+
+        # top byte of an input value: the bits above input_bits - 1 must repeat its sign
+        top_q = (g.cfg.input_bits - 1) - 8 * (w.input_bytes - 1)
+        top_mask = (0xFF >> top_q) << top_q
+
+        cw = self.counters.payload
+        rs = self.result.payload
+        ev = self.events.payload
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.quiet.eq(~self.frame_valid & ~self.error_valid)
+                with m.If(self.error_valid):
+                    m.d.comb += self.error_done.eq(1)
+                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), is_frame.eq(0), last_ok.eq(0)]
+                    finish(self.error)
+                with m.Elif(self.frame_valid):
+                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), length.eq(self.length), crc.eq(self.crc),
+                                 is_frame.eq(1), rp.eq(0), k.eq(0), nb.eq(0), wa.eq(1), bad.eq(0)]
+                    m.next = "DISPATCH"
+
+            with m.State("DISPATCH"):
+                retry = last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)
+                with m.If(retry):
+                    m.d.comb += self.frame_done.eq(1)
+                    m.d.sync += tx_len.eq(last_len)
+                    m.next = "SEND_HEADER"
+                with m.Elif(cmd == Command.PING):
+                    with m.If(length + 1 > w.max_response):
+                        finish(Status.BAD_LENGTH)
+                    with m.Elif(length == 0):
+                        finish(Status.OK)
+                    with m.Else():
+                        m.next = "PING"
+                with m.Elif(cmd == Command.INFO):
+                    with m.If(length != 0):
+                        finish(Status.BAD_LENGTH)
+                    with m.Else():
+                        m.next = "INFO"
+                with m.Elif((cmd == Command.WRITE) | (cmd == Command.READ)):
+                    with m.If(length < ACCESS_HEADER):
+                        finish(Status.BAD_LENGTH)
+                    with m.Else():
+                        m.next = "ACCESS_HEADER"
+                with m.Elif(cmd == Command.STEP):
+                    with m.If(length != w.step_request):
+                        finish(Status.BAD_LENGTH)
+                    with m.Else():
+                        m.next = "STEP_CHECK"
+                with m.Elif((cmd == Command.COUNTERS) | (cmd == Command.RESET)):
+                    with m.If(length != 0):
+                        finish(Status.BAD_LENGTH)
+                    with m.Elif(cmd == Command.RESET):
+                        m.d.comb += self.abort.eq(1)  # the core is between steps: safe at any time
+                        m.d.sync += steps.eq(0)
+                        finish(Status.OK)
+                    with m.Else():
+                        m.next = "COUNTERS"
+                with m.Else():
+                    finish(Status.UNKNOWN_COMMAND)
+
+            # ---- PING and INFO: copy bytes into the response
+            with m.State("PING"):
+                with m.If(byte_ok & ser_free):
+                    emit(byte, 1, rp + 1)
+                    m.d.sync += rp.eq(rp + 1)
+                    with m.If(rp + 1 == length):
+                        finish(Status.OK, length + 1)
+            with m.State("INFO"):
+                with m.If(byte_ok & ser_free):
+                    emit(rom_rd.data, 1, rp + 1)
+                    m.d.sync += rp.eq(rp + 1)
+                    with m.If(rp + 1 == len(self._info)):
+                        finish(Status.OK, len(self._info) + 1)
+
+            # ---- WRITE and READ: header, checks, then one word at a time
+            with m.State("ACCESS_HEADER"):
+                with m.If(byte_ok):
+                    m.d.sync += [hdr.eq(Cat(hdr[8:], byte)), rp.eq(rp + 1)]
+                    with m.If(rp + 1 == ACCESS_HEADER):
+                        m.next = "ACCESS_CHECK"
+            with m.State("ACCESS_CHECK"):
+                depth, valid_target, lane_ok = Signal(33), Signal(), Signal()
+                with m.Switch(target):
+                    for t, (d, per_lane) in g.targets().items():
+                        with m.Case(t):
+                            m.d.comb += [depth.eq(d), valid_target.eq(1),
+                                         lane_ok.eq(lane < P if per_lane else lane == 0)]
+                is_write = cmd == Command.WRITE
+                with m.If(is_write & (length != ACCESS_HEADER + count * w.word_bytes)):
+                    finish(Status.BAD_LENGTH)
+                with m.Elif(~is_write & ((length != ACCESS_HEADER) | (count > w.max_read()))):
+                    finish(Status.BAD_LENGTH)
+                with m.Elif(~valid_target | ~lane_ok | (addr + count > depth)):
+                    finish(Status.BAD_ADDRESS)
+                with m.Elif(~self.load.ready):
+                    finish(Status.BUSY)  # loads and reads only between sequences
+                with m.Elif(count == 0):
+                    finish(Status.OK)
+                with m.Elif(is_write):
+                    m.next = "WRITE_GATHER"
+                with m.Else():
+                    m.next = "READ_ASK"
+            with m.State("WRITE_GATHER"):
+                with m.If(byte_ok):
+                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
+                    with m.If(nb + 1 == w.word_bytes):
+                        m.next = "WRITE_PUT"
+            with m.State("WRITE_PUT"):
+                ld = self.load.payload
+                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane), ld.addr.eq(addr + k),
+                             ld.data.eq(acc[AW - 8 * w.word_bytes:])]
+                with m.If(self.load.ready):
+                    m.d.sync += [k.eq(k + 1), nb.eq(0)]
+                    with m.If(k + 1 == count):
+                        finish(Status.OK)
+                    with m.Else():
+                        m.next = "WRITE_GATHER"
+            with m.State("READ_ASK"):
+                pk = self.peek.payload
+                m.d.comb += [self.peek.valid.eq(ser_free), pk.target.eq(target), pk.lane.eq(lane),
+                             pk.addr.eq(addr + k)]
+                with m.If(ser_free & self.peek.ready):
+                    m.next = "READ_TAKE"
+            with m.State("READ_TAKE"):
+                with m.If(self.peek_valid):
+                    emit(self.peek_data, w.word_bytes, wa)
+                    m.d.sync += [wa.eq(wa + w.word_bytes), k.eq(k + 1)]
+                    with m.If(k + 1 == count):
+                        finish(Status.OK, 1 + count * w.word_bytes)
+                    with m.Else():
+                        m.next = "READ_ASK"
+
+            # ---- STEP: check every byte first, then feed the core and collect its outputs
+            with m.State("STEP_CHECK"):
+                with m.If(byte_ok):
+                    m.d.sync += rp.eq(rp + 1)
+                    with m.If(rp == 0):
+                        m.d.sync += [flags.eq(byte), bad.eq((byte & ~STEP_FLAGS) != 0)]
+                    with m.Else():
+                        with m.If(nb + 1 == w.input_bytes):  # the value's top byte
+                            m.d.sync += nb.eq(0)
+                            if top_q < 7:
+                                top = byte & top_mask
+                                with m.If((top != 0) & (top != top_mask)):
+                                    m.d.sync += bad.eq(1)
+                        with m.Else():
+                            m.d.sync += nb.eq(nb + 1)
+                    with m.If(rp + 1 == length):
+                        m.next = "STEP_DECIDE"
+            with m.State("STEP_DECIDE"):
+                done_steps = Mux(start, 0, steps)  # steps of this sequence before this one
+                with m.If(bad | (~end & (done_steps == g.cfg.max_steps - 1))):
+                    finish(Status.BAD_ARGUMENT)  # a value outside input_bits, unknown flags, or too long
+                with m.Else():
+                    with m.If(start):
+                        m.d.comb += self.abort.eq(1)
+                        m.d.sync += steps.eq(0)
+                    m.d.sync += [rp.eq(1), nb.eq(0), k.eq(0)]
+                    m.next = "STEP_GATHER"
+            with m.State("STEP_GATHER"):
+                with m.If(byte_ok):
+                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
+                    with m.If(nb + 1 == w.input_bytes):
+                        m.next = "STEP_PUT"
+            with m.State("STEP_PUT"):
+                ip = self.inputs.payload
+                lo = AW - 8 * w.input_bytes
+                final = k == I - 1
+                m.d.comb += [self.inputs.valid.eq(1), ip.index.eq(k), ip.value.eq(acc[lo:lo + g.cfg.input_bits]),
+                             ip.last.eq(final & ~end), ip.end.eq(final & end)]
+                with m.If(self.inputs.ready):
+                    m.d.sync += [k.eq(k + 1), nb.eq(0)]
+                    with m.If(final):
+                        m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_on.eq(0)]
+                        with m.If(end):
+                            m.d.sync += wa.eq(w.events_at(True))
+                        m.next = "STEP_COLLECT"
+                    with m.Else():
+                        m.next = "STEP_GATHER"
+            with m.State("STEP_COLLECT"):
+                # signed values go out sign-extended to whole bytes
+                event_value = Signal(signed(8 * w.state_bytes))
+                logit = Signal(signed(8 * w.logit_bytes))
+                m.d.comb += [event_value.eq(beat.y[beat_lane]), logit.eq(rs.value)]
+                fire = beat.fire.bit_select(beat_lane, 1)
+                with m.If(beat_on):
+                    with m.If(~fire | ser_free):
+                        with m.If(fire):
+                            unit = beat.m * P + beat_lane
+                            emit(Cat(_widen(beat.layer, 1), _widen(unit, 2), event_value), w.event_bytes, wa)
+                            m.d.sync += [wa.eq(wa + w.event_bytes), n_events.eq(n_events + 1)]
+                        m.d.sync += beat_lane.eq(beat_lane + 1)
+                        with m.If(beat_lane == P - 1):
+                            m.d.sync += [beat_on.eq(0), beat_lane.eq(0)]
+                with m.Elif(self.events.valid):
+                    m.d.comb += self.events.ready.eq(1)
+                    m.d.sync += [beat.eq(ev), beat_on.eq(1), beat_lane.eq(0)]
+                with m.Elif(self.result.valid & ser_free):
+                    m.d.comb += self.result.ready.eq(1)
+                    with m.If(rs.kind == R_LOGIT):
+                        emit(logit, w.logit_bytes, w.logits_at + rs.index * w.logit_bytes)
+                    with m.Else():
+                        emit(rs.index, 2, w.class_at)
+                with m.Elif(self.counters.valid & ser_free):
+                    m.d.comb += self.counters.ready.eq(1)
+                    with m.If(cw.kind == C_STEP):
+                        packed = Cat(_widen(cw.step, 2), _widen(cw.cycles, 4), _widen(cw.input_events, 4),
+                                     _widen(cw.recurrent_events, 4), _widen(cw.lane_cycles, 4), _widen(cw.macs, 4))
+                        emit(packed, COUNTER_BYTES, 1)
+                        m.d.sync += counters_q.eq(packed)
+                        with m.If(end):
+                            m.d.sync += steps.eq(0)
+                        with m.Else():
+                            m.d.sync += [steps.eq(steps + 1), finishing.eq(1)]
+                    with m.Elif(cw.kind == C_READOUT):
+                        emit(cw.cycles, 4, w.readout_at)
+                        m.d.sync += [readout_q.eq(cw.cycles), finishing.eq(1)]
+                with m.Elif(finishing & ser_free):
+                    emit(n_events, 2, w.events_count_at)
+                    finish(Status.OK, wa)
+
+            with m.State("COUNTERS"):
+                with m.If(ser_free):
+                    emit(counters_q, COUNTER_BYTES, 1)
+                    m.next = "COUNTERS_READOUT"
+            with m.State("COUNTERS_READOUT"):
+                with m.If(ser_free):
+                    emit(readout_q, 4, 1 + COUNTER_BYTES)
+                    finish(Status.OK, w.counters_response)
+
+            # ---- the response: status byte, then header and bytes to the transmitter
+            with m.State("FINISH"):
+                with m.If(ser_free):
+                    m.d.comb += [tx_wr.addr.eq(0), tx_wr.data.eq(status), tx_wr.en.eq(1),
+                                 self.frame_done.eq(is_frame)]
+                    with m.If(is_frame):
+                        m.d.sync += [last_ok.eq(1), last_cmd.eq(cmd), last_seq.eq(seq), last_crc.eq(crc),
+                                     last_len.eq(tx_len)]
+                    m.next = "SEND_HEADER"
+            sp, dv = Signal.like(tx_len), Signal()
+            with m.State("SEND_HEADER"):
+                h = self.header.payload
+                m.d.comb += [self.header.valid.eq(1), h.cmd.eq(cmd | RESPONSE), h.seq.eq(seq), h.length.eq(tx_len)]
+                with m.If(self.header.ready):
+                    m.d.sync += [sp.eq(0), dv.eq(0)]
+                    m.next = "SEND"
+            with m.State("SEND"):
+                # a one-word pipeline from the buffer's read port: the port holds its data while
+                # the transmitter stalls (en low)
+                advance = ~dv | self.data.ready
+                m.d.comb += [tx_rd.addr.eq(sp), tx_rd.en.eq(advance),
+                             self.data.valid.eq(dv), self.data.payload.eq(tx_rd.data)]
+                with m.If(advance):
+                    m.d.sync += dv.eq(sp < tx_len)
+                    with m.If(sp < tx_len):
+                        m.d.sync += sp.eq(sp + 1)
+                    with m.Else():
+                        m.next = "IDLE"
+        return m
