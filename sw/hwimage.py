@@ -40,10 +40,12 @@ def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
                      luts={k: tuple(v.tolist()) for k, v in p.luts.items()})
 
 
-def load_words(image: CoreImage) -> list[dict]:
+def load_words(image: CoreImage, geometry: CoreGeometry | None = None) -> list[dict]:
     """Every model memory of the core as load-port words {target, lane, addr, data}, so a core
-    built for one model can be given another of the same geometry at run time."""
-    g = CoreGeometry(image)
+    built for one model can be given another of the same configuration at run time. Words are
+    packed for ``geometry`` (the build's: its weight memories may be deeper than this model
+    needs, which widens the pointers); by default the image's own."""
+    g = geometry or CoreGeometry(image)
     cfg = image.cfg
     mask = (1 << g.data_bits) - 1
     words = []

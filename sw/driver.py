@@ -1,0 +1,348 @@
+"""The host driver: one accelerator, over the byte-stream protocol of docs/protocol.md.
+
+    with Accelerator("socket://127.0.0.1:PORT") as acc:      # or "/dev/ttyUSB1" for a board
+        acc.load("runs/digits.egru")                          # refused if it does not fit
+        out = acc.run(x_q[0])                                 # one quantized sequence [T, I]
+        out.predicted, out.logits, out.steps[t].counters, out.steps[t].events
+
+The transport is pyserial's ``serial_for_url``. Every request waits for its response; a
+request whose response does not come within ``timeout`` seconds, or that the accelerator
+received damaged (BAD_CRC, TRUNCATED), is sent again with the same sequence number, up to
+``retries`` times. The accelerator recognises a repeated frame and answers it from its stored
+response without executing it twice, so retrying a STEP is safe.
+"""
+
+import dataclasses
+import json
+import struct
+import time
+
+import serial
+
+from hw.spec import EGRUConfig
+from hw.spec.layout import CoreGeometry, CoreImage
+from hw.spec.protocol import (
+    COUNTER_FIELDS,
+    RESPONSE,
+    STEP_END,
+    STEP_START,
+    VERSION,
+    Command,
+    Status,
+    Wire,
+)
+from sw import modelfile
+from sw.hwimage import image_from_params, load_words
+from sw.protocol import Decoder, Frame, encode
+
+_COUNTERS = struct.Struct("<HIIIII")
+_MEANING = {
+    Status.BAD_CRC: "the frame arrived damaged",
+    Status.BAD_LENGTH: "its length does not match the command or the build",
+    Status.UNKNOWN_COMMAND: "the accelerator does not know the command",
+    Status.BAD_ADDRESS: "a target, lane or address outside the build",
+    Status.BUSY: "a sequence is running (memories change only between sequences; reset() ends it)",
+    Status.TRUNCATED: "the frame stopped before its end",
+    Status.BAD_ARGUMENT: "a value outside its format, unknown flags, or a sequence longer than max_steps",
+}
+
+
+class DriverError(OSError):
+    """The accelerator did not answer, or answered something that makes no sense."""
+
+
+class DeviceError(DriverError):
+    """The accelerator refused a request; ``status`` says why."""
+
+    def __init__(self, command: Command, status: Status):
+        self.command, self.status = command, status
+        super().__init__(f"the accelerator refused {command.name}: {status.name} "
+                         f"({_MEANING.get(status, 'unknown status')})")
+
+
+class ModelDoesNotFit(ValueError):
+    """A model that the built hardware cannot hold or compute; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildInfo:
+    """What INFO reports about the built hardware."""
+    protocol: int
+    version: str
+    config: EGRUConfig
+    columns: int
+    depth: int
+    max_payload: int
+    max_response: int
+    divisor: int
+
+    @property
+    def geometry(self) -> CoreGeometry:
+        return CoreGeometry.of_sizes(self.config, self.columns, self.depth)
+
+
+@dataclasses.dataclass
+class StepOutput:
+    counters: dict                # step, cycles, input_events, recurrent_events, lane_cycles, macs
+    events: list                  # (layer, unit, value) in the order the hardware sent them
+
+
+@dataclasses.dataclass
+class SequenceOutput:
+    steps: list                   # StepOutput per step
+    logits: list                  # readout accumulators (readout_acc_frac)
+    predicted: int
+    readout_cycles: int
+
+
+# configuration fields the hardware is built for: a model must match all of them
+_BUILD_FIELDS = [f.name for f in dataclasses.fields(EGRUConfig) if f.name not in ("lanes", "memory")]
+
+
+class Accelerator:
+    """A connection to one accelerator (board or simulation)."""
+
+    def __init__(self, url: str, timeout: float = 2.0, retries: int = 3, baudrate: int = 115200):
+        if not timeout > 0 or isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"timeout must be > 0 and retries a non-negative integer, got {timeout!r}, {retries!r}")
+        self.url, self.timeout, self.retries = url, timeout, retries
+        try:
+            self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02)
+        except (serial.SerialException, ValueError) as e:
+            raise DriverError(f"cannot open {url}: {e}") from e
+        self._decoder = Decoder()
+        self._seq = 0
+        self._info = None
+        self._wire = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.retried = 0
+
+    # ---- connection ----------------------------------------------------------------------
+    def close(self) -> None:
+        self._port.close()
+
+    def __enter__(self) -> "Accelerator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def request(self, command: Command, payload: bytes = b"") -> bytes:
+        """Send one request and return its response payload after the status byte; raises
+        DeviceError for a refusal and DriverError when no valid response comes."""
+        self._seq = (self._seq + 1) & 0xFF
+        frame = encode(Frame(int(command), self._seq, bytes(payload)))
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.retried += 1
+            self._write(frame)
+            response = self._await(int(command) | RESPONSE, self._seq)
+            if response is None:
+                continue  # lost on the way there or back: send the same frame again
+            status = response.status
+            if status == Status.OK:
+                return response.payload[1:]
+            if status in (Status.BAD_CRC, Status.TRUNCATED):
+                continue  # damaged on the way there, nothing happened: send it again
+            raise DeviceError(command, Status(status))
+        raise DriverError(f"no valid response to {command.name} from {self.url} after {self.retries + 1} "
+                          f"attempt(s) of {self.timeout} s: is the accelerator running, on this port, at "
+                          f"this baud rate?")
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._port.write(data)
+            self._port.flush()
+        except serial.SerialException as e:
+            raise DriverError(f"writing to {self.url} failed: {e}") from e
+        self.bytes_sent += len(data)
+
+    def _await(self, cmd: int, seq: int):
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                data = self._port.read(max(1, self._port.in_waiting))
+            except serial.SerialException as e:
+                raise DriverError(f"reading from {self.url} failed: {e}") from e
+            self.bytes_received += len(data)
+            for frame in self._decoder.feed(data):
+                # an error response to damaged bytes may carry a garbled command: match on seq
+                if frame.seq == seq and frame.payload and (frame.cmd == cmd or frame.payload[0] != Status.OK):
+                    return frame
+        self._decoder.timeout()
+        return None
+
+    # ---- commands -------------------------------------------------------------------------
+    def ping(self, payload: bytes = b"") -> bytes:
+        return self.request(Command.PING, payload)
+
+    def info(self) -> BuildInfo:
+        """The build's configuration and capacities (asked once, then remembered)."""
+        if self._info is None:
+            raw = self.request(Command.INFO)
+            try:
+                doc = json.loads(raw)
+                info = BuildInfo(protocol=doc["protocol"], version=doc["version"],
+                                 config=EGRUConfig.from_dict(doc["config"]), columns=doc["columns"],
+                                 depth=doc["depth"], max_payload=doc["max_payload"],
+                                 max_response=doc["max_response"], divisor=doc["divisor"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise DriverError(f"the accelerator's INFO is not a build description: {e}") from e
+            if info.protocol != VERSION:
+                raise DriverError(f"the accelerator speaks protocol version {info.protocol}, this driver {VERSION}")
+            self._info = info
+            self._wire = Wire(info.geometry, info.max_payload)
+        return self._info
+
+    @property
+    def wire(self) -> Wire:
+        self.info()
+        return self._wire
+
+    def fit(self, model) -> CoreImage:
+        """The memory image of ``model`` (a path, a modelfile.Model, or (config, params)) for
+        this build; raises ModelDoesNotFit naming every reason it cannot run here."""
+        cfg, params = _model(model)
+        info = self.info()
+        built = info.config
+        reasons = [f"{name}: model {getattr(cfg, name)!r}, hardware {getattr(built, name)!r}"
+                   for name in _BUILD_FIELDS if getattr(cfg, name) != getattr(built, name)]
+        if reasons:
+            raise ModelDoesNotFit("the model does not fit this hardware; the hardware is built for a different "
+                                  "configuration: " + "; ".join(reasons))
+        image = image_from_params(cfg, params, lanes=built.lanes, dense=built.memory == "dense")
+        if image.weights.depth > info.depth:
+            raise ModelDoesNotFit(f"the model does not fit this hardware: its weights need {image.weights.depth} "
+                                  f"words per lane with {built.lanes} lanes, the hardware holds {info.depth} "
+                                  f"(prune the model more, or build with a larger --depth)")
+        return image
+
+    def load(self, model, verify: bool = True, progress=None) -> int:
+        """Write every model memory (refusing a model that does not fit, before anything is
+        sent); with ``verify`` read everything back and compare. Returns the words written.
+        ``progress(done, total)`` is called after every frame."""
+        image = self.fit(model)
+        runs = self._runs(load_words(image, self.info().geometry))
+        total = sum(len(r[3]) for r in runs) * (2 if verify else 1)
+        done = 0
+        wb = self.wire.word_bytes
+        for target, lane, addr, data in runs:
+            payload = struct.pack("<BBIH", target, lane, addr, len(data)) + b"".join(
+                d.to_bytes(wb, "little") for d in data)
+            self.request(Command.WRITE, payload)
+            done += len(data)
+            if progress:
+                progress(done, total)
+        if verify:
+            for target, lane, addr, data in runs:
+                got = self.read(target, lane, addr, len(data))
+                if got != data:
+                    bad = next(i for i, (a, b) in enumerate(zip(got, data, strict=True)) if a != b)
+                    raise DriverError(f"read-back differs at target {target} lane {lane} address {addr + bad}: "
+                                      f"wrote {data[bad]:#x}, read {got[bad]:#x}")
+                done += len(data)
+                if progress:
+                    progress(done, total)
+        return total // (2 if verify else 1)
+
+    def _runs(self, words: list[dict]) -> list[tuple[int, int, int, list[int]]]:
+        """Consecutive words of one memory, in chunks of at most one WRITE frame."""
+        limit = self.wire.max_write()
+        runs = []
+        for w in words:
+            last = runs[-1] if runs else None
+            if (last and last[0] == w["target"] and last[1] == w["lane"]
+                    and last[2] + len(last[3]) == w["addr"] and len(last[3]) < limit):
+                last[3].append(w["data"])
+            else:
+                runs.append((w["target"], w["lane"], w["addr"], [w["data"]]))
+        return runs
+
+    def read(self, target: int, lane: int, addr: int, count: int) -> list[int]:
+        """``count`` words of one memory (in chunks of one READ frame each)."""
+        wb, limit = self.wire.word_bytes, self.wire.max_read()
+        out = []
+        while count > 0:
+            n = min(count, limit)
+            raw = self.request(Command.READ, struct.pack("<BBIH", target, lane, addr, n))
+            if len(raw) != n * wb:
+                raise DriverError(f"READ returned {len(raw)} bytes for {n} words of {wb} bytes")
+            out += [int.from_bytes(raw[i:i + wb], "little") for i in range(0, len(raw), wb)]
+            addr, count = addr + n, count - n
+        return out
+
+    def run(self, x_q) -> SequenceOutput:
+        """One sequence of quantized inputs [T][I] (integers at input_frac, e.g. from
+        sw.golden.quantize_inputs); a running sequence is abandoned first."""
+        cfg, w = self.info().config, self.wire
+        rows = [[int(v) for v in row] for row in (x_q.tolist() if hasattr(x_q, "tolist") else x_q)]
+        T = len(rows)
+        if not 1 <= T <= cfg.max_steps:
+            raise ValueError(f"a sequence must have 1 to max_steps = {cfg.max_steps} steps, got {T}")
+        lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
+        for t, row in enumerate(rows):
+            if len(row) != cfg.input_size:
+                raise ValueError(f"step {t} has {len(row)} inputs, the hardware takes {cfg.input_size}")
+            if any(not lo <= v <= hi for v in row):
+                raise ValueError(f"step {t} has an input outside the {cfg.input_bits}-bit range [{lo}, {hi}]")
+        steps, readout = [], None
+        for t, row in enumerate(rows):
+            end = t == T - 1
+            flags = (STEP_START if t == 0 else 0) | (STEP_END if end else 0)
+            payload = bytes([flags]) + b"".join(v.to_bytes(w.input_bytes, "little", signed=True) for v in row)
+            raw = self.request(Command.STEP, payload)
+            steps.append(self._step_output(raw, end))
+            if end:
+                readout = self._readout(raw)
+        logits, predicted, cycles = readout
+        return SequenceOutput(steps=steps, logits=logits, predicted=predicted, readout_cycles=cycles)
+
+    def counters(self) -> dict:
+        """The last step's counters and the last readout's cycles."""
+        raw = self.request(Command.COUNTERS)
+        out = _counters(raw)
+        out["readout_cycles"] = int.from_bytes(raw[_COUNTERS.size:_COUNTERS.size + 4], "little")
+        return out
+
+    def reset(self) -> None:
+        """Abandon a running sequence (memories keep the model)."""
+        self.request(Command.RESET)
+
+    # ---- response parsing (offsets are those of hw.spec.protocol.Wire, minus the status byte)
+    def _step_output(self, raw: bytes, end: bool) -> StepOutput:
+        w = self.wire
+        if len(raw) < w.events_at(end) - 1:
+            raise DriverError(f"a STEP response of {len(raw)} bytes is too short")
+        (n,) = struct.unpack_from("<H", raw, w.events_count_at - 1)
+        at, sb = w.events_at(end) - 1, w.state_bytes
+        if len(raw) != at + n * w.event_bytes:
+            raise DriverError(f"a STEP response announces {n} events but has {len(raw)} bytes")
+        events = []
+        for i in range(n):
+            e = raw[at + i * w.event_bytes: at + (i + 1) * w.event_bytes]
+            events.append((e[0], int.from_bytes(e[1:3], "little"), int.from_bytes(e[3:3 + sb], "little", signed=True)))
+        return StepOutput(counters=_counters(raw), events=events)
+
+    def _readout(self, raw: bytes) -> tuple[list[int], int, int]:
+        w = self.wire
+        lb = w.logit_bytes
+        cycles = int.from_bytes(raw[w.readout_at - 1:w.readout_at + 3], "little")
+        logits = [int.from_bytes(raw[w.logits_at - 1 + n * lb: w.logits_at - 1 + (n + 1) * lb], "little", signed=True)
+                  for n in range(self.info().config.num_classes)]
+        (predicted,) = struct.unpack_from("<H", raw, w.class_at - 1)
+        return logits, predicted, cycles
+
+
+def _counters(raw: bytes) -> dict:
+    return dict(zip((name for name, _ in COUNTER_FIELDS), _COUNTERS.unpack_from(raw), strict=True))
+
+
+def _model(model) -> tuple[EGRUConfig, object]:
+    if isinstance(model, str):
+        model = modelfile.load(model)
+    if isinstance(model, modelfile.Model):
+        return model.config, model.params
+    cfg, params = model
+    return cfg, params
+
