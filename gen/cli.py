@@ -10,13 +10,14 @@ import argparse
 import json
 import sys
 
-from gen import cmd_demo, cmd_quantize, cmd_sim, cmd_train, cmd_verilog
+from gen import cmd_demo, cmd_quantize, cmd_run, cmd_serve_sim, cmd_sim, cmd_train, cmd_verilog
 
-COMMANDS = (cmd_train, cmd_quantize, cmd_verilog, cmd_sim, cmd_demo)
+COMMANDS = (cmd_train, cmd_quantize, cmd_verilog, cmd_sim, cmd_serve_sim, cmd_run, cmd_demo)
 
 DESCRIPTION = """\
 Turn an EGRU (Event-based Gated Recurrent Unit) trained in PyTorch into FPGA hardware that
-computes exactly the same thing. Stages: train -> quantize -> verilog -> sim -> synth/board.
+computes exactly the same thing. Stages: train -> quantize -> verilog -> sim; serve-sim and run drive the accelerator
+through its host protocol (a simulation over TCP, or a board over a serial port).
 Run `egru COMMAND --help` for the options of one stage."""
 
 
@@ -51,6 +52,8 @@ def main(argv=None) -> int:
             print(json.dumps({"error": message}))
         print(f"egru {args.command}: error: {message}", file=sys.stderr)
         return 2
+    if result is None:  # a long-running command that printed its own output (serve-sim)
+        return 0
     if args.json:
         print(json.dumps(result, sort_keys=True))
     else:

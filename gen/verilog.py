@@ -1,5 +1,6 @@
-"""Elaboration of the core to Verilog, and the Verilator lint check of the result."""
+"""Elaboration of the core (or the UART top) to Verilog, and the Verilator lint check."""
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -8,10 +9,13 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 
 from hw.core import EGRUCore
+from hw.spec.layout import with_depth
+from hw.top import UARTTop
 from sw import modelfile
 from sw.hwimage import image_from_params
 
 TOP = "egru_core"
+UART_TOP = "egru_top"
 
 # Verilator lint waivers for Verilog that Amaranth's backend (Yosys write_verilog) emits; each
 # is an idiom of that backend, not a width or coverage mistake of the design:
@@ -30,11 +34,29 @@ def build_core(model_path: str, lanes: int | None = None, dense: bool = False, t
     return EGRUCore(image, trace=trace), m
 
 
-def write_verilog(core: EGRUCore, out_dir: str) -> str:
-    """Write <out_dir>/egru_core.v (memories initialised with the model) atomically."""
-    text = verilog.convert(core, name=TOP, emit_src=False)
+def build_top(model_path: str, divisor: int, lanes: int | None = None, depth: int | None = None,
+              dense: bool = False):
+    """The UART top (hw/top.py) for a model file; ``depth`` weight words per lane (default:
+    what this model needs) leaves room for larger models loaded at run time. Returns (top, model)."""
+    m = modelfile.load(model_path)
+    image = image_from_params(m.config, m.params, lanes=lanes, dense=True if dense else None)
+    if depth is not None:
+        image = with_depth(image, depth)
+    return UARTTop(image, divisor=divisor, version=package_version()), m
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("egru-accel")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_verilog(design, out_dir: str, name: str = TOP) -> str:
+    """Write <out_dir>/<name>.v (memories initialised with the model) atomically."""
+    text = verilog.convert(design, name=name, emit_src=False)
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"{TOP}.v")
+    path = os.path.join(out_dir, f"{name}.v")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

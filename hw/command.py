@@ -91,7 +91,8 @@ class CommandUnit(wiring.Component):
         status = Signal(8)
         tx_len = Signal(range(w.max_response + 1))
         # the payload is read two cycles per byte: rp is stable for one cycle before rd_data is used
-        rp, rp_q = Signal(range(w.max_payload + 1)), Signal(range(w.max_payload + 1))
+        span = max(w.max_payload, len(self._info)) + 1  # rp also walks the INFO document
+        rp, rp_q = Signal(range(span)), Signal(range(span))
         m.d.sync += rp_q.eq(rp)
         m.d.comb += [self.rd_addr.eq(rp), rom_rd.addr.eq(rp)]
         byte_ok = rp == rp_q

@@ -111,6 +111,7 @@ class Accelerator:
         except (serial.SerialException, ValueError) as e:
             raise DriverError(f"cannot open {url}: {e}") from e
         self._decoder = Decoder()
+        self._pending = []
         self._seq = 0
         self._info = None
         self._wire = None
@@ -150,6 +151,20 @@ class Accelerator:
                           f"attempt(s) of {self.timeout} s: is the accelerator running, on this port, at "
                           f"this baud rate?")
 
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are, framed or not (diagnostics and fuzz tests)."""
+        self._write(data)
+
+    def receive_until(self, done, timeout: float | None = None) -> list:
+        """Every response frame that arrives until one satisfies ``done(frame)`` (included);
+        raises DriverError after ``timeout`` seconds (default: the connection's)."""
+        frames = []
+        for frame in self._frames(self.timeout if timeout is None else timeout):
+            frames.append(frame)
+            if done(frame):
+                return frames
+        raise DriverError(f"the awaited response did not come within the timeout; got {frames}")
+
     def _write(self, data: bytes) -> None:
         try:
             self._port.write(data)
@@ -158,19 +173,27 @@ class Accelerator:
             raise DriverError(f"writing to {self.url} failed: {e}") from e
         self.bytes_sent += len(data)
 
-    def _await(self, cmd: int, seq: int):
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+    def _frames(self, timeout: float):
+        """Response frames as they arrive, for ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._pending:  # frames decoded earlier and not yet consumed come first
+                yield self._pending.pop(0)
+            if time.monotonic() >= deadline:
+                return
             try:
                 data = self._port.read(max(1, self._port.in_waiting))
             except serial.SerialException as e:
                 raise DriverError(f"reading from {self.url} failed: {e}") from e
             self.bytes_received += len(data)
-            for frame in self._decoder.feed(data):
-                # an error response to damaged bytes may carry a garbled command: match on seq
-                if frame.seq == seq and frame.payload and (frame.cmd == cmd or frame.payload[0] != Status.OK):
-                    return frame
-        self._decoder.timeout()
+            self._pending += self._decoder.feed(data)
+
+    def _await(self, cmd: int, seq: int):
+        for frame in self._frames(self.timeout):
+            # an error response to damaged bytes may carry a garbled command: match on seq
+            if frame.seq == seq and frame.payload and (frame.cmd == cmd or frame.payload[0] != Status.OK):
+                return frame
+        self._pending += self._decoder.timeout()
         return None
 
     # ---- commands -------------------------------------------------------------------------

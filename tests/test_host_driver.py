@@ -1,0 +1,77 @@
+"""End to end through the host protocol: `egru serve-sim` runs the Verilator simulation of the
+UART top in one process, `egru run` (the driver) in another talks to it over TCP, loads the
+trained digits model, runs test samples, and every output equals the golden model."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from hw.spec.layout import T_POINTER
+from sw import modelfile
+from sw.driver import Accelerator, DriverError, ModelDoesNotFit
+from sw.hwimage import image_from_params
+from tests.conftest import EGRU
+from tests.random_models import random_config, random_params
+
+BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "test-serve")
+
+
+@pytest.fixture(scope="module")
+def served(digits_pruned):
+    """`egru serve-sim` of the 50%-pruned digits model, 2 lanes: (url, model path)."""
+    model = str(digits_pruned[1])
+    proc = subprocess.Popen([EGRU, "serve-sim", model, "--lanes", "2", "--build-dir", BUILD, "--json", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line, proc.stderr.read()
+    ready = json.loads(line)
+    yield ready["url"], model
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+
+
+def egru_run(*argv) -> tuple[int, dict]:
+    proc = subprocess.run([EGRU, "run", *argv, "--json", "--quiet"], capture_output=True, text=True)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_driver_in_its_own_process_loads_the_model_and_matches_the_golden_model(served):
+    url, model = served
+    code, r = egru_run("--url", url, model, "--samples", "40")
+    assert code == 0, r
+    assert r["samples"] == 40
+    assert r["mismatches"] == 0, r["mismatch_messages"]  # events, logits and cycles of every step
+    assert r["accuracy"] == r["golden_accuracy"]
+    assert r["words_loaded"] > 1000 and r["bytes_sent"] > 4 * r["words_loaded"]
+    assert r["retries"] == 0 and r["seconds"] > 0
+
+
+def test_a_model_that_does_not_fit_is_refused_with_the_reason_and_nothing_is_written(served, digits_quantized):
+    url, model = served
+    big = str(digits_quantized[1])  # the unpruned model: about twice the weight words
+    need = image_from_params(modelfile.load(big).config, modelfile.load(big).params, lanes=2).weights.depth
+    with Accelerator(url) as acc:
+        before = acc.read(T_POINTER, 0, 0, acc.info().columns)
+        have = acc.info().depth
+        refusal = f"need {need} words per lane with 2 lanes, the hardware holds {have}"
+        with pytest.raises(ModelDoesNotFit, match=refusal):
+            acc.load(big)
+        assert acc.read(T_POINTER, 0, 0, acc.info().columns) == before
+    code, r = egru_run("--url", url, big, "--samples", "1")
+    assert code == 2 and "does not fit" in r["error"] and str(need) in r["error"]
+
+
+def test_a_model_of_another_configuration_is_refused_naming_the_fields(served, tmp_path):
+    url, _ = served
+    cfg = random_config(1, hidden_size=16, input_size=8, num_classes=10)
+    path = str(tmp_path / "other.egru")
+    modelfile.save(path, cfg, random_params(cfg, 1))
+    with Accelerator(url) as acc, pytest.raises(ModelDoesNotFit, match="hidden_size: model 16, hardware 64"):
+        acc.fit(path)
+
+
+def test_no_accelerator_at_the_url_is_a_clear_error():
+    with pytest.raises(DriverError, match="cannot open"):
+        Accelerator("socket://127.0.0.1:1")
