@@ -70,7 +70,7 @@ class CommandUnit(wiring.Component):
             "events": In(stream.Signature(core.event_layout)),
             "result": In(stream.Signature(core.result_layout)),
             "counters": In(stream.Signature(core.counter_layout)),
-            "abort": Out(1),
+            "cancel": Out(1),
             "quiet": Out(1),
         })
 
@@ -141,6 +141,14 @@ class CommandUnit(wiring.Component):
         top_q = (g.cfg.input_bits - 1) - 8 * (w.input_bytes - 1)
         top_mask = (0xFF >> top_q) << top_q
 
+        def gather(state, nbytes, then):
+            """A state that reads the next ``nbytes`` payload bytes into the top of ``acc``."""
+            with m.State(state):
+                with m.If(byte_ok):
+                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
+                    with m.If(nb + 1 == nbytes):
+                        m.next = then
+
         cw = self.counters.payload
         rs = self.result.payload
         ev = self.events.payload
@@ -189,7 +197,7 @@ class CommandUnit(wiring.Component):
                     with m.If(length != 0):
                         finish(Status.BAD_LENGTH)
                     with m.Elif(cmd == Command.RESET):
-                        m.d.comb += self.abort.eq(1)  # the core is between steps: safe at any time
+                        m.d.comb += self.cancel.eq(1)  # the core is between steps: safe at any time
                         m.d.sync += steps.eq(0)
                         finish(Status.OK)
                     with m.Else():
@@ -239,11 +247,7 @@ class CommandUnit(wiring.Component):
                     m.next = "WRITE_GATHER"
                 with m.Else():
                     m.next = "READ_ASK"
-            with m.State("WRITE_GATHER"):
-                with m.If(byte_ok):
-                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
-                    with m.If(nb + 1 == w.word_bytes):
-                        m.next = "WRITE_PUT"
+            gather("WRITE_GATHER", w.word_bytes, "WRITE_PUT")
             with m.State("WRITE_PUT"):
                 ld = self.load.payload
                 m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane), ld.addr.eq(addr + k),
@@ -292,15 +296,11 @@ class CommandUnit(wiring.Component):
                     finish(Status.BAD_ARGUMENT)  # a value outside input_bits, unknown flags, or too long
                 with m.Else():
                     with m.If(start):
-                        m.d.comb += self.abort.eq(1)
+                        m.d.comb += self.cancel.eq(1)
                         m.d.sync += steps.eq(0)
                     m.d.sync += [rp.eq(1), nb.eq(0), k.eq(0)]
                     m.next = "STEP_GATHER"
-            with m.State("STEP_GATHER"):
-                with m.If(byte_ok):
-                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
-                    with m.If(nb + 1 == w.input_bytes):
-                        m.next = "STEP_PUT"
+            gather("STEP_GATHER", w.input_bytes, "STEP_PUT")
             with m.State("STEP_PUT"):
                 ip = self.inputs.payload
                 lo = AW - 8 * w.input_bytes

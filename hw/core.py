@@ -22,7 +22,7 @@ Streams: ``inputs`` (index, value, last = end of step, end = end of sequence), `
 ``result``, ``counters`` (one word per step and one per readout), optional ``trace`` (every
 unit's c, o, y per step) and ``load`` (writes any model memory while the core is idle); ``peek``
 reads any model memory back while the core is idle (``peek_data`` with ``peek_valid`` one cycle
-later), and ``abort`` abandons a sequence between its steps.
+later), and ``cancel`` abandons a sequence between its steps.
 The exact cycle counts are predicted by sw/cycles.py.
 """
 
@@ -117,7 +117,7 @@ class EGRUCore(wiring.Component):
             "peek": In(stream.Signature(self.peek_layout)),
             "peek_data": Out(g.data_bits),
             "peek_valid": Out(1),
-            "abort": In(1),
+            "cancel": In(1),
             "busy": Out(1),
         }
         if self._trace:
@@ -473,16 +473,16 @@ class EGRUCore(wiring.Component):
         with m.FSM():
             with m.State("LOAD"):
                 # model memories may change only between sequences
-                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(~self.abort),
+                m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(~self.cancel),
                              self.load.ready.eq(step == 0), self.peek.ready.eq(step == 0)]
-                with m.If(self.abort):  # the host abandons the sequence: the next input starts a new one
+                with m.If(self.cancel):  # the host abandons the sequence: the next input starts a new one
                     m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
                 ip = self.inputs.payload
                 # zero inputs are not events; the dense (GRU) schedule keeps them
                 keep = (ip.index < g.I) & ((ip.value != 0) if not dense else 1)
                 m.d.comb += [in_wr.addr.eq(n_in), in_wr.data.eq(Cat(ip.index, ip.value)),
-                             in_wr.en.eq(self.inputs.valid & keep & ~self.abort)]
-                with m.If(self.inputs.valid & ~self.abort):
+                             in_wr.en.eq(self.inputs.valid & keep & ~self.cancel)]
+                with m.If(self.inputs.valid & ~self.cancel):
                     with m.If(keep):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):

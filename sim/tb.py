@@ -45,8 +45,9 @@ class TB:
     # ---- set-up -------------------------------------------------------------------------------
     async def start(self):
         Clock(self.dut.clk, PERIOD_NS, unit="ns").start()
-        for name in ("inputs", "load"):
+        for name in ("inputs", "load", "peek"):
             getattr(self.dut, f"{name}__valid").value = 0
+        self.dut.cancel.value = 0  # Icarus leaves an undriven input at Z (Verilator at 0)
         for name in ("events", "result", "counters") + (("trace",) if self.spec["trace"] else ()):
             getattr(self.dut, f"{name}__ready").value = 1
         self.dut.rst.value = 1
