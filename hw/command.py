@@ -12,6 +12,7 @@ from hw.spec.layout import bits
 from hw.spec.protocol import (
     ACCESS_HEADER,
     COUNTER_BYTES,
+    COUNTER_FIELDS,
     RESPONSE,
     STEP_FLAGS,
     Command,
@@ -107,7 +108,7 @@ class CommandUnit(wiring.Component):
         wa = Signal(range(w.max_response + 1))  # next response byte to write
 
         # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
-        SW = 8 * max(COUNTER_BYTES, w.word_bytes, w.logit_bytes, w.event_bytes, 4)
+        SW = 8 * max(w.word_bytes, w.logit_bytes, w.event_bytes, 4)  # counters go out field by field
         ser, ser_left, ser_addr = Signal(SW), Signal(range(SW // 8 + 1)), Signal(range(w.max_response + 1))
         ser_free = ser_left == 0
         with m.If(~ser_free):
@@ -126,8 +127,10 @@ class CommandUnit(wiring.Component):
         flags = Signal(8)
         end, start = flags[0], flags[1]
         bad = Signal()
-        counters_q = Signal(8 * COUNTER_BYTES)
+        counters_q = Signal(8 * COUNTER_BYTES)  # the last step's counters, as they go out
+        field = Signal(range(len(COUNTER_FIELDS) + 1), init=len(COUNTER_FIELDS))  # next field to write
         readout_q = Signal(32)
+        la = Signal(range(w.max_response + 1))  # where the next logit goes
         finishing = Signal()
         n_events = Signal(16)
         beat = Signal.like(self.events.payload)
@@ -149,6 +152,17 @@ class CommandUnit(wiring.Component):
                     with m.If(nb + 1 == nbytes):
                         m.next = then
 
+        def write_counters():
+            """Write the next field of counters_q into the response (one field per call)."""
+            at = 1
+            with m.Switch(field):
+                for i, (_, n) in enumerate(COUNTER_FIELDS):
+                    with m.Case(i):
+                        emit(counters_q[8 * (at - 1):8 * (at - 1 + n)], n, at)
+                    at += n
+            m.d.sync += field.eq(field + 1)
+
+        counters_left = field != len(COUNTER_FIELDS)
         cw = self.counters.payload
         rs = self.result.payload
         ev = self.events.payload
@@ -201,6 +215,7 @@ class CommandUnit(wiring.Component):
                         m.d.sync += steps.eq(0)
                         finish(Status.OK)
                     with m.Else():
+                        m.d.sync += field.eq(0)
                         m.next = "COUNTERS"
                 with m.Else():
                     finish(Status.UNKNOWN_COMMAND)
@@ -310,7 +325,8 @@ class CommandUnit(wiring.Component):
                 with m.If(self.inputs.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
                     with m.If(final):
-                        m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_on.eq(0)]
+                        m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_on.eq(0),
+                                     la.eq(w.logits_at)]
                         with m.If(end):
                             m.d.sync += wa.eq(w.events_at(True))
                         m.next = "STEP_COLLECT"
@@ -322,7 +338,10 @@ class CommandUnit(wiring.Component):
                 logit = Signal(signed(8 * w.logit_bytes))
                 m.d.comb += [event_value.eq(beat.y[beat_lane]), logit.eq(rs.value)]
                 fire = beat.fire.bit_select(beat_lane, 1)
-                with m.If(beat_on):
+                with m.If(counters_left):
+                    with m.If(ser_free):
+                        write_counters()
+                with m.Elif(beat_on):
                     with m.If(~fire | ser_free):
                         with m.If(fire):
                             unit = beat.m * P + beat_lane
@@ -336,17 +355,16 @@ class CommandUnit(wiring.Component):
                     m.d.sync += [beat.eq(ev), beat_on.eq(1), beat_lane.eq(0)]
                 with m.Elif(self.result.valid & ser_free):
                     m.d.comb += self.result.ready.eq(1)
-                    with m.If(rs.kind == R_LOGIT):
-                        emit(logit, w.logit_bytes, w.logits_at + rs.index * w.logit_bytes)
+                    with m.If(rs.kind == R_LOGIT):  # the logits come in class order
+                        emit(logit, w.logit_bytes, la)
+                        m.d.sync += la.eq(la + w.logit_bytes)
                     with m.Else():
                         emit(rs.index, 2, w.class_at)
                 with m.Elif(self.counters.valid & ser_free):
                     m.d.comb += self.counters.ready.eq(1)
                     with m.If(cw.kind == C_STEP):
-                        packed = Cat(_widen(cw.step, 2), _widen(cw.cycles, 4), _widen(cw.input_events, 4),
-                                     _widen(cw.recurrent_events, 4), _widen(cw.lane_cycles, 4), _widen(cw.macs, 4))
-                        emit(packed, COUNTER_BYTES, 1)
-                        m.d.sync += counters_q.eq(packed)
+                        m.d.sync += [counters_q.eq(Cat(*(_widen(getattr(cw, name), n) for name, n in COUNTER_FIELDS))),
+                                     field.eq(0)]
                         with m.If(end):
                             m.d.sync += steps.eq(0)
                         with m.Else():
@@ -354,16 +372,15 @@ class CommandUnit(wiring.Component):
                     with m.Elif(cw.kind == C_READOUT):
                         emit(cw.cycles, 4, w.readout_at)
                         m.d.sync += [readout_q.eq(cw.cycles), finishing.eq(1)]
-                with m.Elif(finishing & ser_free):
+                with m.Elif(finishing & ser_free):  # every counter field is written by now
                     emit(n_events, 2, w.events_count_at)
                     finish(Status.OK, wa)
 
             with m.State("COUNTERS"):
-                with m.If(ser_free):
-                    emit(counters_q, COUNTER_BYTES, 1)
-                    m.next = "COUNTERS_READOUT"
-            with m.State("COUNTERS_READOUT"):
-                with m.If(ser_free):
+                with m.If(counters_left):
+                    with m.If(ser_free):
+                        write_counters()
+                with m.Elif(ser_free):
                     emit(readout_q, 4, 1 + COUNTER_BYTES)
                     finish(Status.OK, w.counters_response)
 
