@@ -66,8 +66,7 @@ def run(args):
         proc.terminate()
         proc.wait()
     if proc.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
-        print(f"egru serve-sim: the simulation exited with {proc.returncode}: {proc.stderr.read().strip()}",
-              file=sys.stderr)
+        print(f"egru serve-sim: the simulation exited with status {proc.returncode}", file=sys.stderr)
     return None  # everything was printed when the simulation came up
 
 

@@ -39,7 +39,8 @@ class CommandUnit(wiring.Component):
     (BAD_ARGUMENT). A frame the receiver rejected (BAD_CRC, BAD_LENGTH, TRUNCATED) gets a
     response with that status and changes nothing. A frame identical to the previous one (same
     command, sequence number and CRC) is a retry: its stored response is sent again and it is
-    not executed twice, so a host may resend a STEP whose response it lost.
+    not executed twice, so a host may resend a STEP whose response it lost (also when damaged
+    copies arrived in between: their error answers do not touch the stored response).
 
     Latency and throughput: 2 cycles per request byte read from the receive buffer, 1 cycle per
     response byte written, plus the core's own cycles for a STEP; all far below the line's
@@ -120,7 +121,7 @@ class CommandUnit(wiring.Component):
 
         # ---- the last response, for retries ------------------------------------------------
         last_ok, last_cmd, last_seq, last_crc = Signal(), Signal(8), Signal(8), Signal(16)
-        last_len = Signal.like(tx_len)
+        last_len, last_status = Signal.like(tx_len), Signal(8)
 
         # ---- sequence state -----------------------------------------------------------------
         steps = Signal(range(g.cfg.max_steps))      # steps done in the running sequence
@@ -172,7 +173,9 @@ class CommandUnit(wiring.Component):
                 m.d.comb += self.quiet.eq(~self.frame_valid & ~self.error_valid)
                 with m.If(self.error_valid):
                     m.d.comb += self.error_done.eq(1)
-                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), is_frame.eq(0), last_ok.eq(0)]
+                    # the stored response stays: a damaged resend of the last frame must not
+                    # make its next clean copy run again
+                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), is_frame.eq(0)]
                     finish(self.error)
                 with m.Elif(self.frame_valid):
                     m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), length.eq(self.length), crc.eq(self.crc),
@@ -183,7 +186,7 @@ class CommandUnit(wiring.Component):
                 retry = last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)
                 with m.If(retry):
                     m.d.comb += self.frame_done.eq(1)
-                    m.d.sync += tx_len.eq(last_len)
+                    m.d.sync += [tx_len.eq(last_len), status.eq(last_status)]
                     m.next = "SEND_HEADER"
                 with m.Elif(cmd == Command.PING):
                     with m.If(length + 1 > w.max_response):
@@ -384,16 +387,17 @@ class CommandUnit(wiring.Component):
                     emit(readout_q, 4, 1 + COUNTER_BYTES)
                     finish(Status.OK, w.counters_response)
 
-            # ---- the response: status byte, then header and bytes to the transmitter
+            # ---- the response: header, the status byte (from its register: byte 0 of the buffer
+            # is never written, so a receive error's answer leaves the stored response intact),
+            # then the buffer's bytes
             with m.State("FINISH"):
                 with m.If(ser_free):
-                    m.d.comb += [tx_wr.addr.eq(0), tx_wr.data.eq(status), tx_wr.en.eq(1),
-                                 self.frame_done.eq(is_frame)]
+                    m.d.comb += self.frame_done.eq(is_frame)
                     with m.If(is_frame):
                         m.d.sync += [last_ok.eq(1), last_cmd.eq(cmd), last_seq.eq(seq), last_crc.eq(crc),
-                                     last_len.eq(tx_len)]
+                                     last_len.eq(tx_len), last_status.eq(status)]
                     m.next = "SEND_HEADER"
-            sp, dv = Signal.like(tx_len), Signal()
+            sp, dv, at0 = Signal.like(tx_len), Signal(), Signal()
             with m.State("SEND_HEADER"):
                 h = self.header.payload
                 m.d.comb += [self.header.valid.eq(1), h.cmd.eq(cmd | RESPONSE), h.seq.eq(seq), h.length.eq(tx_len)]
@@ -405,9 +409,9 @@ class CommandUnit(wiring.Component):
                 # the transmitter stalls (en low)
                 advance = ~dv | self.data.ready
                 m.d.comb += [tx_rd.addr.eq(sp), tx_rd.en.eq(advance),
-                             self.data.valid.eq(dv), self.data.payload.eq(tx_rd.data)]
+                             self.data.valid.eq(dv), self.data.payload.eq(Mux(at0, status, tx_rd.data))]
                 with m.If(advance):
-                    m.d.sync += dv.eq(sp < tx_len)
+                    m.d.sync += [dv.eq(sp < tx_len), at0.eq(sp == 0)]
                     with m.If(sp < tx_len):
                         m.d.sync += sp.eq(sp + 1)
                     with m.Else():

@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
             if (c >= 0) {
                 if (client >= 0) close(client);
                 client = c;
+                to_rx.clear();  // nothing of an earlier client's reaches the design after this one
                 int one = 1;
                 setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 from_tx.clear();
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
             } else if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
                 close(client);
                 client = -1;
+                to_rx.clear();  // the client is gone: its unsent requests die with it
             }
         }
     };

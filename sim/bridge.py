@@ -7,6 +7,7 @@ unchanged design is not rebuilt.
 
 import hashlib
 import os
+import select
 import shutil
 import subprocess
 import time
@@ -59,15 +60,14 @@ def start(binary: str, divisor: int, port: int = 0, timeout: float = 30.0) -> tu
     """Start the bridge; returns (process, the TCP port it listens on)."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer in [0, 65535] (0: any free port), got {port!r}")
+    # the bridge's own messages (only on a fatal error) go straight to our stderr
     proc = subprocess.Popen([binary, "--divisor", str(divisor), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + timeout
-    line = ""
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("PORT "):
-            return proc, int(line.split()[1])
-        if proc.poll() is not None:
-            break
+                            stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    if line.startswith("PORT "):
+        return proc, int(line.split()[1])
     proc.kill()
-    raise BridgeError(f"the simulation bridge did not start: {line.strip() or proc.stderr.read().strip()}")
+    proc.wait()
+    raise BridgeError(f"the simulation bridge did not start within {timeout} s "
+                      f"(exit status {proc.returncode}; its messages, if any, are above)")

@@ -7,8 +7,8 @@
 
 The transport is pyserial's ``serial_for_url``. Every request waits for its response; a
 request whose response does not come within ``timeout`` seconds, or that the accelerator
-received damaged (BAD_CRC, TRUNCATED), is sent again with the same sequence number, up to
-``retries`` times. The accelerator recognises a repeated frame and answers it from its stored
+may have received damaged (BAD_CRC, TRUNCATED, BAD_LENGTH), is sent again with the same
+sequence number, up to ``retries`` times. The accelerator recognises a repeated frame and answers it from its stored
 response without executing it twice, so retrying a STEP is safe.
 """
 
@@ -45,6 +45,11 @@ _MEANING = {
     Status.TRUNCATED: "the frame stopped before its end",
     Status.BAD_ARGUMENT: "a value outside its format, unknown flags, or a sequence longer than max_steps",
 }
+
+
+# answers that may mean the request was damaged on the line (a bit flip in LEN gives
+# BAD_LENGTH): retried; a request refused on its merits is answered the same again
+_DAMAGE = (Status.BAD_CRC, Status.TRUNCATED, Status.BAD_LENGTH)
 
 
 class DriverError(OSError):
@@ -134,6 +139,7 @@ class Accelerator:
         DeviceError for a refusal and DriverError when no valid response comes."""
         self._seq = (self._seq + 1) & 0xFF
         frame = encode(Frame(int(command), self._seq, bytes(payload)))
+        damaged = None
         for attempt in range(self.retries + 1):
             if attempt:
                 self.retried += 1
@@ -144,9 +150,12 @@ class Accelerator:
             status = response.status
             if status == Status.OK:
                 return response.payload[1:]
-            if status in (Status.BAD_CRC, Status.TRUNCATED):
-                continue  # damaged on the way there, nothing happened: send it again
+            if status in _DAMAGE:
+                damaged = status  # nothing happened: send it again
+                continue
             raise DeviceError(command, Status(status))
+        if damaged is not None:
+            raise DeviceError(command, damaged)
         raise DriverError(f"no valid response to {command.name} from {self.url} after {self.retries + 1} "
                           f"attempt(s) of {self.timeout} s: is the accelerator running, on this port, at "
                           f"this baud rate?")

@@ -198,3 +198,21 @@ def test_a_write_then_read_round_trips_and_readout_bias_is_writable(accelerator)
     acc.request(Command.WRITE, struct.pack("<BBIH", T_READOUT_B, 0, 0, 2) + b"".join(v.to_bytes(wb, "little")
                                                                                       for v in old))
     assert acc.read(T_READOUT_B, 0, 0, 2) == old
+
+
+def test_a_damaged_copy_between_a_step_and_its_resend_does_not_make_the_step_run_twice(accelerator):
+    acc = accelerator
+    I, ib = acc.info().config.input_size, acc.wire.input_bytes
+    acc.send_raw(encode(Frame(Command.STEP, 90, bytes([STEP_START]) + b"\x03" * (I * ib))))
+    acc.receive_until(lambda f: f.seq == 90)
+    step = encode(Frame(Command.STEP, 91, bytes([0]) + b"\x07" * (I * ib)))  # the sequence's step 1
+    acc.send_raw(step)
+    first = acc.receive_until(lambda f: f.seq == 91)[-1]
+    damaged = bytearray(step)
+    damaged[-1] ^= 0x10  # the resend arrives with a bad CRC ...
+    acc.send_raw(bytes(damaged))
+    assert [f.status for f in acc.receive_until(lambda f: True)] == [Status.BAD_CRC]
+    acc.send_raw(step)  # ... and then intact: it is the same request, answered from the stored response
+    assert acc.receive_until(lambda f: f.seq == 91)[-1] == first
+    assert acc.counters()["step"] == 1
+    acc.reset()
