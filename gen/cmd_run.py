@@ -65,7 +65,7 @@ def run(args) -> dict:
                         b.step()
                     shown[0] = pct
 
-                words = acc.load(model, verify=not args.no_verify, progress=progress)
+                words = acc.load(image, verify=not args.no_verify, progress=progress)
         load_seconds = time.perf_counter() - t0
         predicted, mismatched, messages, step_cycles, model_cycles = [], [], [], [], []
         with bar(len(x), "run", args.quiet) as b:

@@ -38,6 +38,7 @@ from hw.spec import LUT_KINDS
 from hw.spec.layout import (
     GATES,
     T_BIAS_U,
+    T_LUT_SIGMOID,
     T_LUT_TANH,
     T_LUT_UPDATE,
     T_POINTER,
@@ -598,7 +599,7 @@ class EGRUCore(wiring.Component):
                     m.d.comb += self.peek_data.eq(lane_word(bias_rd[gate]))
             with m.Case(T_THR):
                 m.d.comb += self.peek_data.eq(lane_word(thr_rd))
-            with m.Case(T_LUT_UPDATE, T_LUT_UPDATE + 1, T_LUT_TANH):
+            with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
                 m.d.comb += self.peek_data.eq(Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
             with m.Case(T_READOUT_W):
                 m.d.comb += self.peek_data.eq(wo_rd.data)

@@ -12,7 +12,7 @@ from hw.frame_rx import FrameRx
 from hw.frame_tx import FrameTx
 from hw.spec.layout import CoreImage
 from hw.spec.protocol import Wire, info_document
-from hw.uart import UARTRx, UARTTx
+from hw.uart import UARTRx, UARTTx, check_divisor
 
 
 class UARTTop(wiring.Component):
@@ -32,6 +32,7 @@ class UARTTop(wiring.Component):
 
     def __init__(self, image: CoreImage, divisor: int, max_payload: int = 256, rx_fifo: int = 256,
                  timeout_bytes: int = 64, version: str = "0"):
+        check_divisor(self, divisor)
         for name, value, lo in (("rx_fifo", rx_fifo, 2), ("timeout_bytes", timeout_bytes, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 reject(self, ValueError(f"UARTTop: {name} must be an integer >= {lo}, got {value!r}"))
@@ -39,7 +40,6 @@ class UARTTop(wiring.Component):
         self.wire = Wire(self.core.geometry, max_payload)
         self.info = info_document(self.wire, divisor, version)
         self._divisor, self._rx_fifo, self._timeout = divisor, rx_fifo, timeout_bytes * 10 * divisor
-        UARTRx(divisor)._MustUse__silence = True  # validates the divisor now, with the UART's message
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "quiet": Out(1)})
 
     def elaborate(self, platform):

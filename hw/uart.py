@@ -8,13 +8,18 @@ from amaranth.lib.wiring import In, Out
 from hw.fixed import reject
 
 
+def check_divisor(owner, divisor) -> None:
+    """Reject (from ``owner``'s constructor) a bit period the UART cannot sample."""
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
+        reject(owner, ValueError(f"{type(owner).__name__}: divisor (clock cycles per bit) "
+                                 f"must be an integer >= 4, got {divisor!r}"))
+
+
 class _UART(wiring.Component):
     """What receiver and transmitter share: the validated bit period."""
 
     def __init__(self, divisor: int, members: dict):
-        if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 4:
-            reject(self, ValueError(f"{type(self).__name__}: divisor (clock cycles per bit) "
-                                    f"must be an integer >= 4, got {divisor!r}"))
+        check_divisor(self, divisor)
         self._divisor = divisor
         super().__init__(members)
 

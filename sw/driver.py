@@ -253,8 +253,9 @@ class Accelerator:
     def load(self, model, verify: bool = True, progress=None) -> int:
         """Write every model memory (refusing a model that does not fit, before anything is
         sent); with ``verify`` read everything back and compare. Returns the words written.
-        ``progress(done, total)`` is called after every frame."""
-        image = self.fit(model)
+        ``model`` may also be the CoreImage that ``fit`` returned. ``progress(done, total)`` is
+        called after every frame."""
+        image = model if isinstance(model, CoreImage) else self.fit(model)
         runs = self._runs(load_words(image, self.info().geometry))
         total = sum(len(r[3]) for r in runs) * (2 if verify else 1)
         done = 0

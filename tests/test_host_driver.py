@@ -51,7 +51,8 @@ def test_driver_in_its_own_process_loads_the_model_and_matches_the_golden_model(
 def test_a_model_that_does_not_fit_is_refused_with_the_reason_and_nothing_is_written(served, digits_quantized):
     url, model = served
     big = str(digits_quantized[1])  # the unpruned model: about twice the weight words
-    need = image_from_params(modelfile.load(big).config, modelfile.load(big).params, lanes=2).weights.depth
+    unpruned = modelfile.load(big)
+    need = image_from_params(unpruned.config, unpruned.params, lanes=2).weights.depth
     with Accelerator(url) as acc:
         before = acc.read(T_POINTER, 0, 0, acc.info().columns)
         have = acc.info().depth
