@@ -68,7 +68,7 @@ class EGRUCore(wiring.Component):
 
     Latency and throughput (cycles, with every output stream ready): a step costs, per layer,
     ``route`` = 5 + sum over the layer's input and recurrent events of max(L_col, 1), plus
-    ``update`` = ceil(H/P) + 4; the readout costs 2 cycles per unit plus C per unit whose event
+    ``update`` = ceil(H/P) + 6; the readout costs 2 cycles per unit plus C per unit whose event
     sum is nonzero, plus C + 1 to send the result. sw/cycles.py states it exactly (with the rule
     for trailing empty columns) and the tests hold the core to it. Backpressure on
     ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
@@ -128,6 +128,11 @@ class EGRUCore(wiring.Component):
     @property
     def image(self) -> CoreImage:
         return self._image
+
+    @property
+    def multipliers(self) -> int:
+        """Multipliers of the datapath: three per MAC lane, two per update lane, one readout."""
+        return 5 * self.geometry.P + 1
 
     @property
     def has_trace(self) -> bool:
@@ -212,9 +217,12 @@ class EGRUCore(wiring.Component):
                      ptr_wr.en.eq(ld_fire & (ld.target == T_POINTER)),
                      wo_wr.addr.eq(ld.addr), wo_wr.data.eq(ld.data),
                      wo_wr.en.eq(ld_fire & (ld.target == T_READOUT_W))]
+        # The lane memories have one address for reads and writes (the load writes only while the
+        # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
+        lane_addr = Signal(g.start_bits)
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
-            m.d.comb += [lane_wr[p].addr.eq(ld.addr), lane_wr[p].data.eq(ld.data),
+            m.d.comb += [lane_wr[p].addr.eq(lane_addr), lane_rd[p].addr.eq(lane_addr), lane_wr[p].data.eq(ld.data),
                          lane_wr[p].en.eq(on_lane & (ld.target == T_WEIGHT)),
                          thr_wr[p].addr.eq(ld.addr), thr_wr[p].data.eq(ld.data),
                          thr_wr[p].en.eq(on_lane & (ld.target == T_THR)),
@@ -351,8 +359,10 @@ class EGRUCore(wiring.Component):
         # ---- route: back-end (ColumnWalker) reads the lane lists ----------------------------------
         with m.If(walker.issue):
             m.d.sync += lane_cycles.eq(lane_cycles + 1)
+        m.d.comb += lane_addr.eq(walker.addr)
         for p in range(P):
-            m.d.comb += [lane_rd[p].addr.eq(walker.addr), lane_rd[p].en.eq(1)]
+            # no read in a write cycle: single-port RAMs keep their output then (iCE40 SPRAM)
+            m.d.comb += lane_rd[p].en.eq(~(ld_fire & (ld.target == T_WEIGHT)))
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(walker.issue), l1_value.eq(walker.value), l1_rec.eq(walker.rec)]
 
@@ -377,11 +387,13 @@ class EGRUCore(wiring.Component):
         route_idle = fe_done & ~f1_valid & ~f2_valid & ~walker.busy & ~l1_valid & ~macs[0].pending
 
         # ---- update phase -------------------------------------------------------------------
-        u1_valid, u1_m = Signal(), Signal(g.Mb)
-        u2_valid, u2_m = Signal(), Signal(g.Mb)
-        room = ev_fifo.level <= _FIFO_DEPTH - 5
+        # the units in flight: issued (u1) and inside the update lanes, one cycle apart
+        u_pipe = [(Signal(name=f"u{i + 1}_valid"), Signal(g.Mb, name=f"u{i + 1}_m")) for i in range(UpdateLane.LATENCY)]
+        (u1_valid, u1_m) = u_pipe[0]
+        # room in the output FIFOs for every unit in flight (and the FIFO's own write latency)
+        room = ev_fifo.level <= _FIFO_DEPTH - (UpdateLane.LATENCY + 3)
         if self._trace:
-            room = room & (tr_fifo.level <= _FIFO_DEPTH - 5)
+            room = room & (tr_fifo.level <= _FIFO_DEPTH - (UpdateLane.LATENCY + 3))
         m.d.comb += u0_issue.eq(updating & (u_m < M) & room)
         with m.If(u0_issue):
             m.d.sync += u_m.eq(u_m + 1)
@@ -392,13 +404,16 @@ class EGRUCore(wiring.Component):
                 m.d.comb += [bias_rd[gate][p].addr.eq(unit_addr), bias_rd[gate][p].en.eq(1)]
             m.d.comb += [thr_rd[p].addr.eq(unit_addr), thr_rd[p].en.eq(1),
                          c_rd[p].addr.eq(unit_addr), c_rd[p].en.eq(1)]
-        m.d.sync += [u1_valid.eq(u0_issue), u1_m.eq(u_m), u2_valid.eq(u1_valid), u2_m.eq(u1_m)]
+        m.d.sync += [u1_valid.eq(u0_issue), u1_m.eq(u_m)]
+        for (v, um), (v_next, um_next) in zip(u_pipe, u_pipe[1:], strict=False):
+            m.d.sync += [v_next.eq(v), um_next.eq(um)]
         for p, lane in enumerate(lanes):
             m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer), lane.i_tag.eq(u1_m),
                          lane.i_c.eq(Mux(first, 0, c_rd[p].data)), lane.i_thr.eq(thr_rd[p].data)]
             for gate in GATES:
                 m.d.comb += getattr(lane, f"i_a_{gate}").eq(getattr(macs[p], f"d_a_{gate}") + bias_rd[gate][p].data)
-            m.d.comb += [sum_rd[p].addr.eq(u2_m), sum_rd[p].en.eq(1)]
+            # the event sum is read one cycle before the lane's output adds to it
+            m.d.comb += [sum_rd[p].addr.eq(u_pipe[-1][1]), sum_rd[p].en.eq(1)]
 
         # U3: outputs of the update lanes
         o_valid = lanes[0].o_valid
@@ -429,7 +444,9 @@ class EGRUCore(wiring.Component):
         if self._trace:
             tr_word = Cat(step, layer, o_m, fires, *[lane.o_c for lane in lanes], *[lane.o_y for lane in lanes])
             m.d.comb += [tr_fifo.w_data.eq(tr_word), tr_fifo.w_en.eq(o_valid)]
-        update_idle = ~u1_valid & ~u2_valid & ~o_valid
+        update_idle = ~o_valid
+        for v, _ in u_pipe:
+            update_idle = update_idle & ~v
 
         # ---- readout ---------------------------------------------------------------------------
         logits = [Signal(signed(g.RB), name=f"logit_{n}") for n in range(C)]
@@ -449,7 +466,7 @@ class EGRUCore(wiring.Component):
             for p in range(P):
                 with m.Case(p):
                     m.d.comb += sum_data.eq(sum_rd[p].data)
-        logit_sel = Signal(signed(g.RB))
+        logit_sel, logit_next = Signal(signed(g.RB)), Signal(signed(g.RB))
         with m.Switch(ro_n):
             for n in range(C):
                 with m.Case(n):
@@ -543,10 +560,12 @@ class EGRUCore(wiring.Component):
             with m.State("RO_MAC"):
                 m.d.sync += ro_cycles.eq(ro_cycles + 1)
                 m.d.comb += wo_rd.addr.eq(ro_k * C + ro_n + 1)
+                # one adder for all classes (logit_sel is logits[ro_n])
+                m.d.comb += logit_next.eq(logit_sel + ro_s * wo_rd.data)
                 with m.Switch(ro_n):
                     for n in range(C):
                         with m.Case(n):
-                            m.d.sync += logits[n].eq(logits[n] + ro_s * wo_rd.data)
+                            m.d.sync += logits[n].eq(logit_next)
                 m.d.sync += ro_n.eq(ro_n + 1)
                 with m.If(ro_n == C - 1):
                     next_unit()
@@ -575,10 +594,12 @@ class EGRUCore(wiring.Component):
         pk_fire = self.peek.valid & self.peek.ready
         pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
         ro_bias_q = Signal(signed(g.RB))
+        with m.If(ld_fire & (ld.target == T_WEIGHT)):
+            m.d.comb += lane_addr.eq(ld.addr)
         with m.If(pk_fire):
-            m.d.comb += [ptr_rd.addr.eq(pk.addr), wo_rd.addr.eq(pk.addr)]
+            m.d.comb += [ptr_rd.addr.eq(pk.addr), wo_rd.addr.eq(pk.addr), lane_addr.eq(pk.addr)]
             for p in range(P):
-                m.d.comb += [lane_rd[p].addr.eq(pk.addr), thr_rd[p].addr.eq(pk.addr),
+                m.d.comb += [thr_rd[p].addr.eq(pk.addr),
                              lanes[p].lut_read.eq(1), lanes[p].lut_addr.eq(pk.addr),
                              lanes[p].lut_sel.eq(pk.target - T_LUT_UPDATE)]
                 for gate in GATES:

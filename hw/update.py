@@ -16,8 +16,10 @@ class UpdateLane(wiring.Component):
     the unit's state c (0 on a sequence's first step), its threshold, the layer (selects the
     accumulator-to-pre-activation shift) and an opaque tag that travels along.
 
-    Latency: 2 cycles; the ``o_*`` outputs of an input given in cycle n are valid (``o_valid``)
-    in cycle n + 2, combinationally from the registers of the last stage.
+    Latency: ``LATENCY`` = 4 cycles; the ``o_*`` outputs of an input given in cycle n are valid
+    (``o_valid``) in cycle n + 4, combinationally from the registers of the last stage. Every
+    table read and every multiplier has a register behind it, so no path runs from a block RAM
+    through a multiplier.
     Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
@@ -25,6 +27,8 @@ class UpdateLane(wiring.Component):
     readable while the lane is idle: ``lut_read`` with ``lut_sel``/``lut_addr`` in cycle n gives
     the entry in ``lut_q`` in cycle n + 1 (the read-back of the host protocol).
     """
+
+    LATENCY = 4
 
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
         if not isinstance(cfg, EGRUConfig):
@@ -61,14 +65,18 @@ class UpdateLane(wiring.Component):
         S, P, F, Fp = cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
         half = 1 << (cfg.lut_bits - 1)
 
-        luts = {}
+        # One address per table for reads and writes (the load port writes only while the lane is
+        # idle), so a table maps to single-port RAM too (iCE40 SPRAM); no read in a write cycle.
+        luts, addrs = {}, {}
         for i, kind in enumerate(LUT_KINDS):
             mem = Memory(shape=signed(S), depth=1 << cfg.lut_bits, init=make_lut(kind, cfg))
             m.submodules[f"lut_{kind}"] = mem
-            wr = mem.write_port()
-            m.d.comb += [wr.en.eq(self.lut_we & (self.lut_sel == i)), wr.addr.eq(self.lut_addr),
-                         wr.data.eq(self.lut_data)]
-            luts[kind] = mem.read_port()
+            wr, rd = mem.write_port(), mem.read_port()
+            addrs[kind] = Signal(cfg.lut_bits, name=f"{kind}_addr")
+            writing = self.lut_we & (self.lut_sel == i)
+            m.d.comb += [wr.en.eq(writing), wr.addr.eq(addrs[kind]), wr.data.eq(self.lut_data),
+                         rd.addr.eq(addrs[kind]), rd.en.eq(~writing)]
+            luts[kind] = rd
 
         # read-back: the table addresses come from the load port instead of the datapath
         # (these statements come after the datapath's, which they override)
@@ -92,37 +100,51 @@ class UpdateLane(wiring.Component):
 
         # stage 1: pre-activations, u and r table reads
         p_u, p_r, p_gx, p_gh = (preact(a) for a in (self.i_a_u, self.i_a_r, self.i_a_gx, self.i_a_gh))
-        m.d.comb += [luts["update"].addr.eq(address(p_u, cfg.sigmoid_frac)),
-                     luts["sigmoid"].addr.eq(address(p_r, cfg.sigmoid_frac))]
+        m.d.comb += [addrs["update"].eq(address(p_u, cfg.sigmoid_frac)),
+                     addrs["sigmoid"].eq(address(p_r, cfg.sigmoid_frac))]
         s2_valid, s2_tag = Signal(), Signal.like(self.i_tag)
         s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P))
         s2_c, s2_thr = Signal(signed(S)), Signal(signed(S))
         m.d.sync += [s2_valid.eq(self.i_valid), s2_tag.eq(self.i_tag), s2_gx.eq(p_gx), s2_gh.eq(p_gh),
                      s2_c.eq(self.i_c), s2_thr.eq(self.i_thr)]
 
-        # stage 2: candidate pre-activation and the tanh table read
+        # stage 2: the reset gate's product r * gh, rounded once (registered: a table read feeding
+        # a multiplier fills a cycle on small FPGAs)
         u, r = luts["update"].data, luts["sigmoid"].data
-        p_g = Signal(signed(P))
-        m.d.comb += [p_g.eq(saturate(s2_gx + rshift_round(r * s2_gh, F), P)),
-                     luts["tanh"].addr.eq(address(p_g, cfg.tanh_frac))]
         s3_valid, s3_tag = Signal(), Signal.like(self.i_tag)
+        s3_rg, s3_gx = Signal(signed(P + 2)), Signal(signed(P))
         s3_u, s3_c, s3_thr = Signal(signed(S)), Signal(signed(S)), Signal(signed(S))
-        m.d.sync += [s3_valid.eq(s2_valid), s3_tag.eq(s2_tag), s3_u.eq(u), s3_c.eq(s2_c), s3_thr.eq(s2_thr)]
+        m.d.sync += [s3_valid.eq(s2_valid), s3_tag.eq(s2_tag), s3_rg.eq(rshift_round(r * s2_gh, F)),
+                     s3_gx.eq(s2_gx), s3_u.eq(u), s3_c.eq(s2_c), s3_thr.eq(s2_thr)]
 
-        # stage 3: c_hat = g + u (c - g) with one rounding; strict threshold; reset by subtraction
+        # stage 3: candidate pre-activation and the tanh table read
+        p_g = Signal(signed(P))
+        m.d.comb += [p_g.eq(saturate(s3_gx + s3_rg, P)), addrs["tanh"].eq(address(p_g, cfg.tanh_frac))]
+        s4_valid, s4_tag = Signal(), Signal.like(self.i_tag)
+        s4_u, s4_c, s4_thr = Signal(signed(S)), Signal(signed(S)), Signal(signed(S))
+        m.d.sync += [s4_valid.eq(s3_valid), s4_tag.eq(s3_tag), s4_u.eq(s3_u), s4_c.eq(s3_c), s4_thr.eq(s3_thr)]
+
+        # stage 4: the product u (c - g), rounded once (registered, as in stage 2)
         g = luts["tanh"].data
+        s5_valid, s5_tag = Signal(), Signal.like(self.i_tag)
+        s5_g, s5_thr = Signal(signed(S)), Signal(signed(S))
+        s5_p = Signal(signed(S + 2))
+        m.d.sync += [s5_valid.eq(s4_valid), s5_tag.eq(s4_tag), s5_g.eq(g), s5_thr.eq(s4_thr),
+                     s5_p.eq(rshift_round(s4_u * (s4_c - g), F))]
+
+        # stage 5: c_hat = g + u (c - g); strict threshold; reset by subtraction
         c_hat = Signal(signed(S))
-        m.d.comb += c_hat.eq(saturate(g + rshift_round(s3_u * (s3_c - g), F), S))
-        with m.If(self.lut_read):
+        m.d.comb += c_hat.eq(saturate(s5_g + s5_p, S))
+        with m.If(self.lut_read | self.lut_we):
             for kind in LUT_KINDS:
-                m.d.comb += luts[kind].addr.eq(self.lut_addr)
-        fire = c_hat > s3_thr
+                m.d.comb += addrs[kind].eq(self.lut_addr)
+        fire = c_hat > s5_thr
         m.d.comb += [
-            self.o_valid.eq(s3_valid),
-            self.o_tag.eq(s3_tag),
-            self.o_fire.eq(s3_valid & fire),
+            self.o_valid.eq(s5_valid),
+            self.o_tag.eq(s5_tag),
+            self.o_fire.eq(s5_valid & fire),
             self.o_y.eq(Mux(fire, c_hat, 0)),
-            self.o_c.eq(Mux(fire, c_hat - s3_thr, c_hat)),
+            self.o_c.eq(Mux(fire, c_hat - s5_thr, c_hat)),
         ]
         return m
 

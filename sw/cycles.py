@@ -25,7 +25,7 @@ from sw.golden import GoldenResult
 
 ROUTE_LATENCY = 5     # event -> pointer -> descriptor queue -> lane read -> multiply -> write back
 ROUTE_EMPTY = 1       # a layer with no events: one cycle to find none (the update starts in it)
-UPDATE_LATENCY = 4    # accumulator/bias read, LUTs u and r, LUT tanh, state write
+UPDATE_LATENCY = 6    # acc/bias read, LUTs u and r, product r gh, LUT tanh, product u (c - g), state write
 READOUT_PER_UNIT = 2  # read a unit's event sum, test it for zero
 
 

@@ -1,5 +1,5 @@
 """UpdateLane (amaranth.sim): LUTs, c_hat and the threshold unit equal docs/arithmetic.md for
-random units, one per cycle, with a latency of 2 cycles."""
+random units, one per cycle, with a latency of UpdateLane.LATENCY = 4 cycles."""
 
 import random
 
@@ -39,10 +39,10 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
         c = rng.randint(-cfg.one, cfg.one)
         thr = rng.randint(0, cfg.one)
         cases.append((layer, *a, c, thr, i % 256))
-    got = []
+    got, latencies = [], set()
 
     async def bench(ctx):
-        for case in cases + [None, None]:
+        for cycle, case in enumerate(cases + [None] * 6):
             if case is not None:
                 layer, au, ar, agx, agh, c, thr, tag = case
                 ctx.set(dut.i_valid, 1)
@@ -54,6 +54,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
             await ctx.delay(1e-9)
             if ctx.get(dut.o_valid):
                 got.append((ctx.get(dut.o_tag), ctx.get(dut.o_fire), ctx.get(dut.o_y), ctx.get(dut.o_c)))
+                latencies.add(cycle - (len(got) - 1))
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -61,6 +62,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(got) == len(cases)
+    assert latencies == {UpdateLane.LATENCY} == {4}
     fired = 0
     for (layer, au, ar, agx, agh, c, thr, tag), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
         assert gtag == tag
