@@ -1,9 +1,9 @@
 """`make bench`: measure and write docs/benchmarks.md.
 
-Today: the speed of the golden model and of the three simulators of the core (amaranth.sim,
-Icarus and Verilator through cocotb) on the trained digits model, measured in one run on one
-machine so that their ratios mean something. Sweeps of activity, lanes and sparsity and the
-synthesis table join with their issues.
+The speed of the golden model and of the three simulators of the core (amaranth.sim, Icarus
+and Verilator through cocotb) on the trained digits model, measured in one run on one machine so
+that their ratios mean something, and the synthesis table (gen/bench_synth.py: every target and
+P in {1, 2, 4}). Sweeps of activity, lanes and sparsity join with their issue.
 """
 
 import argparse
@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from gen import bench_synth
 from gen.cmd_quantize import quantize
 from gen.cmd_train import DEFAULTS, train
 from gen.progress import say
@@ -53,6 +54,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", default=os.path.join("build", "bench"))
     ap.add_argument("--out", default=os.path.join("docs", "benchmarks.md"))
+    ap.add_argument("--reuse-synth", action="store_true",
+                    help="keep synthesis reports already in WORK/synth (same model and design)")
     args = ap.parse_args(argv)
     data = load(task="digits")
     say("bench: training and quantizing the digits model (seed 0, 50% pruned) ...")
@@ -113,6 +116,8 @@ def main(argv=None) -> int:
         "simulated sequence here equals the golden model (events, logits, class, cycles).",
         "",
     ]
+    say("bench: synthesis sweep (every target, P = 1, 2, 4; tens of minutes) ...")
+    lines += bench_synth.table(bench_synth.sweep(path, os.path.join(args.work, "synth"), args.reuse_synth), path)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))

@@ -4,10 +4,7 @@ import json
 import os
 
 from gen.progress import say
-from gen.verilog import TOP, build_core, lint, ports, write_verilog
-from sw.datasets import DatasetError, load_recorded
-from sw.golden import quantize_inputs
-from sw.perf import schedule_report
+from gen.verilog import TOP, build_core, lint, ports, schedule_summary, write_verilog
 
 NAME = "verilog"
 HELP = "generate the Verilog of the accelerator core for a model file"
@@ -50,7 +47,7 @@ def run(args) -> dict:
         "memories": mems,
         "config": core.image.cfg.to_dict(),
     }
-    result.update(_schedule(core, model, args.quiet))
+    result.update(schedule_summary(core.image, model, args.quiet))
     if args.lint:
         clean, output = lint(path)
         result["lint_clean"] = clean
@@ -59,19 +56,6 @@ def run(args) -> dict:
     with open(os.path.join(args.out, f"{TOP}.json"), "w") as f:
         json.dump({k: v for k, v in result.items()}, f, indent=1)
     return result
-
-
-def _schedule(core, model, quiet) -> dict:
-    """Cycles per step on the model's own test set (from the cycle model), when that data set
-    can be loaded and is the one the model was trained on."""
-    try:
-        data = load_recorded(model.meta.get("data"))
-    except DatasetError as e:
-        say(f"note: no cycle statistics: {e}", quiet)
-        return {}
-    report = schedule_report(core.image, model.params, quantize_inputs(data.x_test, core.image.cfg))
-    return {k: report[k] for k in ("cycles_per_step", "bound_cycles_per_step", "dense_cycles_per_step",
-                                   "dense_over_event_driven", "readout_cycles")}
 
 
 def render(r: dict) -> str:

@@ -8,11 +8,15 @@ import subprocess
 from amaranth.back import verilog
 from amaranth.hdl import Shape
 
+from gen.progress import say
 from hw.core import EGRUCore
 from hw.spec.layout import with_depth
 from hw.top import UARTTop
 from sw import modelfile
+from sw.datasets import DatasetError, load_recorded
+from sw.golden import quantize_inputs
 from sw.hwimage import image_from_params
+from sw.perf import schedule_report
 
 TOP = "egru_core"
 UART_TOP = "egru_top"
@@ -84,3 +88,16 @@ def lint(verilog_path: str) -> tuple[bool, str]:
                           capture_output=True, text=True)
     output = proc.stdout + proc.stderr
     return proc.returncode == 0 and "%Warning" not in output, output
+
+
+def schedule_summary(image, model, quiet: bool = False) -> dict:
+    """Cycles per step on the model's own test set (from the cycle model), when that data set
+    can be loaded and is the one the model was trained on."""
+    try:
+        data = load_recorded(model.meta.get("data"))
+    except DatasetError as e:
+        say(f"note: no cycle statistics: {e}", quiet)
+        return {}
+    report = schedule_report(image, model.params, quantize_inputs(data.x_test, image.cfg))
+    return {k: report[k] for k in ("cycles_per_step", "bound_cycles_per_step", "dense_cycles_per_step",
+                                   "dense_over_event_driven", "readout_cycles")}

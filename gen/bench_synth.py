@@ -1,0 +1,87 @@
+"""The synthesis table of `make bench`: `egru synth` for every target and P in {1, 2, 4} on the
+digits model, each run in its own process (a failing run is a row, not the end of the sweep).
+
+    python -m gen.bench_synth MODEL [--work DIR] [--reuse]   # prints the Markdown table
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+from gen.progress import say
+from gen.targets import TARGETS
+
+LANES = (1, 2, 4)
+
+
+def sweep(model: str, work: str, reuse: bool = False) -> list[dict]:
+    rows = []
+    for name in TARGETS:
+        for lanes in LANES:
+            folder = os.path.join(work, f"{name}-p{lanes}")
+            report = os.path.join(folder, "report.json")
+            if not (reuse and os.path.exists(report)):
+                say(f"bench: egru synth {model} --target {name} --lanes {lanes} --force ...")
+                proc = subprocess.run([sys.executable, "-m", "gen.cli", "synth", model, "--target", name,
+                                       "--lanes", str(lanes), "--force", "--json", "--quiet", "-o", folder],
+                                      capture_output=True, text=True)
+                out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+                if proc.returncode != 0:
+                    rows.append({"target": name, "lanes": lanes, "error": out.get("error", proc.stderr[-300:])})
+                    continue
+            with open(report) as f:
+                rows.append(json.load(f))
+    return rows
+
+
+def table(rows: list[dict], model: str) -> list[str]:
+    lines = [
+        "## Synthesis and place-and-route (digits model)",
+        "",
+        f"Command per row: `egru synth {model} --target TARGET --lanes P --force --json` "
+        "(the sweep: `python -m gen.bench_synth MODEL`). The design is the UART top (core, command",
+        "unit, frame receiver/transmitter, UART). Used / available as nextpnr placed them (Yosys'",
+        "counts when placement failed); Fmax is nextpnr's for the clock (iCE40 aims at 30 MHz, ECP5",
+        "at 100, Gowin at 50); us/step = cycles per step on the test set (cycle model) / Fmax.",
+        "",
+        "| target | P | fits | LUTs | FFs | RAM blocks | SPRAM | DSPs | Fmax MHz | cycles/step | us/step |"
+        " critical path / why not |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['target']} | {r['lanes']} | error | | | | | | | | | {r['error'][:160]} |")
+            continue
+        a = r["available"]
+        why = []
+        if r["over"]:
+            why.append("over: " + ", ".join(f"{k} {r[k]}/{a[k]}" for k in r["over"]))
+        if r["pnr_error"]:
+            why.append(r["pnr_error"].replace("|", "/")[:120])
+        if r["critical_path"] and not why:
+            why.append(" -> ".join(r["critical_path"]["through"][:6]))
+        spram = f"{r['sprams']}/{a['sprams']}" if a["sprams"] else "-"
+        fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-"
+        cps = f"{r['cycles_per_step']:.0f}" if r.get("cycles_per_step") else "-"
+        us = f"{r['us_per_step']:.2f}" if r.get("us_per_step") else "-"
+        lines.append(f"| {r['target']} | {r['lanes']} | {'yes' if r['fits'] else 'no'} | {r['luts']}/{a['luts']} | "
+                     f"{r['ffs']}/{a['ffs']} | {r['brams']}/{a['brams']} | {spram} | {r['dsps']}/{a['dsps']} | "
+                     f"{fmax} | {cps} | {us} | {'; '.join(why)} |")
+    lines.append("")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("--work", default=os.path.join("build", "bench", "synth"))
+    ap.add_argument("--reuse", action="store_true", help="keep the reports of runs already done")
+    args = ap.parse_args(argv)
+    print("\n".join(table(sweep(args.model, args.work, args.reuse), args.model)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""`egru synth`: synthesis and place-and-route report of the accelerator for one FPGA target."""
+
+import json
+import os
+import re
+
+from gen.progress import say
+from gen.synth import TOOL_TIMEOUT, check_fit, core_memories, memory_plan, synthesize
+from gen.targets import TARGETS, target
+from gen.verilog import UART_TOP, build_top, schedule_summary, write_verilog
+
+NAME = "synth"
+HELP = "synthesise and place-and-route the accelerator for an FPGA and report resources and Fmax"
+DESCRIPTION = f"""\
+Build the UART top for a model file (the core behind the host protocol, as on a board: pins
+clk, rst, rx, tx, quiet), synthesise it with Yosys and place and route it with nextpnr (the
+YoWASP builds from PyPI; the first call of each tool compiles it once, about a minute), and
+report what it takes and how fast it clocks:
+
+  luts, ffs, brams, dsps (and sprams on iCE40) used and available, fits, fmax_mhz, where the
+  critical path runs, cycles_per_step on the model's test set (cycle model) and us_per_step
+  at that Fmax, and how every model memory was mapped (block RAM, SPRAM or logic).
+
+Before any tool runs, the model's memories are checked against the target's RAM: a model that
+cannot fit is refused with the numbers (--force runs the tools anyway, to see by how much).
+
+Targets: {", ".join(TARGETS)}.
+On iCE40 the weights go to SPRAM, which has no initial contents: that build loads the
+weights at run time (`egru run` / sw.driver do). Elsewhere they are in the bitstream
+unless --runtime-weights. Outputs in OUT (default build/synth/TARGET-pP): the Verilog, the
+Yosys script and log, the netlist, nextpnr's log and report, and report.json.
+
+Example: egru synth runs/digits.egru --target ecp5-25k --lanes 2"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", help="model file written by `egru quantize`")
+    p.add_argument("--target", required=True, choices=sorted(TARGETS), help="FPGA target")
+    p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P (default: the model's, 1)")
+    p.add_argument("--depth", type=int, default=None, help="weight words per lane (default: what this model needs)")
+    p.add_argument("--freq", type=float, default=None,
+                   help="clock nextpnr aims for in MHz (default: 30 on iCE40, 100 on ECP5, 50 on Gowin)")
+    p.add_argument("--runtime-weights", action="store_true",
+                   help="weights loaded at run time, not in the bitstream (always so on iCE40)")
+    p.add_argument("--force", action="store_true", help="run the tools even when the fit check refuses")
+    p.add_argument("--timeout", type=float, default=TOOL_TIMEOUT,
+                   help="stop a tool after this many seconds (%(default)s; the report then says so)")
+    p.add_argument("-o", "--out", metavar="DIR", help="output folder (default build/synth/TARGET-pP)")
+
+
+def run(args) -> dict:
+    t = target(args.target)
+    if args.freq is not None and not 1 <= args.freq <= 1000:
+        raise ValueError(f"--freq must be in [1, 1000] MHz, got {args.freq}")
+    if args.timeout <= 0:
+        raise ValueError(f"--timeout must be positive, got {args.timeout}")
+    top, model = build_top(args.model, divisor=104, lanes=args.lanes, depth=args.depth)
+    core = top.core
+    P = core.geometry.P
+    plan = check_fit_or_force(core, t, args.force, args.quiet)
+    out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}")
+    say(f"elaborating {UART_TOP} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
+        args.quiet)
+    path = write_verilog(top, out, name=UART_TOP)
+    runtime = args.runtime_weights
+    raw = synthesize(t, path, out, UART_TOP, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
+                     args.timeout)
+    report = assemble(t, raw, plan, core, runtime)
+    report.update({"model": args.model, "folder": out})
+    report.update(schedule_summary(core.image, model, args.quiet))
+    if report.get("cycles_per_step") and report["fmax_mhz"]:
+        report["us_per_step"] = round(report["cycles_per_step"] / report["fmax_mhz"], 3)
+    else:
+        report["us_per_step"] = None
+    write_json(os.path.join(out, "report.json"), report)
+    return report
+
+
+def check_fit_or_force(core, t, force: bool, quiet: bool) -> dict:
+    """The fit check of the core's memories against ``t``; with ``force`` a refusal is only said."""
+    memories = core_memories(core)
+    try:
+        return check_fit(memories, t)
+    except ValueError as e:
+        if not force:
+            raise
+        say(f"{e}\nrunning the tools anyway (--force)", quiet)
+        return memory_plan(memories, t)
+
+
+def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
+    """The report: used (placed figures where nextpnr ran) against available, fits, and the
+    mapping of the model memories and multipliers."""
+    used = {k: raw[k] for k in ("luts", "ffs", "brams", "sprams", "dsps")}
+    for field, bel in t.bels.items():
+        if bel in raw["utilization"]:
+            used[field] = raw["utilization"][bel]["used"]
+    available = {"luts": t.luts, "ffs": t.ffs, "brams": t.bram.count, "sprams": t.spram.count if t.spram else 0,
+                 "dsps": t.dsps}
+    over = [k for k in used if used[k] > available[k]]
+    found = {}
+    for path, block in raw["mapping"].items():
+        inner = path.split(".core.", 1)[1] if ".core." in path else None
+        hit = re.fullmatch(r"(?:mac|update)_(\d+)\.(\w+)", inner or "")
+        found[f"{hit.group(2)}_{hit.group(1)}" if hit else inner] = block
+    mapped = {name: found.get(name, "removed") for name, _, _ in core.memories}
+    in_logic = sorted(n for n, v in mapped.items() if v == "logic")
+    return {
+        "target": t.name, "device": t.device, "lanes": core.geometry.P, **used,
+        "available": available,
+        "utilization": {k: round(used[k] / available[k], 3) if available[k] else None for k in used},
+        "fits": raw["routed"] and not over, "over": over,
+        "fmax_mhz": raw["fmax_mhz"], "critical_path": raw["critical_path"], "pnr_error": raw["pnr_error"],
+        "carries": raw["carries"],
+        "runtime_weights": runtime_weights,
+        "memory_plan": {k: plan[k] for k in ("bram_blocks", "spram_blocks", "bits", "spram")},
+        "runtime_loaded": sorted(set(plan["spram"]) | ({n for n, _, _ in core.memories if n.startswith("weights_")}
+                                                         if runtime_weights else set())),
+        "memories": mapped, "memories_in_logic": in_logic,
+        "multipliers": core.multipliers,
+        "yosys_seconds": raw["yosys_seconds"], "nextpnr_seconds": raw["nextpnr_seconds"],
+    }
+
+
+def write_json(path: str, data: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def render(r: dict) -> str:
+    a = r["available"]
+    lines = [f"{r['target']} ({r['device']}), {r['lanes']} lane(s): "
+             f"{'FITS' if r['fits'] else 'DOES NOT FIT'}"
+             + (f" (over: {', '.join(r['over'])})" if r["over"] else "")
+             + (f" - {r['pnr_error']}" if r["pnr_error"] else "")]
+    for k in ("luts", "ffs", "brams", "sprams", "dsps"):
+        if a[k]:
+            lines.append(f"  {k:7s} {r[k]:>8} / {a[k]:<6} ({100 * r[k] / a[k]:5.1f} %)")
+    if r["fmax_mhz"]:
+        lines.append(f"  fmax    {r['fmax_mhz']:.1f} MHz")
+        cp = r["critical_path"]
+        if cp:
+            lines.append(f"  critical path {cp['delay_ns']} ns, {cp['logic_levels']} logic levels: "
+                         f"{' -> '.join(cp['through'])}")
+    if r.get("cycles_per_step"):
+        us = f", {r['us_per_step']} us per step at that clock" if r["us_per_step"] else ""
+        lines.append(f"  {r['cycles_per_step']:.1f} cycles per step on the test set (cycle model){us}")
+    kinds = {}
+    for name, block in r["memories"].items():
+        kinds.setdefault(block, []).append(name)
+    lines.append("  memories: " + "; ".join(f"{len(v)} in {k}" for k, v in sorted(kinds.items())))
+    if r["memories_in_logic"]:
+        lines.append(f"  NOT in RAM blocks: {', '.join(r['memories_in_logic'])}")
+    lines.append(f"  yosys {r['yosys_seconds']} s, nextpnr {r['nextpnr_seconds']} s; files in {r['folder']}")
+    return "\n".join(lines)
