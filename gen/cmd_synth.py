@@ -25,10 +25,13 @@ Before any tool runs, the model's memories are checked against the target's RAM:
 cannot fit is refused with the numbers (--force runs the tools anyway, to see by how much).
 
 Targets: {", ".join(TARGETS)}.
-On iCE40 the weights go to SPRAM, which has no initial contents: that build loads the
-weights at run time (`egru run` / sw.driver do). Elsewhere they are in the bitstream
-unless --runtime-weights. Outputs in OUT (default build/synth/TARGET-pP): the Verilog, the
-Yosys script and log, the netlist, nextpnr's log and report, and report.json.
+On iCE40 the weights and, while SPRAM lasts, the update and reset-gate tables go to SPRAM,
+which has no initial contents: that build loads them at run time (`egru run` / sw.driver
+write every memory). Elsewhere everything is in the bitstream (weights: unless
+--runtime-weights); the report's runtime_loaded lists what the driver must write.
+
+Outputs in OUT (default build/synth/TARGET-pP): the Verilog, the Yosys script and log, the
+netlist, nextpnr's log and report, and report.json.
 
 Example: egru synth runs/digits.egru --target ecp5-25k --lanes 2"""
 
@@ -41,7 +44,7 @@ def add_arguments(p) -> None:
     p.add_argument("--freq", type=float, default=None,
                    help="clock nextpnr aims for in MHz (default: 30 on iCE40, 100 on ECP5, 50 on Gowin)")
     p.add_argument("--runtime-weights", action="store_true",
-                   help="weights loaded at run time, not in the bitstream (always so on iCE40)")
+                   help="leave the weights out of the bitstream (the driver loads them)")
     p.add_argument("--force", action="store_true", help="run the tools even when the fit check refuses")
     p.add_argument("--timeout", type=float, default=TOOL_TIMEOUT,
                    help="stop a tool after this many seconds (%(default)s; the report then says so)")

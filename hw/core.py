@@ -67,8 +67,8 @@ class EGRUCore(wiring.Component):
     """The accelerator core for one model geometry; memories start with ``image``'s model.
 
     Latency and throughput (cycles, with every output stream ready): a step costs, per layer,
-    ``route`` = 5 + sum over the layer's input and recurrent events of max(L_col, 1), plus
-    ``update`` = ceil(H/P) + 6; the readout costs 2 cycles per unit plus C per unit whose event
+    ``route`` = 4 + sum over the layer's input and recurrent events of max(L_col, 1), plus
+    ``update`` = ceil(H/P) + 7; the readout costs 2 cycles per unit plus C per unit whose event
     sum is nonzero, plus C + 1 to send the result. sw/cycles.py states it exactly (with the rule
     for trailing empty columns) and the tests hold the core to it. Backpressure on
     ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
@@ -384,7 +384,9 @@ class EGRUCore(wiring.Component):
                          mac.i_w_g.eq(field(word, g.lane_fields, "wg", True)),
                          mac.draining.eq(updating), mac.d_valid.eq(u0_issue), mac.d_m.eq(u_m)]
 
-        route_idle = fe_done & ~f1_valid & ~f2_valid & ~walker.busy & ~l1_valid & ~macs[0].pending
+        # the last entry's write-back may still be pending: the update's first accumulator read
+        # overlaps it (the MAC lanes' reads are transparent to their writes)
+        route_idle = fe_done & ~f1_valid & ~f2_valid & ~walker.busy & ~l1_valid
 
         # ---- update phase -------------------------------------------------------------------
         # the units in flight: issued (u1) and inside the update lanes, one cycle apart
@@ -466,7 +468,19 @@ class EGRUCore(wiring.Component):
             for p in range(P):
                 with m.Case(p):
                     m.d.comb += sum_data.eq(sum_rd[p].data)
-        logit_sel, logit_next = Signal(signed(g.RB)), Signal(signed(g.RB))
+        logit_sel = Signal(signed(g.RB))
+        # a readout product is registered (a block-RAM output feeding a multiplier fills a cycle)
+        # and added to its class's logit in the next cycle, with one adder for all classes; the
+        # last add lands in RO_SEND's first cycle, which sends class 0 (C >= 2)
+        ro_prod, ro_prod_n, ro_prod_valid = Signal(signed(g.SB + g.WB)), Signal(range(C)), Signal()
+        ro_acc = Signal(signed(g.RB))
+        m.d.comb += ro_acc.eq(Array(logits)[ro_prod_n] + ro_prod)
+        m.d.sync += ro_prod_valid.eq(0)
+        with m.If(ro_prod_valid):
+            with m.Switch(ro_prod_n):
+                for n in range(C):
+                    with m.Case(n):
+                        m.d.sync += logits[n].eq(ro_acc)
         with m.Switch(ro_n):
             for n in range(C):
                 with m.Case(n):
@@ -560,12 +574,7 @@ class EGRUCore(wiring.Component):
             with m.State("RO_MAC"):
                 m.d.sync += ro_cycles.eq(ro_cycles + 1)
                 m.d.comb += wo_rd.addr.eq(ro_k * C + ro_n + 1)
-                # one adder for all classes (logit_sel is logits[ro_n])
-                m.d.comb += logit_next.eq(logit_sel + ro_s * wo_rd.data)
-                with m.Switch(ro_n):
-                    for n in range(C):
-                        with m.Case(n):
-                            m.d.sync += logits[n].eq(logit_next)
+                m.d.sync += [ro_prod.eq(ro_s * wo_rd.data), ro_prod_n.eq(ro_n), ro_prod_valid.eq(1)]
                 m.d.sync += ro_n.eq(ro_n + 1)
                 with m.If(ro_n == C - 1):
                     next_unit()

@@ -16,10 +16,10 @@ class UpdateLane(wiring.Component):
     the unit's state c (0 on a sequence's first step), its threshold, the layer (selects the
     accumulator-to-pre-activation shift) and an opaque tag that travels along.
 
-    Latency: ``LATENCY`` = 4 cycles; the ``o_*`` outputs of an input given in cycle n are valid
-    (``o_valid``) in cycle n + 4, combinationally from the registers of the last stage. Every
-    table read and every multiplier has a register behind it, so no path runs from a block RAM
-    through a multiplier.
+    Latency: ``LATENCY`` = 5 cycles; the ``o_*`` outputs of an input given in cycle n are valid
+    (``o_valid``) in cycle n + 5, combinationally from the registers of the last stage. The
+    pre-activations, every product and every table read have a register behind them, so no
+    path runs from a block RAM through a multiplier or from the accumulators into a table.
     Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
@@ -28,7 +28,7 @@ class UpdateLane(wiring.Component):
     the entry in ``lut_q`` in cycle n + 1 (the read-back of the host protocol).
     """
 
-    LATENCY = 4
+    LATENCY = 5
 
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
         if not isinstance(cfg, EGRUConfig):
@@ -98,15 +98,22 @@ class UpdateLane(wiring.Component):
         def address(p, table_frac):
             return (clamp(rshift_round(p, Fp - table_frac), -half, half - 1) + half)[:cfg.lut_bits]
 
-        # stage 1: pre-activations, u and r table reads
-        p_u, p_r, p_gx, p_gh = (preact(a) for a in (self.i_a_u, self.i_a_r, self.i_a_gx, self.i_a_gh))
-        m.d.comb += [addrs["update"].eq(address(p_u, cfg.sigmoid_frac)),
-                     addrs["sigmoid"].eq(address(p_r, cfg.sigmoid_frac))]
+        # stage 0: pre-activations (registered: the accumulators arrive from block RAM outputs)
+        s1_valid, s1_tag = Signal(), Signal.like(self.i_tag)
+        s1_u, s1_r, s1_gx, s1_gh = (Signal(signed(P), name=f"s1_{n}") for n in ("u", "r", "gx", "gh"))
+        s1_c, s1_thr = Signal(signed(S)), Signal(signed(S))
+        m.d.sync += [s1_valid.eq(self.i_valid), s1_tag.eq(self.i_tag), s1_c.eq(self.i_c), s1_thr.eq(self.i_thr)]
+        for reg, a in zip((s1_u, s1_r, s1_gx, s1_gh), (self.i_a_u, self.i_a_r, self.i_a_gx, self.i_a_gh), strict=True):
+            m.d.sync += reg.eq(preact(a))
+
+        # stage 1: u and r table reads
+        m.d.comb += [addrs["update"].eq(address(s1_u, cfg.sigmoid_frac)),
+                     addrs["sigmoid"].eq(address(s1_r, cfg.sigmoid_frac))]
         s2_valid, s2_tag = Signal(), Signal.like(self.i_tag)
         s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P))
         s2_c, s2_thr = Signal(signed(S)), Signal(signed(S))
-        m.d.sync += [s2_valid.eq(self.i_valid), s2_tag.eq(self.i_tag), s2_gx.eq(p_gx), s2_gh.eq(p_gh),
-                     s2_c.eq(self.i_c), s2_thr.eq(self.i_thr)]
+        m.d.sync += [s2_valid.eq(s1_valid), s2_tag.eq(s1_tag), s2_gx.eq(s1_gx), s2_gh.eq(s1_gh),
+                     s2_c.eq(s1_c), s2_thr.eq(s1_thr)]
 
         # stage 2: the reset gate's product r * gh, rounded once (registered: a table read feeding
         # a multiplier fills a cycle on small FPGAs)

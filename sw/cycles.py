@@ -7,7 +7,7 @@ the count of the dense (plain GRU) schedule on the same machine.
 Per layer and step (see docs/datapath.md):
 
     route  = ROUTE_LATENCY + sum over the layer's input and recurrent events of max(L_col, 1)
-             - min(trailing columns with L_col = 0, 2)       (route_cycles)
+             - min(trailing columns with L_col = 0, 1)       (route_cycles)
              (ROUTE_EMPTY when the layer has no event at all)
     update = ceil(H / P) + UPDATE_LATENCY
 
@@ -23,9 +23,11 @@ import torch
 from hw.spec.layout import CoreImage, local_depth
 from sw.golden import GoldenResult
 
-ROUTE_LATENCY = 5     # event -> pointer -> descriptor queue -> lane read -> multiply -> write back
+ROUTE_LATENCY = 4     # event -> pointer -> descriptor queue -> lane read -> multiply; the write-back
+                      # overlaps the update's first accumulator read (transparent)
 ROUTE_EMPTY = 1       # a layer with no events: one cycle to find none (the update starts in it)
-UPDATE_LATENCY = 6    # acc/bias read, LUTs u and r, product r gh, LUT tanh, product u (c - g), state write
+UPDATE_LATENCY = 7    # acc/bias read, pre-activations, LUTs u and r, product r gh, LUT tanh,
+                      # product u (c - g), state write
 READOUT_PER_UNIT = 2  # read a unit's event sum, test it for zero
 
 
@@ -83,9 +85,9 @@ def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: i
 
 def route_cycles(lengths: list[int]) -> int:
     """The route phase of one layer for columns of these padded lengths, in routing order.
-    Each column occupies the back-end max(L, 1) cycles; the last lane read still needs
-    multiply and write-back (2 of the ROUTE_LATENCY cycles), which up to two trailing empty
-    columns overlap; with no lane read at all those 2 cycles are not spent."""
+    Each column occupies the back-end max(L, 1) cycles; the last lane read still needs its
+    multiply (1 of the ROUTE_LATENCY cycles), which a trailing empty column overlaps; with no
+    lane read at all that cycle is not spent."""
     if not lengths:
         return ROUTE_EMPTY
     trailing_empty = 0
@@ -93,9 +95,7 @@ def route_cycles(lengths: list[int]) -> int:
         if L:
             break
         trailing_empty += 1
-    if trailing_empty == len(lengths):  # no lane read at all: nothing to multiply or write back
-        trailing_empty = 2
-    return ROUTE_LATENCY + sum(max(L, 1) for L in lengths) - min(trailing_empty, 2)
+    return ROUTE_LATENCY + sum(max(L, 1) for L in lengths) - min(trailing_empty, 1)
 
 
 def readout_cycles(image: CoreImage, res: GoldenResult, n: int) -> int:

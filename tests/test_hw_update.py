@@ -1,5 +1,5 @@
 """UpdateLane (amaranth.sim): LUTs, c_hat and the threshold unit equal docs/arithmetic.md for
-random units, one per cycle, with a latency of UpdateLane.LATENCY = 4 cycles."""
+random units, one per cycle, with a latency of UpdateLane.LATENCY = 5 cycles."""
 
 import random
 
@@ -62,7 +62,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(got) == len(cases)
-    assert latencies == {UpdateLane.LATENCY} == {4}
+    assert latencies == {UpdateLane.LATENCY} == {5}
     fired = 0
     for (layer, au, ar, agx, agh, c, thr, tag), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
         assert gtag == tag
