@@ -1,12 +1,13 @@
 """The synthesis table of `make bench`: `egru synth` for every target and P in {1, 2, 4} on the
 digits model, each run in its own process (a failing run is a row, not the end of the sweep).
 
-    python -m gen.bench_synth MODEL [--work DIR] [--reuse]   # prints the Markdown table
+    python -m gen.bench_synth MODEL [--work DIR] [--reuse | --from-logs]   # prints the Markdown table
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from gen.targets import TARGETS
 LANES = (1, 2, 4)
 
 
-def sweep(model: str, work: str, reuse: bool = False) -> list[dict]:
+def sweep(model: str, work: str, reuse: bool = False, from_logs: bool = False) -> list[dict]:
     rows = []
     for name in TARGETS:
         for lanes in LANES:
@@ -25,8 +26,8 @@ def sweep(model: str, work: str, reuse: bool = False) -> list[dict]:
             if not (reuse and os.path.exists(report)):
                 say(f"bench: egru synth {model} --target {name} --lanes {lanes} --force ...")
                 proc = subprocess.run([sys.executable, "-m", "gen.cli", "synth", model, "--target", name,
-                                       "--lanes", str(lanes), "--force", "--json", "--quiet", "-o", folder],
-                                      capture_output=True, text=True)
+                                       "--lanes", str(lanes), "--force", "--json", "--quiet", "-o", folder,
+                                       *(["--from-logs"] if from_logs else [])], capture_output=True, text=True)
                 out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
                 if proc.returncode != 0:
                     rows.append({"target": name, "lanes": lanes, "error": out.get("error", proc.stderr[-300:])})
@@ -40,11 +41,14 @@ def table(rows: list[dict], model: str) -> list[str]:
     lines = [
         "## Synthesis and place-and-route (digits model)",
         "",
-        f"Command per row: `egru synth {model} --target TARGET --lanes P --force --json` "
-        "(the sweep: `python -m gen.bench_synth MODEL`). The design is the UART top (core, command",
-        "unit, frame receiver/transmitter, UART). Used / available as nextpnr placed them (Yosys'",
-        "counts when placement failed); Fmax is nextpnr's for the clock (iCE40 aims at 30 MHz, ECP5",
-        "at 100, Gowin at 50); us/step = cycles per step on the test set (cycle model) / Fmax.",
+        f"Command per row: `egru synth {model} --target TARGET --lanes P --force --json`",
+        "(the sweep alone: `python -m gen.bench_synth MODEL`). The design is the UART top (core,",
+        "command unit, frame receiver/transmitter, UART). Used / available as nextpnr placed them, or",
+        "as it had packed them when placement failed; iCE40 LUTs are logic cells (LUT4, carry and FF",
+        "packed), Gowin LUTs are LUT4 plus ALU cells. Fmax is nextpnr's (iCE40 aims at 30 MHz, ECP5 at",
+        "100, Gowin at 50); us/step = cycles per step on the test set (cycle model) / Fmax. The",
+        "critical path column lists the design blocks nextpnr's worst path crosses; docs/synthesis.md",
+        "explains the rows that do not fit.",
         "",
         "| target | P | fits | LUTs | FFs | RAM blocks | SPRAM | DSPs | Fmax MHz | cycles/step | us/step |"
         " critical path / why not |",
@@ -59,7 +63,7 @@ def table(rows: list[dict], model: str) -> list[str]:
         if r["over"]:
             why.append("over: " + ", ".join(f"{k} {r[k]}/{a[k]}" for k in r["over"]))
         if r["pnr_error"]:
-            why.append(r["pnr_error"].replace("|", "/")[:120])
+            why.append(re.sub(r"Unable to place cell '[^']*', ", "", r["pnr_error"]).replace("|", "/")[:100])
         if r["critical_path"] and not why:
             why.append(" -> ".join(r["critical_path"]["through"][:6]))
         spram = f"{r['sprams']}/{a['sprams']}" if a["sprams"] else "-"
@@ -78,8 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("model")
     ap.add_argument("--work", default=os.path.join("build", "bench", "synth"))
     ap.add_argument("--reuse", action="store_true", help="keep the reports of runs already done")
+    ap.add_argument("--from-logs", action="store_true", help="rebuild every report from its run's files (no tools)")
     args = ap.parse_args(argv)
-    print("\n".join(table(sweep(args.model, args.work, args.reuse), args.model)))
+    print("\n".join(table(sweep(args.model, args.work, args.reuse, args.from_logs), args.model)))
     return 0
 
 

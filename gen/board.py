@@ -14,7 +14,7 @@ from amaranth.build import Platform
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import io
 
-from gen.synth import find_tool, tool_env, weight_commands
+from gen.synth import find_tool, log_utilization, tool_env, weight_commands
 from gen.targets import TARGETS, Target
 
 
@@ -84,12 +84,7 @@ class BoardTop(Elaboratable):
 def build(b: Board, top, folder: str, runtime_weights: bool, spram: list[str], name: str = "egru_board") -> dict:
     """Run the board build in ``folder``; returns the paths of the bitstream and of the files
     the report is read from."""
-    platform = platform_class(b)()
-    script_after_read = weight_commands(runtime_weights, spram)
-    plan = platform.build(BoardTop(top), name=name, do_build=False, synth_opts=b.synth_opts,
-                          script_after_read=script_after_read,
-                          script_after_synth="tee -q -o stat.json stat -json",
-                          nextpnr_opts="--report nextpnr.json --timing-allow-fail")
+    plan = build_plan(b, top, runtime_weights, spram, name)
     env = tool_env()
     env.update({var: find_tool(exe) for var, exe in b.env.items()})
     saved = dict(os.environ)
@@ -97,16 +92,39 @@ def build(b: Board, top, folder: str, runtime_weights: bool, spram: list[str], n
     try:
         plan.execute_local(folder)
     except subprocess.CalledProcessError as e:
-        raise OSError(f"the {b.name} build failed ({e}); logs in {folder}: {name}.rpt (Yosys), "
-                      f"{name}.tim (nextpnr)") from None
+        raise OSError(f"the {b.name} build failed{_pnr_failure(os.path.join(folder, f'{name}.tim')) or f' ({e})'}; "
+                      f"logs in {folder}: {name}.rpt (Yosys), {name}.tim (nextpnr)") from None
     finally:
         os.environ.clear()
         os.environ.update(saved)
     return {"bitstream": os.path.join(folder, b.bitstream.format(name=name)),
             "stat": os.path.join(folder, "stat.json"), "yosys_log": os.path.join(folder, f"{name}.rpt"),
             "pnr_report": os.path.join(folder, "nextpnr.json"), "pnr_log": os.path.join(folder, f"{name}.tim"),
-            "clock_mhz": platform.default_clk_frequency / 1e6}
+            "clock_mhz": clock_hz(b) / 1e6}
+
+
+def build_plan(b: Board, top, runtime_weights: bool, spram: list[str], name: str = "egru_board"):
+    """Amaranth's build plan for the board (files and script, no tool run yet), with the
+    project's memory placement, the cell counts written by Yosys and nextpnr's JSON report
+    (router2 on ECP5: router1 looped for over ten minutes on the digits top)."""
+    return platform_class(b)().build(
+        BoardTop(top), name=name, do_build=False, synth_opts=b.synth_opts,
+        script_after_read=weight_commands(runtime_weights, spram),
+        script_after_synth="tee -q -o stat.json stat -json",
+        nextpnr_opts="--report nextpnr.json --timing-allow-fail"
+                     + (" --router router2" if b.target.family == "ecp5" else ""))
 
 
 def clock_hz(b: Board) -> float:
     return platform_class(b)().default_clk_frequency
+
+
+def _pnr_failure(log_path: str) -> str:
+    """Why nextpnr stopped, with the device utilisation it had packed, from its log."""
+    if not os.path.exists(log_path):
+        return ""
+    with open(log_path, errors="replace") as f:
+        lines = f.readlines()
+    errors = [line.strip() for line in lines if line.startswith("ERROR")]
+    used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in log_utilization(lines).items() if v["used"])
+    return f" in nextpnr: {errors[-1] if errors else 'no error line'} (utilisation: {used})"

@@ -68,4 +68,4 @@ def render(r: dict) -> str:
     head = (f"bitstream: {r['bitstream']}" if r["bitstream"] else "NO BITSTREAM (see the report)") + \
         f"  ({r['board']}, {r['clock_mhz']:g} MHz clock, {r['baud']} baud)"
     clock = "" if r["meets_board_clock"] else "  WARNING: Fmax is below the board clock; the design may not work"
-    return head + clock + "\n" + synth_render({**r, "yosys_seconds": "-", "nextpnr_seconds": "-"})
+    return head + clock + "\n" + synth_render(r)

@@ -95,5 +95,6 @@ def render(r: dict) -> str:
         f"({s['sim_cycles_per_second']:.0f} simulated cycles/s)",
         "",
         f"stages run:     {', '.join(r['stages_run'])}",
-        f"stages pending: {', '.join(r['stages_pending'])} (not built yet in this version)",
+        f"not in the demo yet: {', '.join(r['stages_pending'])} "
+        f"(egru synth {q['out']} --target ecp5-85k; docs/synthesis.md)",
     ])

@@ -5,7 +5,7 @@ import os
 import re
 
 from gen.progress import say
-from gen.synth import TOOL_TIMEOUT, check_fit, core_memories, memory_plan, synthesize
+from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, memory_plan, synthesize
 from gen.targets import TARGETS, target
 from gen.verilog import UART_TOP, build_top, schedule_summary, write_verilog
 
@@ -49,6 +49,8 @@ def add_arguments(p) -> None:
     p.add_argument("--timeout", type=float, default=TOOL_TIMEOUT,
                    help="stop a tool after this many seconds (%(default)s; the report then says so)")
     p.add_argument("-o", "--out", metavar="DIR", help="output folder (default build/synth/TARGET-pP)")
+    p.add_argument("--from-logs", action="store_true",
+                   help="no tool run: rebuild the report from the files of an earlier run in OUT")
 
 
 def run(args) -> dict:
@@ -62,12 +64,15 @@ def run(args) -> dict:
     P = core.geometry.P
     plan = check_fit_or_force(core, t, args.force, args.quiet)
     out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}")
-    say(f"elaborating {UART_TOP} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
-        args.quiet)
-    path = write_verilog(top, out, name=UART_TOP)
     runtime = args.runtime_weights
-    raw = synthesize(t, path, out, UART_TOP, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
-                     args.timeout)
+    if args.from_logs:
+        raw = collect(t, out)
+    else:
+        say(f"elaborating {UART_TOP} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
+            args.quiet)
+        path = write_verilog(top, out, name=UART_TOP)
+        raw = synthesize(t, path, out, UART_TOP, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
+                         args.timeout)
     report = assemble(t, raw, plan, core, runtime)
     report.update({"model": args.model, "folder": out})
     report.update(schedule_summary(core.image, model, args.quiet))
@@ -95,9 +100,10 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
     """The report: used (placed figures where nextpnr ran) against available, fits, and the
     mapping of the model memories and multipliers."""
     used = {k: raw[k] for k in ("luts", "ffs", "brams", "sprams", "dsps")}
-    for field, bel in t.bels.items():
-        if bel in raw["utilization"]:
-            used[field] = raw["utilization"][bel]["used"]
+    for field, bels in t.bels.items():
+        found = [raw["utilization"][bel]["used"] for bel in bels.split("+") if bel in raw["utilization"]]
+        if found:
+            used[field] = sum(found)
     available = {"luts": t.luts, "ffs": t.ffs, "brams": t.bram.count, "sprams": t.spram.count if t.spram else 0,
                  "dsps": t.dsps}
     over = [k for k in used if used[k] > available[k]]
@@ -156,5 +162,7 @@ def render(r: dict) -> str:
     lines.append("  memories: " + "; ".join(f"{len(v)} in {k}" for k, v in sorted(kinds.items())))
     if r["memories_in_logic"]:
         lines.append(f"  NOT in RAM blocks: {', '.join(r['memories_in_logic'])}")
-    lines.append(f"  yosys {r['yosys_seconds']} s, nextpnr {r['nextpnr_seconds']} s; files in {r['folder']}")
+    if r["yosys_seconds"] is not None:
+        lines.append(f"  yosys {r['yosys_seconds']} s, nextpnr {r['nextpnr_seconds']} s")
+    lines.append(f"  files in {r['folder']}")
     return "\n".join(lines)

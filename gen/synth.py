@@ -246,9 +246,22 @@ def parse_pnr(report_path: str, log_path: str) -> dict:
                                     "through": _modules(cells)}
     else:
         with open(log_path, errors="replace") as f:
-            errors = [line.strip() for line in f if line.startswith("ERROR")]
+            lines = f.readlines()
+        errors = [line.strip() for line in lines if line.startswith("ERROR")]
         out["pnr_error"] = errors[-1] if errors else "nextpnr stopped without a report"
+        out["utilization"] = log_utilization(lines)
     return out
+
+
+def log_utilization(lines: list[str]) -> dict:
+    """nextpnr's "Device utilisation" table from its log (printed after packing, so it is there
+    when placement fails): bel type -> {"used", "available"}."""
+    table = {}
+    for line in lines:
+        hit = re.match(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", line)
+        if hit:
+            table[hit.group(1)] = {"used": int(hit.group(2)), "available": int(hit.group(3))}
+    return table
 
 
 def _modules(cells: list[str]) -> list[str]:
@@ -295,15 +308,26 @@ def synthesize(t: Target, verilog_path: str, folder: str, top: str, runtime_weig
                                folder, timeout)
     if status != 0 or not os.path.exists(os.path.join(folder, "stat.json")):
         raise OSError(f"yosys failed (status {status}); see {os.path.join(folder, 'yosys.log')}")
-    cells = parse_stat(os.path.join(folder, "stat.json"))
     constraints = write_constraints(t, folder)
     say(f"nextpnr: {t.pnr[0]} {' '.join(t.pnr[1:])} ...", quiet)
     cmd = t.pnr_command("netlist.json", "nextpnr.json", os.path.basename(constraints) if constraints else None,
                         freq_mhz)
     log = os.path.join(folder, "nextpnr.log")
     status, pnr_s = run_tool(cmd, log, log, "nextpnr", quiet, folder, timeout)
-    result = {"cells": cells, **resources(t, cells), "mapping": parse_mapping(os.path.join(folder, "yosys.log")),
-              **parse_pnr(os.path.join(folder, "nextpnr.json"), os.path.join(folder, "nextpnr.log")),
-              **({"pnr_error": f"nextpnr did not finish within {timeout:.0f} s (stopped)"} if status is None else {}),
-              "yosys_seconds": round(yosys_s, 1), "nextpnr_seconds": round(pnr_s, 1)}
+    result = collect(t, folder)
+    if status is None:
+        result["pnr_error"] = f"nextpnr did not finish within {timeout:.0f} s (stopped)"
+    result.update({"yosys_seconds": round(yosys_s, 1), "nextpnr_seconds": round(pnr_s, 1)})
     return result
+
+
+def collect(t: Target, folder: str) -> dict:
+    """The raw results of a run in ``folder``, from its files: cell counts, resources, memory
+    mapping and the place-and-route figures."""
+    for name in ("stat.json", "yosys.log", "nextpnr.log"):
+        if not os.path.exists(os.path.join(folder, name)):
+            raise OSError(f"{os.path.join(folder, name)} is missing: no finished run in {folder}")
+    cells = parse_stat(os.path.join(folder, "stat.json"))
+    return {"cells": cells, **resources(t, cells), "mapping": parse_mapping(os.path.join(folder, "yosys.log")),
+            **parse_pnr(os.path.join(folder, "nextpnr.json"), os.path.join(folder, "nextpnr.log")),
+            "yosys_seconds": None, "nextpnr_seconds": None}

