@@ -107,8 +107,9 @@ def find_tool(name: str) -> str:
 
 
 def _first_call(name: str, env: dict) -> bool:
-    folder = env.get("YOWASP_CACHE_DIR", "")
-    return not (os.path.isdir(folder) and any(name.split("-")[1] in f for f in os.listdir(folder)))
+    """True when YoWASP has not compiled this tool yet (its cache keeps a <tool>.wasm folder)."""
+    folder, wasm = env.get("YOWASP_CACHE_DIR", ""), name.removeprefix("yowasp-") + ".wasm"
+    return not (os.path.isdir(folder) and any(wasm in dirs for _, dirs, _ in os.walk(folder)))
 
 
 TOOL_TIMEOUT = 1800  # seconds; nextpnr's router can loop for a long time on a congested design
@@ -286,8 +287,13 @@ def resources(t: Target, cells: dict[str, int]) -> dict:
         "carries": cells.get("SB_CARRY", 0) + cells.get("CCU2C", 0) + cells.get("ALU", 0),
         "brams": sum(cells.get(c, 0) for c in t.bram.cells),
         "sprams": sum(cells.get(c, 0) for c in t.spram.cells) if t.spram else 0,
-        "dsps": round(sum(cells.get(c, 0) * w for c, w in t.dsp_cells.items()), 1),
+        "dsps": _whole(sum(cells.get(c, 0) * w for c, w in t.dsp_cells.items())),
     }
+
+
+def _whole(x: float) -> float | int:
+    """An int when x is whole (Gowin counts a MULT9X9 as half an 18x18 block)."""
+    return int(x) if float(x).is_integer() else round(x, 1)
 
 
 def synthesize(t: Target, verilog_path: str, folder: str, top: str, runtime_weights: bool, spram: list[str],
