@@ -49,7 +49,10 @@ def board(name: str) -> Board:
 
 def platform_class(b: Board) -> type[Platform]:
     module, cls = b.platform.split(":")
-    base = getattr(importlib.import_module(module), cls)
+    try:
+        base = getattr(importlib.import_module(module), cls)
+    except ImportError as e:
+        raise OSError(f"{e}: amaranth-boards comes from requirements.txt (run `make venv`)") from None
     if b.target.family != "gowin":
         return base
 

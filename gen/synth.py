@@ -206,7 +206,9 @@ def parse_stat(path: str) -> dict[str, int]:
     """Cell counts of the flattened top from Yosys' ``stat -json``."""
     with open(path) as f:
         stat = json.load(f)
-    design = stat.get("design") or next(iter(stat.get("modules", {}).values()))
+    design = stat.get("design") or next(iter(stat.get("modules", {}).values()), None)
+    if design is None:
+        raise OSError(f"{path} holds no cell counts (Yosys' stat -json output changed?)")
     return {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
 
 

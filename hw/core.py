@@ -59,7 +59,7 @@ from hw.walker import ColumnWalker
 C_STEP, C_READOUT = 0, 1
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
-_FIFO_DEPTH = 8
+_FIFO_DEPTH = 16  # room for every unit in flight (UpdateLane.LATENCY + 3) and as many again
 _DESC_DEPTH = 8
 
 
@@ -506,7 +506,9 @@ class EGRUCore(wiring.Component):
             with m.State("LOAD"):
                 # model memories may change only between sequences
                 m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(~self.cancel),
-                             self.load.ready.eq(step == 0), self.peek.ready.eq(step == 0)]
+                             self.load.ready.eq(step == 0),
+                             # one of load and peek per cycle: they share the memories' address ports
+                             self.peek.ready.eq((step == 0) & ~self.load.valid)]
                 with m.If(self.cancel):  # the host abandons the sequence: the next input starts a new one
                     m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
                 ip = self.inputs.payload

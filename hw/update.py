@@ -119,7 +119,8 @@ class UpdateLane(wiring.Component):
         # a multiplier fills a cycle on small FPGAs)
         u, r = luts["update"].data, luts["sigmoid"].data
         s3_valid, s3_tag = Signal(), Signal.like(self.i_tag)
-        s3_rg, s3_gx = Signal(signed(P + 2)), Signal(signed(P))
+        # wide enough for any S-bit table entry a host may load, so the sum saturates as specified
+        s3_rg, s3_gx = Signal(signed(S + P + 1 - F)), Signal(signed(P))
         s3_u, s3_c, s3_thr = Signal(signed(S)), Signal(signed(S)), Signal(signed(S))
         m.d.sync += [s3_valid.eq(s2_valid), s3_tag.eq(s2_tag), s3_rg.eq(rshift_round(r * s2_gh, F)),
                      s3_gx.eq(s2_gx), s3_u.eq(u), s3_c.eq(s2_c), s3_thr.eq(s2_thr)]
@@ -135,7 +136,7 @@ class UpdateLane(wiring.Component):
         g = luts["tanh"].data
         s5_valid, s5_tag = Signal(), Signal.like(self.i_tag)
         s5_g, s5_thr = Signal(signed(S)), Signal(signed(S))
-        s5_p = Signal(signed(S + 2))
+        s5_p = Signal(signed(2 * S + 2 - F))  # any S-bit u, c and g (see s3_rg)
         m.d.sync += [s5_valid.eq(s4_valid), s5_tag.eq(s4_tag), s5_g.eq(g), s5_thr.eq(s4_thr),
                      s5_p.eq(rshift_round(s4_u * (s4_c - g), F))]
 

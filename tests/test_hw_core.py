@@ -147,3 +147,39 @@ def test_sequences_longer_than_max_steps_are_refused_before_simulation():
     image = image_from_params(cfg, random_params(cfg, 0), lanes=1)
     with pytest.raises(ValueError, match="4 steps is longer than max_steps 3"):
         run_core(EGRUCore(image), [random_inputs(cfg, 0, 1, 4)[0].tolist()])
+
+
+def test_a_load_and_a_peek_offered_together_take_turns():
+    """Found in review: load and peek share the weight memories' single address, so a peek
+    offered with a load must wait; the load's word lands at its own address, and the peek that
+    follows reads it back."""
+    from amaranth.sim import Simulator
+
+    from hw.spec.layout import T_WEIGHT
+
+    cfg = random_config(7, layers=1, lut_bits=6)
+    core = EGRUCore(image_from_params(cfg, random_params(cfg, 7), lanes=1))
+    word, addr = 0x15, 1
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(core.load.valid, 1)
+        ctx.set(core.load.payload, {"target": T_WEIGHT, "lane": 0, "addr": addr, "data": word})
+        ctx.set(core.peek.valid, 1)
+        ctx.set(core.peek.payload, {"target": T_WEIGHT, "lane": 0, "addr": 0})
+        await ctx.delay(1e-9)
+        seen["peek_ready_with_load"] = ctx.get(core.peek.ready)
+        await ctx.tick()
+        ctx.set(core.load.valid, 0)
+        ctx.set(core.peek.payload, {"target": T_WEIGHT, "lane": 0, "addr": addr})
+        await ctx.delay(1e-9)
+        seen["peek_ready_alone"] = ctx.get(core.peek.ready)
+        await ctx.tick()
+        ctx.set(core.peek.valid, 0)
+        seen["read_back"] = ctx.get(core.peek_data)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == {"peek_ready_with_load": 0, "peek_ready_alone": 1, "read_back": word}
