@@ -2,10 +2,9 @@
 
 import json
 import os
-import re
 
 from gen.progress import say
-from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, memory_plan, synthesize
+from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, core_memory_name, memory_plan, synthesize
 from gen.targets import TARGETS, target
 from gen.verilog import UART_TOP, build_top, schedule_summary, write_verilog
 
@@ -107,11 +106,7 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
     available = {"luts": t.luts, "ffs": t.ffs, "brams": t.bram.count, "sprams": t.spram.count if t.spram else 0,
                  "dsps": t.dsps}
     over = [k for k in used if used[k] > available[k]]
-    found = {}
-    for path, block in raw["mapping"].items():
-        inner = path.split(".core.", 1)[1] if ".core." in path else None
-        hit = re.fullmatch(r"(?:mac|update)_(\d+)\.(\w+)", inner or "")
-        found[f"{hit.group(2)}_{hit.group(1)}" if hit else inner] = block
+    found = {core_memory_name(path): block for path, block in raw["mapping"].items()}
     mapped = {name: found.get(name, "removed") for name, _, _ in core.memories}
     in_logic = sorted(n for n, v in mapped.items() if v == "logic")
     return {

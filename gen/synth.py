@@ -188,6 +188,16 @@ def _memory_selector(name: str) -> tuple[str, str]:
     return "*.core", name
 
 
+def core_memory_name(path: str) -> str | None:
+    """The reverse of _memory_selector for a memory path in Yosys' log: "egru_top.core.mac_0.acc_u"
+    -> "acc_u_0", "egru_top.core.weights_0" -> "weights_0"; None outside the core."""
+    if ".core." not in path:
+        return None
+    inner = path.split(".core.", 1)[1]
+    hit = re.fullmatch(r"(?:mac|update)_(\d+)\.(\w+)", inner)
+    return f"{hit.group(2)}_{hit.group(1)}" if hit else inner
+
+
 def weight_commands(runtime_weights: bool, spram: list[str]) -> str:
     """Yosys commands, run after reading the design: the weights lose their initial contents
     when the driver loads them (``runtime_weights``), and the memories the plan puts in SPRAM
