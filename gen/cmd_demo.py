@@ -1,58 +1,127 @@
-"""`egru demo`: the main job on the embedded default (digits, H=64).
+"""`egru demo`: the main job on the embedded default (digits, H=64), end to end.
 
-Today it trains the float EGRU and the GRU baseline and reports them; the stages after
-training (quantize, Verilog, simulation, synthesis) join as they are built, and the report
-says which ran.
+Load the float model shipped in gen/models/ (or retrain it with --retrain), quantize it
+(quantization-aware fine-tuning, the golden model), generate the Verilog, simulate the whole
+test set on Verilator against the golden and cycle models, synthesise and place the UART top
+for one FPGA target (in a second process while the simulation runs), draw the plots, and print
+a report a person can read.
 """
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
+import time
 
-from gen import cmd_quantize, cmd_train
-from sw import checkpoint
+import numpy as np
+
+from gen import cmd_quantize, cmd_train, plots
+from gen.progress import say
+from gen.targets import TARGETS
+from sw import checkpoint, cycles, modelfile
+from sw.activity import threshold_sweep
 from sw.datasets import load
+from sw.golden import op_counts, quantize_inputs
+from sw.golden import run as golden_run
+from sw.hwimage import image_from_params
 from sw.quantize import QuantSettings
 
 NAME = "demo"
 HELP = "run the whole pipeline on the built-in digits model and print a report"
-DESCRIPTION = """\
-Run the pipeline end to end on the embedded default: scikit-learn digits, one EGRU layer of
-64 units. Writes its files under --workdir and prints a report; --json prints it as JSON."""
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "digits.pt")
+DESCRIPTION = f"""\
+Run the pipeline end to end on the embedded default: scikit-learn's 8x8 digits read row by row
+(8 steps of 8 features), one EGRU layer of 64 units and a readout of the summed events.
 
-# Stages of the full pipeline in order, and whether this build of egru runs them yet.
-STAGES = (("train", True), ("quantize", True), ("verilog", True), ("sim", True),
-          ("synth", False))
+  1. float model: the checkpoint shipped in gen/models/digits.pt (--retrain trains it again,
+     with the GRU baseline, in about a minute)
+  2. quantize: 8-bit weights, 16-bit state, quantization-aware fine-tuning (golden model)
+  3. Verilog of the event-routed core with --lanes multiplier lanes
+  4. simulate the whole test set on Verilator; every event, logit, class and cycle count is
+     compared with the golden and cycle models
+  5. synthesise and place the UART top for --target (Yosys and nextpnr, in parallel with 4;
+     a few minutes; --no-synth skips it)
+  6. plots (PNG): event raster, cycles against events, accuracy against activity
+
+Writes everything under --workdir and prints a report (--json: the same as one JSON object).
+Targets: {", ".join(TARGETS)} (the digits model fits the ECP5 parts; see docs/synthesis.md)."""
+
+# Thresholds scaled by these factors give the accuracy-activity curve (1 is the model as trained).
+THRESHOLD_SCALES = (0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
+RASTER_SEQUENCES = 3
 
 
 def add_arguments(p) -> None:
     p.add_argument("--workdir", default=os.path.join("runs", "demo"),
                    help="folder for the demo's files (%(default)s)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the float model and the GRU baseline again instead of loading the shipped one")
     p.add_argument("--epochs", type=int, default=cmd_train.DEFAULTS.epochs,
-                   help="training epochs (%(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+                   help="training epochs with --retrain (%(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of training and fine-tuning (%(default)s)")
+    p.add_argument("--lanes", type=int, default=2, help="multiplier lanes P of the core (%(default)s)")
+    p.add_argument("--target", default="ecp5-25k", choices=sorted(TARGETS),
+                   help="FPGA target of the synthesis report (%(default)s)")
+    p.add_argument("--no-synth", action="store_true", help="skip synthesis (no resources, Fmax or us/step)")
 
 
 def run(args) -> dict:
-    cfg = dataclasses.replace(cmd_train.DEFAULTS, epochs=args.epochs, seed=args.seed)
+    if args.lanes not in (1, 2, 4, 8):
+        raise ValueError(f"--lanes must be 1, 2, 4 or 8, got {args.lanes}")
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be a positive integer, got {args.epochs}")
+    os.makedirs(args.workdir, exist_ok=True)
     data = load(task="digits")
-    out = os.path.join(args.workdir, "digits.pt")
-    trained = cmd_train.train(cfg, data, out, baseline=True, quiet=args.quiet)
-    model, blob = checkpoint.load(out)
+    quiet = ["--quiet"] if args.quiet else []
+
+    if args.retrain:
+        ckpt = os.path.join(args.workdir, "digits.pt")
+        cfg = dataclasses.replace(cmd_train.DEFAULTS, epochs=args.epochs, seed=args.seed)
+        cmd_train.train(cfg, data, ckpt, baseline=True, quiet=args.quiet)
+    else:
+        ckpt = SHIPPED_MODEL
+        say(f"float model: {ckpt} (shipped; --retrain trains it again)", args.quiet)
+    model, blob = checkpoint.load(ckpt)
+    trained = blob["metrics"]  # float and GRU-baseline accuracy, activity: as measured when trained
+
     model_file = os.path.join(args.workdir, "digits.egru")
     quantized = cmd_quantize.quantize(model, blob, data, QuantSettings(seed=args.seed), model_file,
-                                      quiet=args.quiet, checkpoint_path=out)
-    quiet = ["--quiet"] if args.quiet else []
-    verilog = _stage("verilog", model_file, "-o", os.path.join(args.workdir, "verilog"), "--lanes", "2", *quiet)
-    simulated = _stage("sim", model_file, "--simulator", "verilator", "--lanes", "2",
-                       "--build-dir", os.path.join(args.workdir, "sim"), *quiet)
-    return {
-        "stages_run": [name for name, ready in STAGES if ready],
-        "stages_pending": [name for name, ready in STAGES if not ready],
+                                      quiet=args.quiet, checkpoint_path=ckpt)
+    synth = None if args.no_synth else _start_synth(model_file, args)
+    try:
+        verilog = _stage("verilog", model_file, "-o", os.path.join(args.workdir, "verilog"),
+                         "--lanes", str(args.lanes), *quiet)
+        simulated = _stage("sim", model_file, "--simulator", "verilator", "--lanes", str(args.lanes),
+                           "--build-dir", os.path.join(args.workdir, "sim"), *quiet)
+        figures, curve, ops = _analyse(model_file, args.lanes, data, trained, args.workdir, args.quiet)
+        synthesis = _finish_synth(synth, args.quiet) if synth else None
+    finally:
+        if synth and synth["proc"].poll() is None:  # interrupted or failed: stop the tools too
+            synth["proc"].kill()
+            synth["proc"].wait()
+
+    report = {
         "train": trained,
+        "float_model": ckpt,
         "quantize": quantized,
         "verilog": {k: v for k, v in verilog.items() if k not in ("ports", "memories", "config")},
         "sim": simulated,
+        "threshold_sweep": curve,
+        "dense_ops_per_step": ops,
+        "plots": figures,
+        "synth": synthesis,
     }
+    if synthesis and synthesis.get("fmax_mhz"):
+        us = simulated["cycles_per_step"] / synthesis["fmax_mhz"]
+        report["throughput"] = {
+            "fmax_mhz": synthesis["fmax_mhz"],
+            "us_per_step": us,
+            "steps_per_second": 1e6 / us,
+            # what a dense GRU would have to compute per second to keep this pace
+            "effective_gops": ops / us / 1e3,
+        }
+    return report
 
 
 def _stage(command: str, *argv: str) -> dict:
@@ -63,38 +132,135 @@ def _stage(command: str, *argv: str) -> dict:
     return stage_args.run(stage_args)
 
 
+def _start_synth(model_file: str, args) -> dict:
+    """`egru synth` in its own process: the tools are single-threaded and take minutes, so they
+    run on the second core while this process simulates."""
+    folder = os.path.join(args.workdir, "synth")
+    os.makedirs(folder, exist_ok=True)
+    cmd = [sys.executable, "-m", "gen.cli", "synth", model_file, "--target", args.target,
+           "--lanes", str(args.lanes), "-o", folder, "--json"]
+    say(f"synthesis for {args.target} started in the background (log: {folder}/progress.log)", args.quiet)
+    out = open(os.path.join(folder, "result.json"), "w")
+    err = open(os.path.join(folder, "progress.log"), "w")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+    out.close()
+    err.close()
+    return {"proc": proc, "folder": folder, "target": args.target, "start": time.monotonic()}
+
+
+def _finish_synth(s: dict, quiet: bool) -> dict:
+    proc, last = s["proc"], 0.0
+    while proc.poll() is None:
+        time.sleep(1)
+        waited = time.monotonic() - s["start"]
+        if waited - last >= 15:
+            last = waited
+            say(f"waiting for synthesis ({s['target']}): {waited:.0f} s, {_last_line(s['folder'])}", quiet)
+    with open(os.path.join(s["folder"], "result.json")) as f:
+        text = f.read().strip()
+    try:
+        result = json.loads(text.splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise RuntimeError(f"synthesis gave no report; see {s['folder']}/progress.log") from None
+    if proc.returncode != 0 or "error" in result:
+        raise RuntimeError(f"synthesis for {s['target']} failed: {result.get('error', text[-300:])}")
+    return result
+
+
+def _last_line(folder: str) -> str:
+    try:
+        with open(os.path.join(folder, "progress.log")) as f:
+            lines = [line.strip() for line in f if line.strip()]
+        return lines[-1] if lines else "starting"
+    except OSError:
+        return "starting"
+
+
+def _analyse(model_file: str, lanes: int, data, trained: dict, workdir: str, quiet: bool):
+    """Golden-model runs behind the plots: events of a few sequences, every step's cycles and
+    bound (the cycle model, which the simulation just matched cycle for cycle), and the
+    accuracy-activity curve. Returns (plot paths, the curve, dense ops per step)."""
+    say("plots: event raster, cycles against events, accuracy against activity ...", quiet)
+    m = modelfile.load(model_file)
+    x_q = quantize_inputs(data.x_test, m.config)
+    res = golden_run(m.config, m.params, x_q)
+    image = image_from_params(m.config, m.params, lanes=lanes)
+    events, spent, bounds = [], [], []
+    for n in range(x_q.shape[0]):
+        for s in cycles.sequence_cycles(image, x_q, res, n):
+            events.append(sum(s.events))
+            spent.append(s.total)
+            bounds.append(s.bound)
+    curve = threshold_sweep(m.config, m.params, x_q, data.y_test, THRESHOLD_SCALES)
+    as_trained = next(r for r in curve if r["threshold_scale"] == 1.0)
+    o = res.layers[0].o[:RASTER_SEQUENCES].numpy()
+    folder = os.path.join(workdir, "plots")
+    figures = {
+        "event_raster": plots.event_raster(list(o), data.y_test[:RASTER_SEQUENCES].tolist(),
+                                           res.predictions[:RASTER_SEQUENCES].tolist(),
+                                           os.path.join(folder, "event_raster.png")),
+        "cycles_vs_events": plots.cycles_vs_events(np.array(events), np.array(spent), np.array(bounds),
+                                                   cycles.dense_cycles_per_step(image, x_q.shape[1]), lanes,
+                                                   os.path.join(folder, "cycles_vs_events.png")),
+        "accuracy_vs_activity": plots.accuracy_vs_activity(curve, as_trained, trained.get("gru_test_accuracy"),
+                                                           os.path.join(folder, "accuracy_vs_activity.png")),
+    }
+    ops = 2 * op_counts(m.config, m.params, x_q, res)["dense_macs_per_step"]  # multiply + add
+    return figures, curve, ops
+
+
 def render(r: dict) -> str:
-    t, q, v, s = r["train"], r["quantize"], r["verilog"], r["sim"]
-    gap = t["gru_test_accuracy"] - t["test_accuracy"]
-    return "\n".join([
-        "EGRU accelerator demo: digits (8 steps x 8 features), EGRU 1x64",
+    t, q, s = r["train"], r["quantize"], r["sim"]
+    gap = t["gru_test_accuracy"] - t["test_accuracy"] if "gru_test_accuracy" in t else None
+    lines = [
+        "EGRU accelerator demo: digits (8 steps x 8 features), EGRU 1x64, readout of 10 classes",
         "",
-        f"  float EGRU test accuracy   {t['test_accuracy']:.4f}",
-        f"  dense GRU test accuracy    {t['gru_test_accuracy']:.4f}   (gap {gap * 100:+.1f} points)",
-        f"  activity                   {t['activity']:.4f}   -> the recurrent phase touches "
-        f"{t['activity'] * 100:.0f}% of R's rows per step",
-        f"  backward sparsity          {t['backward_sparsity']:.4f}",
-        f"  training time              {t['seconds']:.1f} s EGRU, {t['gru_seconds']:.1f} s GRU",
-        f"  checkpoint                 {t['out']}",
+        "Accuracy on the test set (360 sequences)",
+        f"  float EGRU                 {t['test_accuracy']:.4f}   ({r['float_model']})",
+    ]
+    if gap is not None:
+        lines.append(f"  dense GRU (float)          {t['gru_test_accuracy']:.4f}   (same size and budget; "
+                     f"EGRU {-gap * 100:+.1f} points)")
+    lines += [
+        f"  quantized (golden model)   {q['quant_accuracy']:.4f}   ({q['weight_bits']}-bit weights, "
+        f"{q['state_bits']}-bit state; QAT {q['qat_seconds']:.0f} s)",
+        f"  hardware (Verilator)       {s['hw_accuracy']:.4f}   {s['samples'] - s['mismatches']} of {s['samples']} "
+        f"sequences bit-exact (every event, logit, class and step cycle count)",
         "",
-        f"  quantized accuracy         {q['quant_accuracy']:.4f}   ({q['weight_bits']}-bit weights, "
-        f"{q['state_bits']}-bit state, golden model, bit-exact integer reference)",
-        f"  QAT vs golden mismatches   {q['qat_golden_class_mismatch']:.4f}",
-        f"  quantized activity         {q['activity']:.4f}",
-        f"  golden model speed         {q['golden_samples']} sequences in {q['golden_seconds']:.3f} s",
-        f"  model file                 {q['out']} ({q['model_bytes']} bytes)",
+        "Activity",
+        f"  events per unit and step   {s['activity']:.4f}   (float model {t['activity']:.4f})",
         "",
-        f"  Verilog                    {v['verilog']} ({v['lanes']} lanes, {v['memory_bits']} memory bits)",
-        f"  cycles per step            {v['cycles_per_step']:.1f} event-driven, "
-        f"bound {v['bound_cycles_per_step']:.1f}, dense GRU schedule {v['dense_cycles_per_step']:.0f} "
-        f"({v['dense_over_event_driven']:.1f}x fewer cycles)",
+        f"Cycles per step ({s['lanes']} lanes)",
+        f"  event-driven (measured)    {s['cycles_per_step']:.1f}",
+        f"  bound                      {s['bound_cycles_per_step']:.1f}   (entries read / P + H / P; "
+        f"measured / bound = {s['cycles_per_step'] / s['bound_cycles_per_step']:.2f})",
+        f"  dense GRU schedule         {s['dense_cycles_per_step']:.0f}   "
+        f"(speed-up of the event-driven core: {s['dense_cycles_per_step'] / s['cycles_per_step']:.1f}x)",
         "",
-        f"  Verilator simulation       {s['samples']} test sequences: hardware accuracy {s['hw_accuracy']:.4f}, "
-        f"golden {s['golden_accuracy']:.4f}, {s['samples'] - s['mismatches']} of {s['samples']} bit-exact",
-        f"  measured cycles per step   {s['cycles_per_step']:.1f}  "
-        f"({s['sim_cycles_per_second']:.0f} simulated cycles/s)",
-        "",
-        f"stages run:     {', '.join(r['stages_run'])}",
-        f"not in the demo yet: {', '.join(r['stages_pending'])} "
-        f"(egru synth {q['out']} --target ecp5-85k; docs/synthesis.md)",
-    ])
+    ]
+    syn = r["synth"]
+    if syn is None:
+        lines += ["Synthesis: skipped (--no-synth)", ""]
+    else:
+        a = syn["available"]
+        lines += [
+            f"Synthesis: {syn['target']} ({syn['device']}), UART top, Yosys + nextpnr",
+            f"  LUTs {syn['luts']}/{a['luts']}, FFs {syn['ffs']}/{a['ffs']}, RAM blocks {syn['brams']}/{a['brams']}, "
+            f"DSPs {syn['dsps']}/{a['dsps']}: {'fits' if syn['fits'] else 'does NOT fit'}",
+            f"  Fmax {syn['fmax_mhz']:.1f} MHz" if syn.get("fmax_mhz") else "  Fmax: none (not placed)",
+        ]
+        if "throughput" in r:
+            tp = r["throughput"]
+            lines += [
+                f"  {tp['us_per_step']:.2f} us per step at that Fmax ({tp['steps_per_second']:,.0f} steps/s)",
+                f"  effective {tp['effective_gops']:.2f} GOp/s: a dense GRU would need {r['dense_ops_per_step']:,} "
+                f"ops per step (multiply and add) to keep this pace",
+            ]
+        lines += [f"  report: {syn['folder']}/report.json", ""]
+    lines += ["Accuracy against activity (thresholds scaled, golden model)"]
+    lines += [f"  x{c['threshold_scale']:<5g} activity {c['activity']:.4f}  accuracy {c['accuracy']:.4f}"
+              for c in r["threshold_sweep"]]
+    lines += ["", "Plots"]
+    lines += [f"  {name:22s} {path}" for name, path in r["plots"].items()]
+    lines += ["", f"Files: {os.path.dirname(q['out'])}/ (model file, Verilog, simulation build, synthesis, plots)"]
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""`egru demo`: the shipped model, threshold scaling, the plots, and the whole pipeline on the
+embedded default (without synthesis, which tests/test_synth.py covers)."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from gen import cmd_demo, cmd_train, plots
+from sw import checkpoint
+from sw.activity import scale_thresholds, threshold_sweep
+from sw.datasets import load
+from sw.quantize import golden_eval
+from sw.train import evaluate
+from tests.conftest import egru_json
+from tests.random_models import random_config, random_params
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_shipped_model_is_the_default_training_run_and_reports_its_own_accuracy():
+    model, blob = checkpoint.load(cmd_demo.SHIPPED_MODEL)
+    assert blob["train"] == dataclasses.asdict(dataclasses.replace(cmd_train.DEFAULTS, hidden=64))
+    assert blob["data"]["name"] == "digits"
+    data = load(task="digits")
+    measured = evaluate(model, data.x_test, data.y_test)
+    assert measured["accuracy"] == blob["metrics"]["test_accuracy"]
+    assert measured["activity"] == blob["metrics"]["activity"]
+    assert "gru_test_accuracy" in blob["metrics"]  # the demo reports the dense baseline
+
+
+def test_threshold_scaling_multiplies_rounds_and_clamps_to_one():
+    cfg = random_config(3)
+    p = random_params(cfg, 3)
+    assert all(torch.equal(a.thr, b.thr) for a, b in zip(scale_thresholds(cfg, p, 1.0).layers, p.layers, strict=True))
+    doubled = scale_thresholds(cfg, p, 2.0)
+    for a, b in zip(doubled.layers, p.layers, strict=True):
+        assert torch.equal(a.thr, (2 * b.thr).clamp(max=cfg.one))
+        assert torch.equal(a.kernel, b.kernel)  # nothing else changes
+    assert int(scale_thresholds(cfg, p, 1000.0).layers[0].thr.max()) == cfg.one
+    half = scale_thresholds(cfg, p, 0.5).layers[0].thr
+    assert torch.equal(half, torch.div(p.layers[0].thr + 1, 2, rounding_mode="floor"))  # half up
+    with pytest.raises(ValueError, match="non-negative"):
+        scale_thresholds(cfg, p, -1.0)
+
+
+def test_threshold_sweep_at_scale_one_is_the_golden_evaluation(digits_quantized):
+    from sw import modelfile
+    from sw.golden import quantize_inputs
+
+    m = modelfile.load(digits_quantized[1])
+    data = load(task="digits")
+    x_q = quantize_inputs(data.x_test, m.config)
+    ref, _ = golden_eval(m.config, m.params, data.x_test, data.y_test)
+    low, one, high = threshold_sweep(m.config, m.params, x_q, data.y_test, (0.5, 1.0, 2.0))
+    assert one["accuracy"] == ref["accuracy"] and one["activity"] == ref["activity"]
+    assert one["events_per_step"] == pytest.approx(one["activity"] * m.config.hidden_size)
+    assert low["activity"] > one["activity"] > high["activity"]  # higher thresholds, fewer events
+
+
+def test_plots_are_png_files(tmp_path):
+    import numpy as np
+
+    o = [np.random.default_rng(n).random((6, 16)) < 0.2 for n in range(3)]
+    paths = [
+        plots.event_raster(o, [1, 2, 3], [1, 2, 0], str(tmp_path / "a" / "raster.png")),
+        plots.cycles_vs_events(np.array([1, 2, 2, 5]), np.array([30, 40, 41, 70]), np.array([28, 38, 38, 66]),
+                               200.0, 2, str(tmp_path / "cycles.png")),
+        plots.accuracy_vs_activity([{"threshold_scale": 1.0, "activity": 0.1, "accuracy": 0.9},
+                                    {"threshold_scale": 2.0, "activity": 0.05, "accuracy": 0.5}],
+                                   {"activity": 0.1, "accuracy": 0.9}, 0.95, str(tmp_path / "acc.png")),
+    ]
+    for path in paths:
+        with open(path, "rb") as f:
+            assert f.read(8) == PNG
+
+
+def test_demo_runs_the_pipeline_and_the_hardware_equals_the_golden_model(tmp_path):
+    r = egru_json("demo", "--workdir", str(tmp_path), "--no-synth")
+    q, s = r["quantize"], r["sim"]
+    assert s["samples"] == 360 and s["mismatches"] == 0
+    assert s["hw_accuracy"] == q["quant_accuracy"] == s["golden_accuracy"]
+    assert s["bound_cycles_per_step"] <= s["cycles_per_step"] < s["dense_cycles_per_step"]
+    assert r["synth"] is None and "throughput" not in r
+    one = next(c for c in r["threshold_sweep"] if c["threshold_scale"] == 1.0)
+    assert one["accuracy"] == q["quant_accuracy"] and one["activity"] == s["activity"]
+    assert r["dense_ops_per_step"] == 2 * (3 * 64 * (8 + 64) + 64 * 10)
+    for path in r["plots"].values():
+        with open(path, "rb") as f:
+            assert f.read(8) == PNG
+    text = cmd_demo.render(r)
+    for expected in ("hardware (Verilator)", "360 of 360 sequences bit-exact", "Synthesis: skipped",
+                     "event_raster", "speed-up"):
+        assert expected in text
