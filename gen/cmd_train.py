@@ -96,11 +96,7 @@ def train(cfg: TrainConfig, data, out: str, *, baseline: bool = False, quiet: bo
         result["gru_test_accuracy"] = evaluate(gru, data.x_test, data.y_test)["accuracy"]
         result["gru_params"] = count_params(gru)
         result["gru_seconds"] = round(tg.seconds, 2)
-    checkpoint.save(out, model,
-                    data={"name": data.name, "source": data.source, "sha256": data.sha256,
-                          "steps": data.steps, "features": data.features,
-                          "num_classes": data.num_classes},
-                    train=dataclasses.asdict(cfg), metrics=result)
+    checkpoint.save(out, model, data=data.record(), train=dataclasses.asdict(cfg), metrics=result)
     return result
 
 

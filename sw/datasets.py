@@ -37,6 +37,11 @@ class SequenceDataset:
     def features(self) -> int:
         return self.x_train.shape[2]
 
+    def record(self) -> dict:
+        """What a checkpoint or model file keeps of the data set: enough for load_recorded."""
+        return {"name": self.name, "source": self.source, "sha256": self.sha256, "steps": self.steps,
+                "features": self.features, "num_classes": self.num_classes}
+
 
 def load(task: str | None = None, data: str | None = None) -> SequenceDataset:
     """Load a built-in task by name or a user's ``.npz`` file (exactly one of the two)."""
