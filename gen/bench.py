@@ -92,8 +92,10 @@ def main(argv=None) -> int:
     lines = [
         "# Benchmarks",
         "",
-        "Regenerate with `make bench` (runs `python -m gen.bench`). All numbers below come from one",
-        "run on one machine, so compare them as ratios:",
+        "Regenerate with `make bench` (runs `python -m gen.bench`; about an hour, most of it",
+        "place-and-route; `make bench BENCH_ARGS=--reuse-synth` keeps the synthesis reports of an",
+        "earlier run of the same design). All numbers below come from one run on one machine, so",
+        "compare them as ratios:",
         "",
         f"- machine: {machine()}",
         f"- date: {time.strftime('%Y-%m-%d')}",

@@ -18,7 +18,7 @@ DESCRIPTION = """\
 Turn an EGRU (Event-based Gated Recurrent Unit) trained in PyTorch into FPGA hardware that
 computes exactly the same thing. Stages: train -> quantize -> verilog -> sim; serve-sim and run drive the accelerator
 through its host protocol (a simulation over TCP, or a board over a serial port); synth reports resources and Fmax
-for an FPGA, board builds a bitstream for a development board.
+for an FPGA, board builds a bitstream for a development board; demo runs all of it on the built-in digits model.
 Run `egru COMMAND --help` for the options of one stage."""
 
 

@@ -10,6 +10,7 @@ a report a person can read.
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,8 +68,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> dict:
-    if args.lanes not in (1, 2, 4, 8):
-        raise ValueError(f"--lanes must be 1, 2, 4 or 8, got {args.lanes}")
+    if not 1 <= args.lanes <= 64:
+        raise ValueError(f"--lanes must be an integer in [1, 64], got {args.lanes}")
     if args.epochs < 1:
         raise ValueError(f"--epochs must be a positive integer, got {args.epochs}")
     os.makedirs(args.workdir, exist_ok=True)
@@ -98,7 +99,7 @@ def run(args) -> dict:
         synthesis = _finish_synth(synth, args.quiet) if synth else None
     finally:
         if synth and synth["proc"].poll() is None:  # interrupted or failed: stop the tools too
-            synth["proc"].kill()
+            os.killpg(synth["proc"].pid, signal.SIGKILL)  # its own group: egru synth and its Yosys/nextpnr
             synth["proc"].wait()
 
     report = {
@@ -142,7 +143,7 @@ def _start_synth(model_file: str, args) -> dict:
     say(f"synthesis for {args.target} started in the background (log: {folder}/progress.log)", args.quiet)
     out = open(os.path.join(folder, "result.json"), "w")
     err = open(os.path.join(folder, "progress.log"), "w")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=err, start_new_session=True)
     out.close()
     err.close()
     return {"proc": proc, "folder": folder, "target": args.target, "start": time.monotonic()}
@@ -162,8 +163,10 @@ def _finish_synth(s: dict, quiet: bool) -> dict:
         result = json.loads(text.splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
         raise RuntimeError(f"synthesis gave no report; see {s['folder']}/progress.log") from None
-    if proc.returncode != 0 or "error" in result:
-        raise RuntimeError(f"synthesis for {s['target']} failed: {result.get('error', text[-300:])}")
+    if "error" in result:  # e.g. the model does not fit the target: a result worth showing
+        return {"target": s["target"], "error": result["error"]}
+    if proc.returncode != 0:
+        raise RuntimeError(f"synthesis for {s['target']} failed; see {s['folder']}/progress.log")
     return result
 
 
@@ -216,7 +219,7 @@ def render(r: dict) -> str:
         "EGRU accelerator demo: digits (8 steps x 8 features), EGRU 1x64, readout of 10 classes",
         "",
         "Accuracy on the test set (360 sequences)",
-        f"  float EGRU                 {t['test_accuracy']:.4f}   ({r['float_model']})",
+        f"  float EGRU                 {t['test_accuracy']:.4f}   ({os.path.relpath(r['float_model'])})",
     ]
     if gap is not None:
         lines.append(f"  dense GRU (float)          {t['gru_test_accuracy']:.4f}   (same size and budget; "
@@ -241,6 +244,8 @@ def render(r: dict) -> str:
     syn = r["synth"]
     if syn is None:
         lines += ["Synthesis: skipped (--no-synth)", ""]
+    elif "error" in syn:
+        lines += [f"Synthesis: {syn['target']}: {syn['error']}", ""]
     else:
         a = syn["available"]
         lines += [

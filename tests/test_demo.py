@@ -92,3 +92,21 @@ def test_demo_runs_the_pipeline_and_the_hardware_equals_the_golden_model(tmp_pat
     for expected in ("hardware (Verilator)", "360 of 360 sequences bit-exact", "Synthesis: skipped",
                      "event_raster", "speed-up"):
         assert expected in text
+
+
+def test_a_refused_synthesis_is_part_of_the_report_and_a_crash_is_an_error(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    def finished(code: str, status: int) -> dict:
+        with open(tmp_path / "result.json", "w") as out:
+            proc = subprocess.Popen([sys.executable, "-c", f"print({code!r}); raise SystemExit({status})"], stdout=out)
+        proc.wait()
+        (tmp_path / "progress.log").write_text("")
+        return {"proc": proc, "folder": str(tmp_path), "target": "ice40-up5k", "start": time.monotonic()}
+
+    refused = cmd_demo._finish_synth(finished('{"error": "the model does not fit ice40-up5k"}', 2), quiet=True)
+    assert refused == {"target": "ice40-up5k", "error": "the model does not fit ice40-up5k"}
+    with pytest.raises(RuntimeError, match="gave no report"):
+        cmd_demo._finish_synth(finished("Traceback ...", 1), quiet=True)

@@ -1,0 +1,119 @@
+"""The documents' commands run as written.
+
+Every fenced ``sh`` and ``python`` block of README.md and docs/*.md runs, in document order, in
+one fresh working folder (``.venv`` linked in, so ``.venv/bin/egru`` is the installed CLI), and
+must exit with status 0. Two exceptions, both stated here rather than hidden:
+
+- ``make demo`` and ``make test`` are not run from inside the test suite (CI runs ``make test``;
+  tests/test_demo.py runs ``egru demo``);
+- ``egru synth`` and ``egru board`` run with the same options on a small model instead of
+  the digits model (runs/digits.egru -> runs/small.egru), which keeps place-and-route to a
+  couple of minutes; `make bench` and docs/benchmarks.md cover the digits model.
+
+Synopses and commands quoted in the prose (``egru sim MODEL [--lanes P]``) cannot run as they
+stand; for those, every option they name must be one that subcommand accepts.
+"""
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_synth import small_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(os.path.join(ROOT, "docs"))
+                              if f.endswith(".md"))
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+NOT_RUN = re.compile(r"^make (demo|test)\b")
+SMALL = re.compile(r"(egru (?:synth|board) .*)runs/digits\.egru")
+
+
+def blocks() -> list[tuple[str, int, str, str]]:
+    out = []
+    for doc in DOCS:
+        with open(os.path.join(ROOT, doc)) as f:
+            text = f.read()
+        for m in FENCE.finditer(text):
+            lang, body = m.group(1), m.group(2)
+            if lang in ("sh", "python"):
+                out.append((doc, text[:m.start()].count("\n") + 1, lang, body))
+    return out
+
+
+BLOCKS = blocks()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("docs")
+    os.symlink(os.path.join(ROOT, ".venv"), d / ".venv")
+    (d / "runs").mkdir()
+    small_model(str(d / "runs" / "small.egru"))
+    yield d
+    pid = d / "runs" / "serve.pid"  # a block that failed between starting and stopping the server
+    if pid.exists():
+        try:
+            os.kill(int(pid.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def as_run(lang: str, body: str) -> str:
+    if lang == "python":
+        return body
+    lines = [line for line in body.splitlines() if not NOT_RUN.match(line)]
+    return "\n".join(SMALL.sub(r"\1runs/small.egru", line) for line in lines)
+
+
+def test_the_documents_have_commands():
+    langs = {(doc, lang) for doc, _, lang, _ in BLOCKS}
+    assert ("README.md", "sh") in langs and ("README.md", "python") in langs
+    assert sum(1 for b in BLOCKS if "egru synth" in b[3]) >= 1  # the exception above is not vacuous
+
+
+@pytest.mark.parametrize("doc,line,lang,body", BLOCKS, ids=[f"{b[0]}:{b[1]}" for b in BLOCKS])
+def test_block_runs(workdir, doc, line, lang, body):
+    code = as_run(lang, body)
+    if not code.strip():
+        pytest.skip("only make demo / make test (run by CI and tests/test_demo.py)")
+    cmd = [sys.executable, "-c", code] if lang == "python" else ["bash", "-euo", "pipefail", "-c", code]
+    env = {**os.environ, "PATH": os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1500, env=env,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, (f"{doc} line {line} ({lang}) failed with status {proc.returncode}:\n"
+                                  f"{code}\n--- stdout\n{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+
+
+def quoted_commands() -> list[tuple[str, str]]:
+    """`egru SUB ...` in inline code, indented blocks and fenced blocks of every document."""
+    out = []
+    for doc in DOCS:
+        with open(os.path.join(ROOT, doc)) as f:
+            text = f.read()
+        spans = re.findall(r"`(egru [a-z][a-z-]*(?:\s[^`]*)?)`", text)
+        spans += re.findall(r"^\s*(?:\.venv/bin/)?(egru [a-z][a-z-]*(?:\s.*)?)$", text, re.M)
+        out += [(doc, s) for s in spans]
+    return out
+
+
+def test_every_quoted_command_names_options_its_subcommand_has():
+    from gen.cli import build_parser
+
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    problems, commands = [], quoted_commands()
+    assert len(commands) > 30  # the documents quote dozens; fewer means the pattern broke
+    for doc, command in commands:
+        sub = command.split()[1]
+        if sub not in subcommands:
+            problems.append(f"{doc}: `{command}`: no subcommand {sub!r}")
+            continue
+        for option in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", command):
+            if option not in subcommands[sub]._option_string_actions:
+                problems.append(f"{doc}: `{command}`: egru {sub} has no {option}")
+    assert not problems, "\n".join(problems)
