@@ -456,7 +456,7 @@ class EGRUCore(wiring.Component):
         ro_n = Signal(range(C + 1))
         ro_s = Signal(signed(g.SB))
         best, best_n = Signal(signed(g.RB)), Signal(range(C + 1))
-        ro_lane = Signal(range(P))
+        ro_lane = Signal(range(max(P, 2)))  # one bit even at P = 1: a zero-width wire lints as [-1:0]
         m.d.comb += ro_lane.eq(ro_k % P)
         ro_reading = Signal()
         with m.If(ro_reading):

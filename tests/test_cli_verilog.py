@@ -16,7 +16,8 @@ from tests.random_models import random_config, random_params
 from tests.test_hw_core import check_model
 
 
-@pytest.mark.parametrize("layers,lanes,dense", [(2, 2, False), (1, 4, True)], ids=["L2-P2-sparse", "L1-P4-dense"])
+@pytest.mark.parametrize("layers,lanes,dense", [(2, 2, False), (1, 4, True), (1, 1, False)],
+                         ids=["L2-P2-sparse", "L1-P4-dense", "L1-P1-sparse"])
 def test_generated_verilog_lints_clean_and_is_described(tmp_path, layers, lanes, dense):
     cfg = random_config(3, layers=layers)
     modelfile.save(str(tmp_path / "m.egru"), cfg, random_params(cfg, 3))
