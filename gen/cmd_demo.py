@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from gen import cmd_quantize, cmd_train, plots
+from gen import cmd_quantize, cmd_train
 from gen.progress import say
 from gen.targets import TARGETS
 from sw import checkpoint, cycles, modelfile
@@ -90,6 +90,8 @@ def run(args) -> dict:
     quantized = cmd_quantize.quantize(model, blob, data, QuantSettings(seed=args.seed), model_file,
                                       quiet=args.quiet, checkpoint_path=ckpt)
     synth = None if args.no_synth else _start_synth(model_file, args)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # so that `finally` stops the synthesis too
+        signal.signal(sig, _exit_on_signal)
     try:
         verilog = _stage("verilog", model_file, "-o", os.path.join(args.workdir, "verilog"),
                          "--lanes", str(args.lanes), *quiet)
@@ -99,7 +101,10 @@ def run(args) -> dict:
         synthesis = _finish_synth(synth, args.quiet) if synth else None
     finally:
         if synth and synth["proc"].poll() is None:  # interrupted or failed: stop the tools too
-            os.killpg(synth["proc"].pid, signal.SIGKILL)  # its own group: egru synth and its Yosys/nextpnr
+            try:
+                os.killpg(synth["proc"].pid, signal.SIGKILL)  # its own group: egru synth, Yosys, nextpnr
+            except ProcessLookupError:
+                pass
             synth["proc"].wait()
 
     report = {
@@ -114,15 +119,23 @@ def run(args) -> dict:
         "synth": synthesis,
     }
     if synthesis and synthesis.get("fmax_mhz"):
-        us = simulated["cycles_per_step"] / synthesis["fmax_mhz"]
-        report["throughput"] = {
-            "fmax_mhz": synthesis["fmax_mhz"],
-            "us_per_step": us,
-            "steps_per_second": 1e6 / us,
-            # what a dense GRU would have to compute per second to keep this pace
-            "effective_gops": ops / us / 1e3,
-        }
+        report["throughput"] = throughput(simulated["cycles_per_step"], synthesis["fmax_mhz"], ops)
+    if simulated["mismatches"]:
+        report["failed"] = f"{simulated['mismatches']} of {simulated['samples']} sequences differ from the golden model"
     return report
+
+
+def throughput(cycles_per_step: float, fmax_mhz: float, dense_ops_per_step: int) -> dict:
+    """The core's compute rate at a clock: time per step, steps per second, and the effective
+    GOp/s (the operations a dense GRU would have to do per second to keep this pace). The
+    readout at the end of a sequence and the host link are not in it."""
+    us = cycles_per_step / fmax_mhz
+    return {"fmax_mhz": fmax_mhz, "us_per_step": us, "steps_per_second": 1e6 / us,
+            "effective_gops": dense_ops_per_step / us / 1e3}
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _stage(command: str, *argv: str) -> dict:
@@ -159,14 +172,17 @@ def _finish_synth(s: dict, quiet: bool) -> dict:
             say(f"waiting for synthesis ({s['target']}): {waited:.0f} s, {_last_line(s['folder'])}", quiet)
     with open(os.path.join(s["folder"], "result.json")) as f:
         text = f.read().strip()
+    # A refusal (the model does not fit the target) or a crash is part of the report: the
+    # minutes of simulation before it are not thrown away.
+    log = os.path.join(s["folder"], "progress.log")
     try:
         result = json.loads(text.splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        raise RuntimeError(f"synthesis gave no report; see {s['folder']}/progress.log") from None
-    if "error" in result:  # e.g. the model does not fit the target: a result worth showing
+        return {"target": s["target"], "error": f"egru synth gave no report (status {proc.returncode}); see {log}"}
+    if "error" in result:
         return {"target": s["target"], "error": result["error"]}
     if proc.returncode != 0:
-        raise RuntimeError(f"synthesis for {s['target']} failed; see {s['folder']}/progress.log")
+        return {"target": s["target"], "error": f"egru synth exited with status {proc.returncode}; see {log}"}
     return result
 
 
@@ -183,6 +199,8 @@ def _analyse(model_file: str, lanes: int, data, trained: dict, workdir: str, qui
     """Golden-model runs behind the plots: events of a few sequences, every step's cycles and
     bound (the cycle model, which the simulation just matched cycle for cycle), and the
     accuracy-activity curve. Returns (plot paths, the curve, dense ops per step)."""
+    from gen import plots  # matplotlib takes a while to import: only the demo pays for it
+
     say("plots: event raster, cycles against events, accuracy against activity ...", quiet)
     m = modelfile.load(model_file)
     x_q = quantize_inputs(data.x_test, m.config)
@@ -257,7 +275,8 @@ def render(r: dict) -> str:
         if "throughput" in r:
             tp = r["throughput"]
             lines += [
-                f"  {tp['us_per_step']:.2f} us per step at that Fmax ({tp['steps_per_second']:,.0f} steps/s)",
+                f"  {tp['us_per_step']:.2f} us per step at that Fmax ({tp['steps_per_second']:,.0f} steps/s; the "
+                f"core's compute, without the readout and the UART)",
                 f"  effective {tp['effective_gops']:.2f} GOp/s: a dense GRU would need {r['dense_ops_per_step']:,} "
                 f"ops per step (multiply and add) to keep this pace",
             ]
@@ -268,4 +287,6 @@ def render(r: dict) -> str:
     lines += ["", "Plots"]
     lines += [f"  {name:22s} {path}" for name, path in r["plots"].items()]
     lines += ["", f"Files: {os.path.dirname(q['out'])}/ (model file, Verilog, simulation build, synthesis, plots)"]
+    if r.get("failed"):
+        lines += ["", f"FAILED: {r['failed']}"]
     return "\n".join(lines)

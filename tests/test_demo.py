@@ -81,7 +81,7 @@ def test_demo_runs_the_pipeline_and_the_hardware_equals_the_golden_model(tmp_pat
     assert s["samples"] == 360 and s["mismatches"] == 0
     assert s["hw_accuracy"] == q["quant_accuracy"] == s["golden_accuracy"]
     assert s["bound_cycles_per_step"] <= s["cycles_per_step"] < s["dense_cycles_per_step"]
-    assert r["synth"] is None and "throughput" not in r
+    assert r["synth"] is None and "throughput" not in r and "failed" not in r
     one = next(c for c in r["threshold_sweep"] if c["threshold_scale"] == 1.0)
     assert one["accuracy"] == q["quant_accuracy"] and one["activity"] == s["activity"]
     assert r["dense_ops_per_step"] == 2 * (3 * 64 * (8 + 64) + 64 * 10)
@@ -94,7 +94,7 @@ def test_demo_runs_the_pipeline_and_the_hardware_equals_the_golden_model(tmp_pat
         assert expected in text
 
 
-def test_a_refused_synthesis_is_part_of_the_report_and_a_crash_is_an_error(tmp_path):
+def test_a_refused_or_crashed_synthesis_is_part_of_the_report(tmp_path):
     import subprocess
     import sys
     import time
@@ -108,5 +108,13 @@ def test_a_refused_synthesis_is_part_of_the_report_and_a_crash_is_an_error(tmp_p
 
     refused = cmd_demo._finish_synth(finished('{"error": "the model does not fit ice40-up5k"}', 2), quiet=True)
     assert refused == {"target": "ice40-up5k", "error": "the model does not fit ice40-up5k"}
-    with pytest.raises(RuntimeError, match="gave no report"):
-        cmd_demo._finish_synth(finished("Traceback ...", 1), quiet=True)
+    crashed = cmd_demo._finish_synth(finished("Traceback ...", 1), quiet=True)
+    assert crashed["target"] == "ice40-up5k" and "gave no report (status 1)" in crashed["error"]
+    assert "progress.log" in crashed["error"]
+
+
+def test_throughput_is_the_step_time_at_fmax_and_the_dense_ops_in_that_time():
+    t = cmd_demo.throughput(cycles_per_step=400.0, fmax_mhz=40.0, dense_ops_per_step=20_000)
+    assert t["us_per_step"] == 10.0  # 400 cycles / 40 cycles per us
+    assert t["steps_per_second"] == 100_000.0
+    assert t["effective_gops"] == 2.0  # 20,000 ops in 10 us
