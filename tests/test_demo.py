@@ -18,15 +18,23 @@ from tests.random_models import random_config, random_params
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_shipped_model_is_the_default_training_run_and_reports_its_own_accuracy():
-    model, blob = checkpoint.load(cmd_demo.SHIPPED_MODEL)
-    assert blob["train"] == dataclasses.asdict(dataclasses.replace(cmd_train.DEFAULTS, hidden=64))
+@pytest.mark.parametrize("reg", [None, *cmd_demo.ACTIVITY_REG])
+def test_shipped_models_are_the_default_training_run_and_report_their_own_accuracy(reg):
+    """digits.pt is `egru train --task digits --hidden 64 --baseline`; digits-arA.pt the same
+    with --activity-reg A. Their recorded metrics are what they measure."""
+    path = cmd_demo.SHIPPED_MODEL if reg is None else cmd_demo.regularised_model(reg)
+    model, blob = checkpoint.load(path)
+    expected = dataclasses.replace(cmd_train.DEFAULTS, hidden=64)
+    if reg is not None:
+        expected = dataclasses.replace(expected, activity_reg=reg)
+    assert blob["train"] == dataclasses.asdict(expected)
     assert blob["data"]["name"] == "digits"
     data = load(task="digits")
     measured = evaluate(model, data.x_test, data.y_test)
     assert measured["accuracy"] == blob["metrics"]["test_accuracy"]
     assert measured["activity"] == blob["metrics"]["activity"]
-    assert "gru_test_accuracy" in blob["metrics"]  # the demo reports the dense baseline
+    if reg is None:
+        assert "gru_test_accuracy" in blob["metrics"]  # the demo reports the dense baseline
 
 
 def test_threshold_scaling_multiplies_rounds_and_clamps_to_one():
@@ -85,6 +93,11 @@ def test_demo_runs_the_pipeline_and_the_hardware_equals_the_golden_model(tmp_pat
     one = next(c for c in r["threshold_sweep"] if c["threshold_scale"] == 1.0)
     assert one["accuracy"] == q["quant_accuracy"] and one["activity"] == s["activity"]
     assert r["dense_ops_per_step"] == 2 * (3 * 64 * (8 + 64) + 64 * 10)
+    regs = r["activity_regularisation"]
+    assert [c["activity_reg"] for c in regs] == sorted([*cmd_demo.ACTIVITY_REG, cmd_train.DEFAULTS.activity_reg])
+    for c in regs:
+        assert (c["accuracy"], c["activity"]) == (lambda m: (m["test_accuracy"], m["activity"]))(
+            checkpoint.load(c["checkpoint"])[1]["metrics"])
     for path in r["plots"].values():
         with open(path, "rb") as f:
             assert f.read(8) == PNG
