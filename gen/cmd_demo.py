@@ -30,15 +30,6 @@ from sw.quantize import QuantSettings
 
 NAME = "demo"
 HELP = "run the whole pipeline on the built-in digits model and print a report"
-MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
-SHIPPED_MODEL = os.path.join(MODELS, "digits.pt")
-# The same training with other activity-regularisation weights (egru train --activity-reg A):
-# the accuracy-activity trade-off made while training, plotted beside threshold scaling.
-ACTIVITY_REG = (0.0, 0.05, 0.5, 1.0)
-
-
-def regularised_model(reg: float) -> str:
-    return os.path.join(MODELS, f"digits-ar{reg:g}.pt")
 DESCRIPTION = f"""\
 Run the pipeline end to end on the embedded default: scikit-learn's 8x8 digits read row by row
 (8 steps of 8 features), one EGRU layer of 64 units and a readout of the summed events.
@@ -56,16 +47,27 @@ Run the pipeline end to end on the embedded default: scikit-learn's 8x8 digits r
 Writes everything under --workdir and prints a report (--json: the same as one JSON object).
 Targets: {", ".join(TARGETS)} (the digits model fits the ECP5 parts; see docs/synthesis.md)."""
 
+MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+SHIPPED_MODEL = os.path.join(MODELS, "digits.pt")
+# The same training with other activity-regularisation weights (egru train --activity-reg A):
+# the accuracy-activity trade-off made while training, plotted beside threshold scaling.
+ACTIVITY_REG = (0.0, 0.05, 0.5, 1.0)
 # Thresholds scaled by these factors give the accuracy-activity curve (1 is the model as trained).
 THRESHOLD_SCALES = (0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
 RASTER_SEQUENCES = 3
+
+
+def regularised_model(reg: float) -> str:
+    """The shipped checkpoint trained with activity-regularisation weight ``reg``."""
+    return os.path.join(MODELS, f"digits-ar{reg:g}.pt")
 
 
 def add_arguments(p) -> None:
     p.add_argument("--workdir", default=os.path.join("runs", "demo"),
                    help="folder for the demo's files (%(default)s)")
     p.add_argument("--retrain", action="store_true",
-                   help="train the float model and the GRU baseline again instead of loading the shipped one")
+                   help="train the float model, the GRU baseline and the activity-regularisation series again "
+                        "instead of loading the shipped checkpoints")
     p.add_argument("--epochs", type=int, default=cmd_train.DEFAULTS.epochs,
                    help="training epochs with --retrain (%(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training and fine-tuning (%(default)s)")
