@@ -128,7 +128,9 @@ class CommandUnit(wiring.Component):
         flags = Signal(8)
         end, start = flags[0], flags[1]
         bad = Signal()
-        counters_q = Signal(8 * COUNTER_BYTES)  # the last step's counters, as they go out
+        # the last step's counters at the core's widths (they are widened to bytes as they go out)
+        counter_widths = [len(getattr(self.counters.payload, name)) for name, _ in COUNTER_FIELDS]
+        counters_q = Signal(sum(counter_widths))
         field = Signal(range(len(COUNTER_FIELDS) + 1), init=len(COUNTER_FIELDS))  # next field to write
         readout_q = Signal(32)
         la = Signal(range(w.max_response + 1))  # where the next logit goes
@@ -155,12 +157,12 @@ class CommandUnit(wiring.Component):
 
         def write_counters():
             """Write the next field of counters_q into the response (one field per call)."""
-            at = 1
+            at, pos = 1, 0
             with m.Switch(field):
-                for i, (_, n) in enumerate(COUNTER_FIELDS):
+                for i, ((_, n), width) in enumerate(zip(COUNTER_FIELDS, counter_widths, strict=True)):
                     with m.Case(i):
-                        emit(counters_q[8 * (at - 1):8 * (at - 1 + n)], n, at)
-                    at += n
+                        emit(counters_q[pos:pos + width], n, at)
+                    at, pos = at + n, pos + width
             m.d.sync += field.eq(field + 1)
 
         counters_left = field != len(COUNTER_FIELDS)
@@ -244,7 +246,10 @@ class CommandUnit(wiring.Component):
                     with m.If(rp + 1 == ACCESS_HEADER):
                         m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):
-                depth, valid_target, lane_ok = Signal(33), Signal(), Signal()
+                # addresses past every memory are refused on their high bits, so the range check
+                # needs an adder only as wide as the load port's address
+                LA = g.load_addr_bits
+                depth, valid_target, lane_ok = Signal(LA + 1), Signal(), Signal()
                 with m.Switch(target):
                     for t, (d, per_lane) in g.targets().items():
                         with m.Case(t):
@@ -255,7 +260,7 @@ class CommandUnit(wiring.Component):
                     finish(Status.BAD_LENGTH)
                 with m.Elif(~is_write & ((length != ACCESS_HEADER) | (count > w.max_read()))):
                     finish(Status.BAD_LENGTH)
-                with m.Elif(~valid_target | ~lane_ok | (addr + count > depth)):
+                with m.Elif(~valid_target | ~lane_ok | (addr[LA:] != 0) | (addr[:LA] + count > depth)):
                     finish(Status.BAD_ADDRESS)
                 with m.Elif(~self.load.ready):
                     finish(Status.BUSY)  # loads and reads only between sequences
@@ -268,7 +273,7 @@ class CommandUnit(wiring.Component):
             gather("WRITE_GATHER", w.word_bytes, "WRITE_PUT")
             with m.State("WRITE_PUT"):
                 ld = self.load.payload
-                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane), ld.addr.eq(addr + k),
+                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane), ld.addr.eq(addr[:g.load_addr_bits] + k),
                              ld.data.eq(acc[AW - 8 * w.word_bytes:])]
                 with m.If(self.load.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
@@ -279,7 +284,7 @@ class CommandUnit(wiring.Component):
             with m.State("READ_ASK"):
                 pk = self.peek.payload
                 m.d.comb += [self.peek.valid.eq(ser_free), pk.target.eq(target), pk.lane.eq(lane),
-                             pk.addr.eq(addr + k)]
+                             pk.addr.eq(addr[:g.load_addr_bits] + k)]
                 with m.If(ser_free & self.peek.ready):
                     m.next = "READ_TAKE"
             with m.State("READ_TAKE"):
@@ -366,7 +371,7 @@ class CommandUnit(wiring.Component):
                 with m.Elif(self.counters.valid & ser_free):
                     m.d.comb += self.counters.ready.eq(1)
                     with m.If(cw.kind == C_STEP):
-                        m.d.sync += [counters_q.eq(Cat(*(_widen(getattr(cw, name), n) for name, n in COUNTER_FIELDS))),
+                        m.d.sync += [counters_q.eq(Cat(*(getattr(cw, name) for name, _ in COUNTER_FIELDS))),
                                      field.eq(0)]
                         with m.If(end):
                             m.d.sync += steps.eq(0)

@@ -16,7 +16,7 @@ Schedule of one time step, per layer l (docs/datapath.md has the diagrams):
 
 After a sequence's last step the **readout** multiplies the per-unit sums of the last layer's
 event values (accumulated during the updates) with the readout weights, for units whose sum is
-nonzero, and sends the logits and the class.
+nonzero (compacted first), one class at a time, and sends the logits and the class.
 
 Streams: ``inputs`` (index, value, last = end of step, end = end of sequence), ``events``,
 ``result``, ``counters`` (one word per step and one per readout), optional ``trace`` (every
@@ -60,7 +60,8 @@ C_STEP, C_READOUT = 0, 1
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
 _FIFO_DEPTH = 16  # room for every unit in flight (UpdateLane.LATENCY + 3) and as many again
-_DESC_DEPTH = 8
+_DESC_DEPTH = 5  # the least that never starves the walker: a descriptor is walked 3 cycles after its
+                 # event is issued, and the credit check keeps one place spare (4 loses cycles)
 
 
 class EGRUCore(wiring.Component):
@@ -68,8 +69,8 @@ class EGRUCore(wiring.Component):
 
     Latency and throughput (cycles, with every output stream ready): a step costs, per layer,
     ``route`` = 4 + sum over the layer's input and recurrent events of max(L_col, 1), plus
-    ``update`` = ceil(H/P) + 7; the readout costs 2 cycles per unit plus C per unit whose event
-    sum is nonzero, plus C + 1 to send the result. sw/cycles.py states it exactly (with the rule
+    ``update`` = ceil(H/P) + 7; the readout costs H + 2 + C x (4 + the units whose event sum is
+    nonzero), sending the result included. sw/cycles.py states it exactly (with the rule
     for trailing empty columns) and the tests hold the core to it. Backpressure on
     ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
     are accepted between steps, ``load`` and ``peek`` only between sequences.
@@ -81,7 +82,8 @@ class EGRUCore(wiring.Component):
     Read-back: a ``peek`` request (target, lane, addr of the load-port map) accepted in cycle n
     gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1, sign-extended from the
     signed memories (biases, thresholds, LUTs, readout), so it equals the load word that wrote
-    it. One word per cycle.
+    it when that word lies in the memory's range (readout biases: readout_bias_limit). One word
+    per cycle.
     """
 
     def __init__(self, image: CoreImage, trace: bool = False):
@@ -167,25 +169,44 @@ class EGRUCore(wiring.Component):
         lw = sum(w for _, w in g.lane_fields)
         pw = sum(w for _, w in g.ptr_fields)
         ew = sum(w for _, w in g.ebuf_fields)
-        ptr_mem = mem("pointers", unsigned(pw), g.columns,
-                      [_pack(g.ptr_fields, p) for p in img.weights.pointers])
         in_mem = mem("input_buffer", unsigned(_bits(g.I) + cfg.input_bits), g.I)
-        lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth,
-                        [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]) for p in range(P)]
+        # Memories that one phase leaves idle hold another phase's tables behind their own words
+        # (lane 0's copy), instead of block RAMs of their own: the readout weights W_out[k][n]
+        # sit behind the weights (word depth + k * C + n; the walker is idle in the readout), the
+        # column pointers' starts behind the states and their lengths behind the thresholds
+        # (word L * M + column; both are read only in the update phase).
+        wo_words = [img.readout_weight[k][n] & ((1 << lw) - 1) for k in range(H) for n in range(C)]
+        lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth + (H * C if p == 0 else 0),
+                        [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]
+                        + ([0] * (g.depth - len(img.weights.lane_words[p])) + wo_words if p == 0 else []))
+                    for p in range(P)]
+        ptr_base = L * M
+        len_bits = pw - g.start_bits
+        c_width, thr_width = max(g.S, g.start_bits), max(g.S, len_bits)
 
         biases = {gate: per_lane(getattr(img, f"bias_{gate}"), cfg, 0) for gate in GATES}
-        bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(g.AB), L * M, biases[gate][p]) for p in range(P)]
+        bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(cfg.preact_bits), L * M, biases[gate][p]) for p in range(P)]
                     for gate in GATES}
-        thr_mem = [mem(f"thr_{p}", signed(g.S), L * M, per_lane(img.thr, cfg, cfg.one)[p]) for p in range(P)]
-        c_mem = [mem(f"state_{p}", signed(g.S), L * M) for p in range(P)]
+        thr_init = [[v & ((1 << thr_width) - 1) for v in lane_thr] for lane_thr in per_lane(img.thr, cfg, cfg.one)]
+        thr_init[0] += [length for _, length in img.weights.pointers]
+        thr_mem = [mem(f"thr_{p}", unsigned(thr_width), L * M + (g.columns if p == 0 else 0), thr_init[p])
+                   for p in range(P)]
+        c_mem = [mem(f"state_{p}", unsigned(c_width), L * M + (g.columns if p == 0 else 0),
+                     [0] * (L * M) + [start for start, _ in img.weights.pointers] if p == 0 else ())
+                 for p in range(P)]
         # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB
         ebuf_mem = [[mem(f"events_{layer}_{p}", unsigned(ew), 2 << g.Mb) for p in range(P)] for layer in range(L)]
-        sum_mem = [mem(f"event_sum_{p}", signed(g.SB), M) for p in range(P)]
-        wo_mem = mem("readout_weights", signed(g.WB), H * C,
-                     [img.readout_weight[k][n] for k in range(H) for n in range(C)])
-        readout_bias = [Signal(signed(g.RB), name=f"readout_bias_{n}", init=img.readout_bias[n]) for n in range(C)]
+        # an event sum word also has room for W_out's row address k * C: the readout compacts the
+        # nonzero sums in place into (row, sum) entries (see the readout below). Lane 0's memory
+        # also holds the readout biases, behind its M sums: block RAM that is there anyway,
+        # instead of C registers and their multiplexer.
+        KC = _bits(H * C)
+        RBB = g.RBB
+        sum_width = max(g.SB + KC, RBB)
+        rb_init = [0] * M + [b & ((1 << sum_width) - 1) for b in img.readout_bias]
+        sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), M + (C if p == 0 else 0), rb_init if p == 0 else ())
+                   for p in range(P)]
 
-        ptr_rd = ptr_mem.read_port()
         in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
         lane_rd = [mm.read_port() for mm in lane_mem]
         bias_rd = {gate: [mm.read_port() for mm in bias_mem[gate]] for gate in GATES}
@@ -194,7 +215,6 @@ class EGRUCore(wiring.Component):
         ebuf_rd = [[mm.read_port() for mm in row] for row in ebuf_mem]
         ebuf_wr = [[mm.write_port() for mm in row] for row in ebuf_mem]
         sum_rd, sum_wr = [mm.read_port() for mm in sum_mem], [mm.write_port() for mm in sum_mem]
-        wo_rd = wo_mem.read_port()
 
         macs = [MacLane(cfg, M) for _ in range(P)]
         for p, mac in enumerate(macs):
@@ -208,22 +228,17 @@ class EGRUCore(wiring.Component):
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
         ld_fire = self.load.valid & self.load.ready
-        ptr_wr = ptr_mem.write_port()
         lane_wr = [mm.write_port() for mm in lane_mem]
         bias_wr = {gate: [mm.write_port() for mm in bias_mem[gate]] for gate in GATES}
         thr_wr = [mm.write_port() for mm in thr_mem]
-        wo_wr = wo_mem.write_port()
-        m.d.comb += [ptr_wr.addr.eq(ld.addr), ptr_wr.data.eq(ld.data),
-                     ptr_wr.en.eq(ld_fire & (ld.target == T_POINTER)),
-                     wo_wr.addr.eq(ld.addr), wo_wr.data.eq(ld.data),
-                     wo_wr.en.eq(ld_fire & (ld.target == T_READOUT_W))]
         # The lane memories have one address for reads and writes (the load writes only while the
         # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
-        lane_addr = Signal(g.start_bits)
+        lane_addr = Signal(range(g.depth + H * C + 1))
+        lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
             m.d.comb += [lane_wr[p].addr.eq(lane_addr), lane_rd[p].addr.eq(lane_addr), lane_wr[p].data.eq(ld.data),
-                         lane_wr[p].en.eq(on_lane & (ld.target == T_WEIGHT)),
+                         lane_wr[p].en.eq(on_lane & lane_write),
                          thr_wr[p].addr.eq(ld.addr), thr_wr[p].data.eq(ld.data),
                          thr_wr[p].en.eq(on_lane & (ld.target == T_THR)),
                          lanes[p].lut_we.eq(on_lane & (ld.target >= T_LUT_UPDATE) & (ld.target <= T_LUT_TANH)),
@@ -233,11 +248,6 @@ class EGRUCore(wiring.Component):
                 w = bias_wr[gate][p]
                 m.d.comb += [w.addr.eq(ld.addr), w.data.eq(ld.data),
                              w.en.eq(on_lane & (ld.target == T_BIAS_U + i))]
-        with m.If(ld_fire & (ld.target == T_READOUT_B)):
-            with m.Switch(ld.addr):
-                for n in range(C):
-                    with m.Case(n):
-                        m.d.sync += readout_bias[n].eq(ld.data)
 
         # ---- control state -----------------------------------------------------------------
         step = Signal(g.step_bits)  # sequences are at most max_steps long (the host checks)
@@ -254,15 +264,17 @@ class EGRUCore(wiring.Component):
         mac_count = Signal(g.mac_bits)  # 3 per stored entry read (padding words of zeros do no MAC)
         ro_cycles = Signal(g.cycle_bits)
 
-        # output FIFOs
-        ev_fifo = SyncFIFOBuffered(width=self.event_layout.size, depth=_FIFO_DEPTH)
+        # output FIFOs. They do not hold the step: every word of a step leaves before the step
+        # counter advances (STEP_DONE waits until they are drained), so it is the live register.
+        sb = g.step_bits
+        ev_fifo = SyncFIFOBuffered(width=self.event_layout.size - sb, depth=_FIFO_DEPTH)
         m.submodules.ev_fifo = ev_fifo
-        m.d.comb += [self.events.valid.eq(ev_fifo.r_rdy), self.events.payload.eq(ev_fifo.r_data),
+        m.d.comb += [self.events.valid.eq(ev_fifo.r_rdy), self.events.payload.eq(Cat(step, ev_fifo.r_data)),
                      ev_fifo.r_en.eq(self.events.ready)]
         if self._trace:
-            tr_fifo = SyncFIFOBuffered(width=self.trace_layout.size, depth=_FIFO_DEPTH)
+            tr_fifo = SyncFIFOBuffered(width=self.trace_layout.size - sb, depth=_FIFO_DEPTH)
             m.submodules.tr_fifo = tr_fifo
-            m.d.comb += [self.trace.valid.eq(tr_fifo.r_rdy), self.trace.payload.eq(tr_fifo.r_data),
+            m.d.comb += [self.trace.valid.eq(tr_fifo.r_rdy), self.trace.payload.eq(Cat(step, tr_fifo.r_data)),
                          tr_fifo.r_en.eq(self.trace.ready)]
 
         # ---- route: front-end ---------------------------------------------------------------
@@ -349,11 +361,11 @@ class EGRUCore(wiring.Component):
                                     k = field(word, g.ebuf_fields, "m") * P + (s - P)
                                     m.d.comb += [col.eq(img.weights.recurrent_base[layer_] + k),
                                                  value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(1)]
-        m.d.comb += [ptr_rd.addr.eq(col), ptr_rd.en.eq(1)]
+        # (the pointer's read addresses are set below, after the update's, which they override)
         m.d.sync += [f2_valid.eq(f1_valid), f2_value.eq(value), f2_rec.eq(rec)]
         # F2: pointer -> descriptor queue
-        m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(ptr_rd.data[:g.start_bits]),
-                     walker.w_len.eq(ptr_rd.data[g.start_bits:pw]), walker.w_value.eq(f2_value),
+        m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(c_rd[0].data[:g.start_bits]),
+                     walker.w_len.eq(thr_rd[0].data[:len_bits]), walker.w_value.eq(f2_value),
                      walker.w_rec.eq(f2_rec)]
 
         # ---- route: back-end (ColumnWalker) reads the lane lists ----------------------------------
@@ -362,7 +374,7 @@ class EGRUCore(wiring.Component):
         m.d.comb += lane_addr.eq(walker.addr)
         for p in range(P):
             # no read in a write cycle: single-port RAMs keep their output then (iCE40 SPRAM)
-            m.d.comb += lane_rd[p].en.eq(~(ld_fire & (ld.target == T_WEIGHT)))
+            m.d.comb += lane_rd[p].en.eq(~lane_write)
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(walker.issue), l1_value.eq(walker.value), l1_rec.eq(walker.rec)]
 
@@ -401,19 +413,26 @@ class EGRUCore(wiring.Component):
             m.d.sync += u_m.eq(u_m + 1)
         unit_addr = Signal(range(L * M + 1))
         m.d.comb += unit_addr.eq(layer * M + u_m)
+        # state and threshold are read for the unit LATE - 1 cycles into the lane (see UpdateLane)
+        late_addr = Signal(range(L * M + 1))
+        m.d.comb += late_addr.eq(layer * M + u_pipe[UpdateLane.LATE - 1][1])
         for p in range(P):
             for gate in GATES:
                 m.d.comb += [bias_rd[gate][p].addr.eq(unit_addr), bias_rd[gate][p].en.eq(1)]
-            m.d.comb += [thr_rd[p].addr.eq(unit_addr), thr_rd[p].en.eq(1),
-                         c_rd[p].addr.eq(unit_addr), c_rd[p].en.eq(1)]
+            m.d.comb += [thr_rd[p].addr.eq(late_addr), thr_rd[p].en.eq(1),
+                         c_rd[p].addr.eq(late_addr), c_rd[p].en.eq(1)]
+        with m.If(routing):  # F1: the event's column pointer
+            m.d.comb += [c_rd[0].addr.eq(ptr_base + col), thr_rd[0].addr.eq(ptr_base + col)]
         m.d.sync += [u1_valid.eq(u0_issue), u1_m.eq(u_m)]
         for (v, um), (v_next, um_next) in zip(u_pipe, u_pipe[1:], strict=False):
             m.d.sync += [v_next.eq(v), um_next.eq(um)]
         for p, lane in enumerate(lanes):
             m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer), lane.i_tag.eq(u1_m),
-                         lane.i_c.eq(Mux(first, 0, c_rd[p].data)), lane.i_thr.eq(thr_rd[p].data)]
+                         lane.i_c.eq(Mux(first, 0, c_rd[p].data[:g.S].as_signed())),
+                         lane.i_thr.eq(thr_rd[p].data[:g.S].as_signed())]
             for gate in GATES:
-                m.d.comb += getattr(lane, f"i_a_{gate}").eq(getattr(macs[p], f"d_a_{gate}") + bias_rd[gate][p].data)
+                m.d.comb += [getattr(lane, f"i_a_{gate}").eq(getattr(macs[p], f"d_a_{gate}")),
+                             getattr(lane, f"i_b_{gate}").eq(bias_rd[gate][p].data)]
             # the event sum is read one cycle before the lane's output adds to it
             m.d.comb += [sum_rd[p].addr.eq(u_pipe[-1][1]), sum_rd[p].en.eq(1)]
 
@@ -439,61 +458,82 @@ class EGRUCore(wiring.Component):
                         m.d.sync += counts[layer_][h][p].eq(counts[layer_][h][p] + 1)
             # per-unit sums of the last layer's event values, for the readout
             m.d.comb += [sum_wr[p].addr.eq(o_m),
-                         sum_wr[p].data.eq(Mux(first, 0, sum_rd[p].data) + lane.o_y),
+                         sum_wr[p].data.eq(Mux(first, 0, sum_rd[p].data[:g.SB].as_signed()) + lane.o_y),
                          sum_wr[p].en.eq(o_valid & last_layer)]
-        ev_word = Cat(step, layer, o_m, fires, *[lane.o_y for lane in lanes])
+        ev_word = Cat(layer, o_m, fires, *[lane.o_y for lane in lanes])
         m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
         if self._trace:
-            tr_word = Cat(step, layer, o_m, fires, *[lane.o_c for lane in lanes], *[lane.o_y for lane in lanes])
+            tr_word = Cat(layer, o_m, fires, *[lane.o_c for lane in lanes], *[lane.o_y for lane in lanes])
             m.d.comb += [tr_fifo.w_data.eq(tr_word), tr_fifo.w_en.eq(o_valid)]
         update_idle = ~o_valid
         for v, _ in u_pipe:
             update_idle = update_idle & ~v
 
         # ---- readout ---------------------------------------------------------------------------
-        logits = [Signal(signed(g.RB), name=f"logit_{n}") for n in range(C)]
-        ro_k = Signal(range(H + 1))
+        # Class by class, with one logit register. SCAN (H + 1 cycles): unit k's event sum is read
+        # in cycle k and, when nonzero, written back in cycle k + 1 as entry j (row address k * C,
+        # sum) of the same memories, at lane j mod P, address j div P: j <= k, so that place has
+        # been read already. Then per class n, MAC (nnz + 3 cycles): entry j is read in cycle j,
+        # W_out[row + n] in j + 1, the product is registered in j + 2 (a block-RAM output feeding
+        # a multiplier fills a cycle) and added to the logit in j + 3; SEND (1 cycle) sends the
+        # logit and starts the next class's at its bias. Last, the class.
+        ro_k = Signal(range(H + 1))            # SCAN: the next unit read
+        ro_kc = Signal(range(H * C + 1))       # its row address k * C
         ro_n = Signal(range(C + 1))
-        ro_s = Signal(signed(g.SB))
+        nnz = Signal(range(H + 1))             # entries (units with a nonzero event sum)
+        mc = Signal(range(H + 3))              # MAC: cycle within the class
+        rd_lane, rd_addr = Signal(range(max(P, 2))), Signal(range(M + 1))  # the next sum read
+        wr_lane, wr_addr = Signal.like(rd_lane), Signal.like(rd_addr)      # the next entry written
+        q_valid, q_lane, q_kc = Signal(), Signal.like(rd_lane), Signal.like(ro_kc)  # the read in flight
+        logit = Signal(signed(g.RB))
         best, best_n = Signal(signed(g.RB)), Signal(range(C + 1))
-        ro_lane = Signal(range(max(P, 2)))  # one bit even at P = 1: a zero-width wire lints as [-1:0]
-        m.d.comb += ro_lane.eq(ro_k % P)
-        ro_reading = Signal()
+
+        def advance(lane_, addr_):
+            """The next place in unit order: lane + 1, or lane 0 of the next address."""
+            if P == 1:
+                m.d.sync += addr_.eq(addr_ + 1)
+            else:
+                with m.If(lane_ == P - 1):
+                    m.d.sync += [lane_.eq(0), addr_.eq(addr_ + 1)]
+                with m.Else():
+                    m.d.sync += lane_.eq(lane_ + 1)
+
+        ro_reading, ro_scan, ro_mac = Signal(), Signal(), Signal()
         with m.If(ro_reading):
             for p in range(P):
-                m.d.comb += sum_rd[p].addr.eq(ro_k // P)
-        m.d.comb += [wo_rd.en.eq(1)]
-        sum_data = Signal(signed(g.SB))
-        with m.Switch(ro_lane):
+                m.d.comb += sum_rd[p].addr.eq(rd_addr)
+        m.d.sync += [q_valid.eq(0), q_lane.eq(rd_lane)]
+        with m.If(ro_reading):
+            m.d.sync += q_valid.eq(1)
+            advance(rd_lane, rd_addr)
+        sum_word = Signal(g.SB + KC)
+        m.d.comb += sum_word.eq(Array(port.data for port in sum_rd)[q_lane])
+        sum_data = sum_word[:g.SB].as_signed()
+        with m.If(ro_scan & q_valid & (sum_data != 0)):
             for p in range(P):
-                with m.Case(p):
-                    m.d.comb += sum_data.eq(sum_rd[p].data)
-        logit_sel = Signal(signed(g.RB))
-        # a readout product is registered (a block-RAM output feeding a multiplier fills a cycle)
-        # and added to its class's logit in the next cycle, with one adder for all classes; the
-        # last add lands in RO_SEND's first cycle, which sends class 0 (C >= 2)
-        ro_prod, ro_prod_n, ro_prod_valid = Signal(signed(g.SB + g.WB)), Signal(range(C)), Signal()
-        ro_acc = Signal(signed(g.RB))
-        m.d.comb += ro_acc.eq(Array(logits)[ro_prod_n] + ro_prod)
-        m.d.sync += ro_prod_valid.eq(0)
+                with m.If(wr_lane == p):
+                    m.d.comb += [sum_wr[p].addr.eq(wr_addr), sum_wr[p].data.eq(Cat(sum_data, q_kc)),
+                                 sum_wr[p].en.eq(1)]
+            m.d.sync += nnz.eq(nnz + 1)
+            advance(wr_lane, wr_addr)
+        # MAC pipeline: entry -> W_out read -> product -> logit
+        wo_data = lane_rd[0].data[:g.WB].as_signed()
+        with m.If(ro_mac):
+            m.d.comb += lane_addr.eq(g.depth + sum_word[g.SB:] + ro_n)
+        ro_s, ro_s_valid = Signal(signed(g.SB)), Signal()
+        ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB)), Signal()
+        m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(ro_mac & q_valid),
+                     ro_prod.eq(ro_s * wo_data), ro_prod_valid.eq(ro_s_valid)]
         with m.If(ro_prod_valid):
-            with m.Switch(ro_prod_n):
-                for n in range(C):
-                    with m.Case(n):
-                        m.d.sync += logits[n].eq(ro_acc)
-        with m.Switch(ro_n):
-            for n in range(C):
-                with m.Case(n):
-                    m.d.comb += logit_sel.eq(logits[n])
-
-        def next_unit():
-            """Readout: on to the next unit, or to sending the result after the last."""
-            m.d.sync += ro_k.eq(ro_k + 1)
-            with m.If(ro_k == H - 1):
-                m.d.sync += [ro_n.eq(0), best.eq(0), best_n.eq(0)]
-                m.next = "RO_SEND"
-            with m.Else():
-                m.next = "RO_READ"
+            m.d.sync += logit.eq(logit + ro_prod)
+        # class n's bias is lane 0's sum word M + n, read in the cycle before its MAC starts
+        rb_read = Signal(range(C))
+        rb_reading = Signal()
+        with m.If(rb_reading):
+            m.d.comb += sum_rd[0].addr.eq(M + rb_read)
+        bias_word = sum_rd[0].data[:RBB].as_signed()
+        with m.If(ro_mac & (mc == 0)):
+            m.d.sync += logit.eq(bias_word)
 
         # ---- the schedule ---------------------------------------------------------------------
         drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)  # every event (and trace word) has left
@@ -558,40 +598,42 @@ class EGRUCore(wiring.Component):
                 with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
                     with m.If(end_seq):
-                        m.d.sync += [ro_k.eq(0), ro_cycles.eq(0), *[logits[n].eq(readout_bias[n]) for n in range(C)]]
-                        m.next = "RO_READ"
+                        m.d.sync += [ro_k.eq(0), ro_kc.eq(0), rd_lane.eq(0), rd_addr.eq(0), wr_lane.eq(0),
+                                     wr_addr.eq(0), nnz.eq(0), ro_cycles.eq(0)]
+                        m.next = "RO_SCAN"
                     with m.Else():
                         m.next = "LOAD"
-            with m.State("RO_READ"):
-                m.d.comb += ro_reading.eq(1)
-                m.d.sync += ro_cycles.eq(ro_cycles + 1)
-                m.next = "RO_CHECK"
-            with m.State("RO_CHECK"):
-                m.d.sync += [ro_cycles.eq(ro_cycles + 1), ro_s.eq(sum_data), ro_n.eq(0)]
-                m.d.comb += wo_rd.addr.eq(ro_k * C)
-                with m.If(sum_data == 0):
-                    next_unit()
-                with m.Else():
+            with m.State("RO_SCAN"):
+                m.d.comb += [ro_scan.eq(1), ro_reading.eq(ro_k < H)]
+                m.d.sync += [ro_cycles.eq(ro_cycles + 1), q_kc.eq(ro_kc)]
+                with m.If(ro_k < H):
+                    m.d.sync += [ro_k.eq(ro_k + 1), ro_kc.eq(ro_kc + C)]
+                with m.Else():  # unit H - 1's sum is written in this cycle; class 0 starts
+                    m.d.comb += [rb_reading.eq(1), rb_read.eq(0)]
+                    m.d.sync += [rd_lane.eq(0), rd_addr.eq(0), mc.eq(0), ro_n.eq(0)]
                     m.next = "RO_MAC"
             with m.State("RO_MAC"):
-                m.d.sync += ro_cycles.eq(ro_cycles + 1)
-                m.d.comb += wo_rd.addr.eq(ro_k * C + ro_n + 1)
-                m.d.sync += [ro_prod.eq(ro_s * wo_rd.data), ro_prod_n.eq(ro_n), ro_prod_valid.eq(1)]
-                m.d.sync += ro_n.eq(ro_n + 1)
-                with m.If(ro_n == C - 1):
-                    next_unit()
+                m.d.comb += [ro_mac.eq(1), ro_reading.eq(mc < nnz)]
+                m.d.sync += [ro_cycles.eq(ro_cycles + 1), mc.eq(mc + 1)]
+                with m.If(mc == nnz + 2):  # the last product is added in this cycle
+                    m.next = "RO_SEND"
             with m.State("RO_SEND"):
-                m.d.comb += self.result.valid.eq(1)
-                with m.If(ro_n < C):
-                    m.d.comb += [rs.kind.eq(R_LOGIT), rs.index.eq(ro_n), rs.value.eq(logit_sel)]
-                with m.Else():
-                    m.d.comb += [rs.kind.eq(R_CLASS), rs.index.eq(best_n), rs.value.eq(best)]
+                m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_LOGIT), rs.index.eq(ro_n), rs.value.eq(logit),
+                             rb_reading.eq(ro_n != C - 1), rb_read.eq(ro_n + 1)]
                 with m.If(self.result.ready):
-                    m.d.sync += [ro_n.eq(ro_n + 1), ro_cycles.eq(ro_cycles + 1)]
-                    with m.If((ro_n < C) & ((ro_n == 0) | (logit_sel > best))):
-                        m.d.sync += [best.eq(logit_sel), best_n.eq(ro_n)]  # ties keep the lowest class
-                    with m.If(ro_n == C):
-                        m.next = "RO_DONE"
+                    m.d.sync += ro_cycles.eq(ro_cycles + 1)
+                    with m.If((ro_n == 0) | (logit > best)):
+                        m.d.sync += [best.eq(logit), best_n.eq(ro_n)]  # ties keep the lowest class
+                    with m.If(ro_n == C - 1):
+                        m.next = "RO_CLASS"
+                    with m.Else():
+                        m.d.sync += [ro_n.eq(ro_n + 1), rd_lane.eq(0), rd_addr.eq(0), mc.eq(0)]
+                        m.next = "RO_MAC"
+            with m.State("RO_CLASS"):
+                m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_CLASS), rs.index.eq(best_n), rs.value.eq(best)]
+                with m.If(self.result.ready):
+                    m.d.sync += ro_cycles.eq(ro_cycles + 1)
+                    m.next = "RO_DONE"
             with m.State("RO_DONE"):
                 m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_READOUT), cw.step.eq(step),
                              cw.cycles.eq(ro_cycles)]
@@ -599,42 +641,50 @@ class EGRUCore(wiring.Component):
                     m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
                     m.next = "LOAD"
 
+        with m.If(ld_fire & (ld.target == T_READOUT_B)):
+            m.d.comb += [sum_wr[0].addr.eq(M + ld.addr), sum_wr[0].data.eq(ld.data), sum_wr[0].en.eq(1)]
+
         # ---- read-back: while idle between sequences the datapath's read ports serve ``peek``
         # (the statements below come last, so they override the datapath's addresses)
         pk = self.peek.payload
         pk_fire = self.peek.valid & self.peek.ready
         pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
-        ro_bias_q = Signal(signed(g.RB))
         with m.If(ld_fire & (ld.target == T_WEIGHT)):
             m.d.comb += lane_addr.eq(ld.addr)
+        with m.If(ld_fire & (ld.target == T_READOUT_W)):
+            m.d.comb += lane_addr.eq(g.depth + ld.addr)
+        with m.If(ld_fire & (ld.target == T_POINTER)):
+            m.d.comb += [c_wr[0].addr.eq(ptr_base + ld.addr), c_wr[0].data.eq(ld.data[:g.start_bits]),
+                         c_wr[0].en.eq(1), thr_wr[0].addr.eq(ptr_base + ld.addr),
+                         thr_wr[0].data.eq(ld.data[g.start_bits:pw]), thr_wr[0].en.eq(1)]
         with m.If(pk_fire):
-            m.d.comb += [ptr_rd.addr.eq(pk.addr), wo_rd.addr.eq(pk.addr), lane_addr.eq(pk.addr)]
+            m.d.comb += [sum_rd[0].addr.eq(M + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr),
+                         lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, g.depth, 0))]
             for p in range(P):
-                m.d.comb += [thr_rd[p].addr.eq(pk.addr),
+                m.d.comb += [thr_rd[p].addr.eq(pk.addr + Mux(pk.target == T_POINTER, ptr_base, 0)),
                              lanes[p].lut_read.eq(1), lanes[p].lut_addr.eq(pk.addr),
                              lanes[p].lut_sel.eq(pk.target - T_LUT_UPDATE)]
                 for gate in GATES:
                     m.d.comb += bias_rd[gate][p].addr.eq(pk.addr)
-        m.d.sync += [self.peek_valid.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane),
-                     ro_bias_q.eq(Array(readout_bias)[pk.addr[:_bits(C)]])]
+        m.d.sync += [self.peek_valid.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane)]
 
         def lane_word(ports):
             return Array(port.data for port in ports)[pk_lane[:_bits(P)]]
 
         with m.Switch(pk_target):
             with m.Case(T_POINTER):
-                m.d.comb += self.peek_data.eq(ptr_rd.data)
+                m.d.comb += self.peek_data.eq(Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits]))
             with m.Case(T_WEIGHT):
                 m.d.comb += self.peek_data.eq(lane_word(lane_rd))
             for i, gate in enumerate(GATES):
                 with m.Case(T_BIAS_U + i):
                     m.d.comb += self.peek_data.eq(lane_word(bias_rd[gate]))
             with m.Case(T_THR):
-                m.d.comb += self.peek_data.eq(lane_word(thr_rd))
+                m.d.comb += self.peek_data.eq(Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
             with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
                 m.d.comb += self.peek_data.eq(Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
             with m.Case(T_READOUT_W):
-                m.d.comb += self.peek_data.eq(wo_rd.data)
+                m.d.comb += self.peek_data.eq(wo_data)
             with m.Case(T_READOUT_B):
-                m.d.comb += self.peek_data.eq(ro_bias_q)
+                m.d.comb += self.peek_data.eq(bias_word)
         return m

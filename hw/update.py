@@ -12,9 +12,11 @@ from hw.spec import LUT_KINDS, EGRUConfig, make_lut
 class UpdateLane(wiring.Component):
     """Computes one unit per cycle (docs/arithmetic.md, update phase).
 
-    Inputs (``i_*``, valid with ``i_valid``): the four accumulators *including* their biases,
-    the unit's state c (0 on a sequence's first step), its threshold, the layer (selects the
-    accumulator-to-pre-activation shift) and an opaque tag that travels along.
+    Inputs (``i_*``, valid with ``i_valid`` in cycle n): the four accumulators, their biases
+    (``i_b_*``, pre-activations, added after the accumulator is shifted to that format), the layer (selects the accumulator-to-pre-activation shift) and an opaque tag that
+    travels along; the unit's state c (0 on a sequence's first step) and threshold come
+    ``LATE`` = 4 cycles later, in cycle n + 4, where they are first used: a memory read there
+    costs no pipeline registers to carry them.
 
     Latency: ``LATENCY`` = 5 cycles; the ``o_*`` outputs of an input given in cycle n are valid
     (``o_valid``) in cycle n + 5, combinationally from the registers of the last stage. The
@@ -29,6 +31,7 @@ class UpdateLane(wiring.Component):
     """
 
     LATENCY = 5
+    LATE = 4
 
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
         if not isinstance(cfg, EGRUConfig):
@@ -36,13 +39,15 @@ class UpdateLane(wiring.Component):
         if isinstance(tag_bits, bool) or not isinstance(tag_bits, int) or tag_bits < 1:
             reject(self, ValueError(f"UpdateLane: tag_bits must be a positive integer, got {tag_bits!r}"))
         self._cfg = cfg
-        acc_bits = max(cfg.acc_bits(layer) for layer in range(cfg.layers)) + 1  # + bias headroom
+        acc_bits = max(cfg.acc_bits(layer) for layer in range(cfg.layers))
         S = cfg.state_bits
         super().__init__({
             "i_valid": In(1),
             "i_layer": In(max(1, (cfg.layers - 1).bit_length())),  # never 0 bits wide
             "i_a_u": In(signed(acc_bits)), "i_a_r": In(signed(acc_bits)),
             "i_a_gx": In(signed(acc_bits)), "i_a_gh": In(signed(acc_bits)),
+            "i_b_u": In(signed(cfg.preact_bits)), "i_b_r": In(signed(cfg.preact_bits)),
+            "i_b_gx": In(signed(cfg.preact_bits)), "i_b_gh": In(signed(cfg.preact_bits)),
             "i_c": In(signed(S)), "i_thr": In(signed(S)),
             "i_tag": In(tag_bits),
             "o_valid": Out(1),
@@ -87,12 +92,12 @@ class UpdateLane(wiring.Component):
                 with m.Case(i):
                     m.d.comb += self.lut_q.eq(luts[kind].data)
 
-        def preact(a):
+        def preact(a, b):
             out = Signal(signed(P))
             with m.Switch(self.i_layer):
                 for layer in range(cfg.layers):
                     with m.Case(layer):
-                        m.d.comb += out.eq(saturate(rshift_round(a, cfg.acc_frac(layer) - Fp), P))
+                        m.d.comb += out.eq(saturate(rshift_round(a, cfg.acc_frac(layer) - Fp) + b, P))
             return out
 
         def address(p, table_frac):
@@ -101,19 +106,16 @@ class UpdateLane(wiring.Component):
         # stage 0: pre-activations (registered: the accumulators arrive from block RAM outputs)
         s1_valid, s1_tag = Signal(), Signal.like(self.i_tag)
         s1_u, s1_r, s1_gx, s1_gh = (Signal(signed(P), name=f"s1_{n}") for n in ("u", "r", "gx", "gh"))
-        s1_c, s1_thr = Signal(signed(S)), Signal(signed(S))
-        m.d.sync += [s1_valid.eq(self.i_valid), s1_tag.eq(self.i_tag), s1_c.eq(self.i_c), s1_thr.eq(self.i_thr)]
-        for reg, a in zip((s1_u, s1_r, s1_gx, s1_gh), (self.i_a_u, self.i_a_r, self.i_a_gx, self.i_a_gh), strict=True):
-            m.d.sync += reg.eq(preact(a))
+        m.d.sync += [s1_valid.eq(self.i_valid), s1_tag.eq(self.i_tag)]
+        for reg, gate in zip((s1_u, s1_r, s1_gx, s1_gh), ("u", "r", "gx", "gh"), strict=True):
+            m.d.sync += reg.eq(preact(getattr(self, f"i_a_{gate}"), getattr(self, f"i_b_{gate}")))
 
         # stage 1: u and r table reads
         m.d.comb += [addrs["update"].eq(address(s1_u, cfg.sigmoid_frac)),
                      addrs["sigmoid"].eq(address(s1_r, cfg.sigmoid_frac))]
         s2_valid, s2_tag = Signal(), Signal.like(self.i_tag)
         s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P))
-        s2_c, s2_thr = Signal(signed(S)), Signal(signed(S))
-        m.d.sync += [s2_valid.eq(s1_valid), s2_tag.eq(s1_tag), s2_gx.eq(s1_gx), s2_gh.eq(s1_gh),
-                     s2_c.eq(s1_c), s2_thr.eq(s1_thr)]
+        m.d.sync += [s2_valid.eq(s1_valid), s2_tag.eq(s1_tag), s2_gx.eq(s1_gx), s2_gh.eq(s1_gh)]
 
         # stage 2: the reset gate's product r * gh, rounded once (registered: a table read feeding
         # a multiplier fills a cycle on small FPGAs)
@@ -121,24 +123,25 @@ class UpdateLane(wiring.Component):
         s3_valid, s3_tag = Signal(), Signal.like(self.i_tag)
         # wide enough for any S-bit table entry a host may load, so the sum saturates as specified
         s3_rg, s3_gx = Signal(signed(S + P + 1 - F)), Signal(signed(P))
-        s3_u, s3_c, s3_thr = Signal(signed(S)), Signal(signed(S)), Signal(signed(S))
+        s3_u = Signal(signed(S))
         m.d.sync += [s3_valid.eq(s2_valid), s3_tag.eq(s2_tag), s3_rg.eq(rshift_round(r * s2_gh, F)),
-                     s3_gx.eq(s2_gx), s3_u.eq(u), s3_c.eq(s2_c), s3_thr.eq(s2_thr)]
+                     s3_gx.eq(s2_gx), s3_u.eq(u)]
 
         # stage 3: candidate pre-activation and the tanh table read
         p_g = Signal(signed(P))
         m.d.comb += [p_g.eq(saturate(s3_gx + s3_rg, P)), addrs["tanh"].eq(address(p_g, cfg.tanh_frac))]
         s4_valid, s4_tag = Signal(), Signal.like(self.i_tag)
-        s4_u, s4_c, s4_thr = Signal(signed(S)), Signal(signed(S)), Signal(signed(S))
-        m.d.sync += [s4_valid.eq(s3_valid), s4_tag.eq(s3_tag), s4_u.eq(s3_u), s4_c.eq(s3_c), s4_thr.eq(s3_thr)]
+        s4_u = Signal(signed(S))
+        m.d.sync += [s4_valid.eq(s3_valid), s4_tag.eq(s3_tag), s4_u.eq(s3_u)]
 
-        # stage 4: the product u (c - g), rounded once (registered, as in stage 2)
+        # stage 4: the product u (c - g), rounded once (registered, as in stage 2); c and the
+        # threshold arrive now (LATE)
         g = luts["tanh"].data
         s5_valid, s5_tag = Signal(), Signal.like(self.i_tag)
         s5_g, s5_thr = Signal(signed(S)), Signal(signed(S))
         s5_p = Signal(signed(2 * S + 2 - F))  # any S-bit u, c and g (see s3_rg)
-        m.d.sync += [s5_valid.eq(s4_valid), s5_tag.eq(s4_tag), s5_g.eq(g), s5_thr.eq(s4_thr),
-                     s5_p.eq(rshift_round(s4_u * (s4_c - g), F))]
+        m.d.sync += [s5_valid.eq(s4_valid), s5_tag.eq(s4_tag), s5_g.eq(g), s5_thr.eq(self.i_thr),
+                     s5_p.eq(rshift_round(s4_u * (self.i_c - g), F))]
 
         # stage 5: c_hat = g + u (c - g); strict threshold; reset by subtraction
         c_hat = Signal(signed(S))

@@ -11,7 +11,7 @@ Per layer and step (see docs/datapath.md):
              (ROUTE_EMPTY when the layer has no event at all)
     update = ceil(H / P) + UPDATE_LATENCY
 
-and per sequence: readout = READOUT_PER_UNIT * H + C * (units whose event sum is nonzero) + C + 1.
+and per sequence: readout = H + 2 + C * (units whose event sum is nonzero + READOUT_PER_CLASS).
 L_col is the column's padded lane-list length (hw.spec.layout). The bound is the schedule
 without its pipeline constants: sum of L_col over events + ceil(H / P) per layer.
 """
@@ -28,7 +28,8 @@ ROUTE_LATENCY = 4     # event -> pointer -> descriptor queue -> lane read -> mul
 ROUTE_EMPTY = 1       # a layer with no events: one cycle to find none (the update starts in it)
 UPDATE_LATENCY = 7    # acc/bias read, pre-activations, LUTs u and r, product r gh, LUT tanh,
                       # product u (c - g), state write
-READOUT_PER_UNIT = 2  # read a unit's event sum, test it for zero
+READOUT_PER_CLASS = 4  # per class: entry -> W_out row -> product -> logit (3), send the logit (1);
+                       # before them H + 1 cycles to compact the nonzero sums, after them 1 to send the class
 
 
 @dataclasses.dataclass
@@ -101,7 +102,7 @@ def route_cycles(lengths: list[int]) -> int:
 def readout_cycles(image: CoreImage, res: GoldenResult, n: int) -> int:
     cfg = image.cfg
     sums = res.layers[-1].y[n].sum(dim=0)
-    return READOUT_PER_UNIT * cfg.hidden_size + cfg.num_classes * int((sums != 0).sum()) + cfg.num_classes + 1
+    return cfg.hidden_size + 2 + cfg.num_classes * (int((sums != 0).sum()) + READOUT_PER_CLASS)
 
 
 def dense_step_cycles(image: CoreImage, first_step: bool = False) -> int:

@@ -17,7 +17,7 @@ from sw.fixedpoint import IntOps, update_gate_fn
 @dataclasses.dataclass
 class LayerParams:
     """One layer's integers. kernel [I, 3H] and recurrent [H, 3H] at kernel_frac /
-    recurrent_frac (gate order u, r, g; pruned entries are 0); biases at acc_frac; thr at
+    recurrent_frac (gate order u, r, g; pruned entries are 0); biases at preact_frac; thr at
     state_frac. bias_u and bias_r are b_x + b_r; b_x and b_r of the candidate gate stay apart
     because r multiplies only the recurrent part."""
     kernel: torch.Tensor
@@ -89,12 +89,13 @@ def forward(ops, cfg: EGRUConfig, p: ModelParams, x) -> GoldenResult:
         cs, os_, ys = [], [], []
         for t in range(T):
             ah = (y @ L.recurrent) * (1 << shift_h)                       # recurrent phase
-            a_u = ax[:, t, :H] + ah[:, :H] + L.bias_u
-            a_r = ax[:, t, H:2 * H] + ah[:, H:2 * H] + L.bias_r
-            a_gx = ax[:, t, 2 * H:] + L.bias_gx
-            a_gh = ah[:, 2 * H:] + L.bias_gh
-            p_u, p_r, p_gx, p_gh = (ops.saturate(ops.rshift_round(a, to_preact), P)
-                                    for a in (a_u, a_r, a_gx, a_gh))
+            a_u = ax[:, t, :H] + ah[:, :H]
+            a_r = ax[:, t, H:2 * H] + ah[:, H:2 * H]
+            a_gx = ax[:, t, 2 * H:]
+            a_gh = ah[:, 2 * H:]
+            p_u, p_r, p_gx, p_gh = (ops.saturate(ops.rshift_round(a, to_preact) + b, P)
+                                    for a, b in ((a_u, L.bias_u), (a_r, L.bias_r), (a_gx, L.bias_gx),
+                                                 (a_gh, L.bias_gh)))
             u = ops.lut(p.luts["update"], p_u, cfg, cfg.sigmoid_frac, update)  # update phase
             r = ops.lut(p.luts["sigmoid"], p_r, cfg, cfg.sigmoid_frac, sigmoid)
             p_g = ops.saturate(p_gx + ops.rshift_round(r * p_gh, Fs), P)

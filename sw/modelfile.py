@@ -25,7 +25,7 @@ from hw.spec import LUT_KINDS, EGRUConfig
 from sw.golden import LayerParams, ModelParams
 
 MAGIC = b"EGRUMODL"
-VERSION = 1
+VERSION = 2  # 2: biases at preact_frac (version 1 held them at acc_frac)
 _PREFIX = struct.Struct("<8sHHI")
 _DIGEST = 32
 _DTYPES = {"int16": np.dtype("<i2"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
@@ -83,7 +83,7 @@ def scales(cfg: EGRUConfig) -> dict:
     for i in range(cfg.layers):
         s[f"layer{i}.kernel"] = 2.0 ** -cfg.kernel_frac[i]
         s[f"layer{i}.recurrent"] = 2.0 ** -cfg.recurrent_frac[i]
-        s[f"layer{i}.bias"] = 2.0 ** -cfg.acc_frac(i)
+        s[f"layer{i}.bias"] = 2.0 ** -cfg.preact_frac
         s[f"layer{i}.thr"] = 2.0 ** -cfg.state_frac
     return s
 
@@ -147,7 +147,8 @@ def loads(data: bytes) -> Model:
     if magic != MAGIC:
         raise ModelFileError(f"not an .egru model file (magic {magic!r}, expected {MAGIC!r})")
     if version != VERSION:
-        raise ModelFileError(f"model file version {version} is not supported (this egru reads version {VERSION})")
+        raise ModelFileError(f"model file version {version} is not supported (this egru reads version {VERSION}; "
+                             "run `egru quantize` on the checkpoint again)")
     body, digest = data[:-_DIGEST], data[-_DIGEST:]
     if _PREFIX.size + header_len > len(body):
         raise ModelFileError(f"truncated: the header claims {header_len} bytes but the file "

@@ -63,7 +63,7 @@ class QATModel(nn.Module):
             W, R = self._weights(i)
             bx, br = self.biases[i], self.recurrent_biases[i]
             lim = cfg.bias_limit(i)
-            qb = lambda b, i=i, lim=lim: fake_quant(b, cfg.acc_frac(i), -lim, lim - 1)  # noqa: E731
+            qb = lambda b, lim=lim: fake_quant(b, cfg.preact_frac, -lim, lim - 1)  # noqa: E731
             layers.append(LayerParams(
                 kernel=fake_quant(W, cfg.kernel_frac[i], wlo, whi),
                 recurrent=fake_quant(R, cfg.recurrent_frac[i], wlo, whi),

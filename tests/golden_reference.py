@@ -21,9 +21,8 @@ def reference_run(cfg: EGRUConfig, p, x_seq):
     for t in range(T):
         inputs = list(x_seq[t])
         for li, L in enumerate(layers):
-            # accumulators start at the biases
-            A_u, A_r = list(L["bias_u"]), list(L["bias_r"])
-            A_gx, A_gh = list(L["bias_gx"]), list(L["bias_gh"])
+            # accumulators start at zero; the biases join the pre-activations
+            A_u, A_r, A_gx, A_gh = [0] * H, [0] * H, [0] * H, [0] * H
             sx, sh = cfg.input_shift(li), cfg.recurrent_shift(li)
             for i, xi in enumerate(inputs):          # input events: nonzero inputs only
                 if xi == 0:
@@ -43,10 +42,10 @@ def reference_run(cfg: EGRUConfig, p, x_seq):
             P, S, F = cfg.preact_bits, cfg.state_bits, cfg.state_frac
             c_new, o_new, y_new = [], [], []
             for k in range(H):
-                pu = saturate(rshift_round(A_u[k], down), P)
-                pr = saturate(rshift_round(A_r[k], down), P)
-                pgx = saturate(rshift_round(A_gx[k], down), P)
-                pgh = saturate(rshift_round(A_gh[k], down), P)
+                pu = saturate(rshift_round(A_u[k], down) + L["bias_u"][k], P)
+                pr = saturate(rshift_round(A_r[k], down) + L["bias_r"][k], P)
+                pgx = saturate(rshift_round(A_gx[k], down) + L["bias_gx"][k], P)
+                pgh = saturate(rshift_round(A_gh[k], down) + L["bias_gh"][k], P)
                 u = luts["update"][lut_index(pu, cfg, cfg.sigmoid_frac)]
                 r = luts["sigmoid"][lut_index(pr, cfg, cfg.sigmoid_frac)]
                 pg = saturate(pgx + rshift_round(r * pgh, F), P)

@@ -37,7 +37,7 @@ def random_params(cfg: EGRUConfig, seed: int, prune: float = 0.3) -> ModelParams
 
     def bias(n, layer):
         # within +-2 in real units: enough to move gates, not to pin them
-        lim = 2 << cfg.acc_frac(layer)
+        lim = min(2 << cfg.preact_frac, cfg.bias_limit(layer))
         return torch.randint(-lim, lim, (n,), generator=g)
 
     layers = []

@@ -1,5 +1,6 @@
 """UpdateLane (amaranth.sim): LUTs, c_hat and the threshold unit equal docs/arithmetic.md for
-random units, one per cycle, with a latency of UpdateLane.LATENCY = 5 cycles."""
+random units, one per cycle, with a latency of UpdateLane.LATENCY = 5 cycles, the state and the
+threshold given UpdateLane.LATE = 4 cycles after the accumulators."""
 
 import random
 
@@ -11,11 +12,12 @@ from hw.update import UpdateLane
 from tests.random_models import random_config
 
 
-def reference_update(cfg, layer, a_u, a_r, a_gx, a_gh, c, thr):
+def reference_update(cfg, layer, a_u, a_r, a_gx, a_gh, biases, c, thr):
     luts = {k: make_lut(k, cfg) for k in LUT_KINDS}
     P, F, S = cfg.preact_bits, cfg.state_frac, cfg.state_bits
     d = cfg.acc_frac(layer) - cfg.preact_frac
-    pu, pr, pgx, pgh = (saturate(rshift_round(a, d), P) for a in (a_u, a_r, a_gx, a_gh))
+    pu, pr, pgx, pgh = (saturate(rshift_round(a, d) + b, P)
+                        for a, b in zip((a_u, a_r, a_gx, a_gh), biases, strict=True))
     u = luts["update"][lut_index(pu, cfg, cfg.sigmoid_frac)]
     r = luts["sigmoid"][lut_index(pr, cfg, cfg.sigmoid_frac)]
     pg = saturate(pgx + rshift_round(r * pgh, F), P)
@@ -36,21 +38,32 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
         layer = rng.randrange(2)
         scale = 1 << (cfg.acc_frac(layer) + rng.randrange(0, 4))  # around +-1..8 in real units
         a = [max(-acc_lim, min(acc_lim, rng.randint(-scale, scale))) for _ in range(4)]
+        lim = cfg.bias_limit(layer)
+        b = tuple(rng.randint(-lim, lim - 1) if i % 7 == 0 else rng.randint(-lim // 8, lim // 8) for _ in range(4))
         c = rng.randint(-cfg.one, cfg.one)
         thr = rng.randint(0, cfg.one)
-        cases.append((layer, *a, c, thr, i % 256))
+        cases.append((layer, *a, c, thr, i % 256, b))
     got, latencies = [], set()
 
     async def bench(ctx):
         for cycle, case in enumerate(cases + [None] * 6):
             if case is not None:
-                layer, au, ar, agx, agh, c, thr, tag = case
+                layer, au, ar, agx, agh, c, thr, tag, b = case
                 ctx.set(dut.i_valid, 1)
-                for name, v in zip(("i_layer", "i_a_u", "i_a_r", "i_a_gx", "i_a_gh", "i_c", "i_thr", "i_tag"),
-                                   case, strict=True):
+                for name, v in zip(("i_layer", "i_a_u", "i_a_r", "i_a_gx", "i_a_gh", "i_tag",
+                                    "i_b_u", "i_b_r", "i_b_gx", "i_b_gh"),
+                                   (layer, au, ar, agx, agh, tag, *b), strict=True):
                     ctx.set(getattr(dut, name), v)
             else:
                 ctx.set(dut.i_valid, 0)
+            # a unit's state and threshold follow UpdateLane.LATE cycles after its accumulators
+            late = cycle - UpdateLane.LATE
+            if 0 <= late < len(cases):
+                ctx.set(dut.i_c, cases[late][5])
+                ctx.set(dut.i_thr, cases[late][6])
+            else:  # anything else must not leak into a unit
+                ctx.set(dut.i_c, rng.randint(-cfg.one, cfg.one))
+                ctx.set(dut.i_thr, rng.randint(0, cfg.one))
             await ctx.delay(1e-9)
             if ctx.get(dut.o_valid):
                 got.append((ctx.get(dut.o_tag), ctx.get(dut.o_fire), ctx.get(dut.o_y), ctx.get(dut.o_c)))
@@ -62,11 +75,11 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(got) == len(cases)
-    assert latencies == {UpdateLane.LATENCY} == {5}
+    assert latencies == {UpdateLane.LATENCY} == {5} and UpdateLane.LATE == 4
     fired = 0
-    for (layer, au, ar, agx, agh, c, thr, tag), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
+    for (layer, au, ar, agx, agh, c, thr, tag, b), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
         assert gtag == tag
-        assert (fire, y, c_new) == reference_update(cfg, layer, au, ar, agx, agh, c, thr), f"unit {tag}"
+        assert (fire, y, c_new) == reference_update(cfg, layer, au, ar, agx, agh, b, c, thr), f"unit {tag}"
         fired += fire
     assert 0 < fired < len(cases)
 

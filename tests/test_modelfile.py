@@ -113,7 +113,7 @@ def rewrite(data: bytes, edit_header=None, edit_arrays=None) -> bytes:
     if edit_header:
         edit_header(header)
     hbytes = json.dumps(header).encode()
-    body = struct.pack("<8sHHI", b"EGRUMODL", 1, 0, len(hbytes)) + hbytes + b"".join(parts)
+    body = struct.pack("<8sHHI", b"EGRUMODL", modelfile.VERSION, 0, len(hbytes)) + hbytes + b"".join(parts)
     return body + hashlib.sha256(body).digest()
 
 

@@ -89,7 +89,7 @@ def test_accumulator_cannot_overflow_at_the_extremes():
             x = 1 << (cfg.layer_input_bits(layer) - 1)
             y = 1 << (cfg.state_bits - 1)
             worst = (cfg.layer_input_size(layer) * x * w << cfg.input_shift(layer)) \
-                + (cfg.hidden_size * y * w << cfg.recurrent_shift(layer)) + cfg.bias_limit(layer)
+                + (cfg.hidden_size * y * w << cfg.recurrent_shift(layer))
             assert worst <= (1 << (cfg.acc_bits(layer) - 1)) - 1
 
 

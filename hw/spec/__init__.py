@@ -129,18 +129,19 @@ class EGRUConfig:
         return self.acc_frac(layer) - self.state_frac - self.recurrent_frac[layer]
 
     def bias_limit(self, layer: int) -> int:
-        """Biases are held at acc_frac and clamped to the pre-activation range, beyond which
-        they cannot change a LUT output."""
-        return 1 << (self.preact_bits - 1 - self.preact_frac + self.acc_frac(layer))
+        """Biases are pre-activations (preact_bits, preact_frac), added after the accumulator is
+        shifted to that format: the pre-activation range, beyond which they cannot change a LUT
+        output. (A bias at acc_frac would only add fractional bits that the shift rounds away.)"""
+        return 1 << (self.preact_bits - 1)
 
     def acc_bits(self, layer: int) -> int:
-        """Accumulator width that no sum of products and bias can overflow, so accumulation
-        needs no saturation and its result does not depend on the order of events."""
+        """Accumulator width that no sum of products can overflow, so accumulation needs no
+        saturation and its result does not depend on the order of events."""
         w = 1 << (self.weight_bits - 1)
         x = 1 << (self.layer_input_bits(layer) - 1)
         y = 1 << (self.state_bits - 1)
         bound = (self.layer_input_size(layer) * x * w << self.input_shift(layer)) \
-            + (self.hidden_size * y * w << self.recurrent_shift(layer)) + self.bias_limit(layer)
+            + (self.hidden_size * y * w << self.recurrent_shift(layer))
         return signed_bits(bound)
 
     # ---- readout: logits = b_out + sum over steps and events of y_j * W_out[j, :]

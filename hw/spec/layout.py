@@ -17,7 +17,7 @@ Global column ids: layer l's W columns, then its R columns, then layer l+1's.
 
 import dataclasses
 
-from hw.spec import EGRUConfig
+from hw.spec import EGRUConfig, signed_bits
 
 Entry = tuple[int, int, int, int]  # (target unit k, w_u, w_r, w_g)
 
@@ -114,7 +114,7 @@ def per_lane(table, cfg: EGRUConfig, pad: int) -> list[list[int]]:
 @dataclasses.dataclass(frozen=True)
 class CoreImage:
     """Everything the core's memories hold for one model, as plain integers: the weight layout
-    for ``cfg.lanes`` lanes, per layer the biases (at acc_frac) and thresholds of every unit,
+    for ``cfg.lanes`` lanes, per layer the biases (at preact_frac) and thresholds of every unit,
     the readout and the LUTs. Built from a model file by sw.hwimage.image_from_model."""
     cfg: EGRUConfig
     weights: WeightLayout
@@ -183,8 +183,10 @@ class CoreGeometry:
         self.mac_bits = bits(3 * sources * self.H + 1)
         self.load_addr_bits = bits(max(self.columns, self.depth, self.L * self.M, 1 << cfg.lut_bits,
                                        self.H * self.C, self.C) + 1)
+        # the readout biases are held in their own range (readout_bias_limit), not the logits' RB
+        self.RBB = signed_bits(cfg.readout_bias_limit)
         self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
-                             self.AB, self.S, self.RB, self.WB)
+                             self.AB, self.S, self.RBB, self.WB)
 
     def targets(self) -> dict[int, tuple[int, bool]]:
         """The load-port map: per target, its number of addresses and whether every lane has

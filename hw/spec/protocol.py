@@ -14,7 +14,8 @@ VERSION = 1          # of the protocol; INFO reports it
 SOF = 0xA5
 RESPONSE = 0x80      # a response's CMD is the request's | 0x80
 MAX_PAYLOAD = 4096   # the protocol's ceiling; a build reports its own limits in INFO
-INFO_LIMIT = 1024    # bytes of the INFO document; every build's response buffer holds it
+INFO_LIMIT = 1023    # bytes of the INFO document; every build's response buffer holds it (status
+                     # byte included: 1024 bytes, two iCE40 block RAMs rather than three)
 
 
 class Command(enum.IntEnum):
