@@ -72,6 +72,7 @@ class CommandUnit(wiring.Component):
             "events": In(stream.Signature(core.event_layout)),
             "result": In(stream.Signature(core.result_layout)),
             "counters": In(stream.Signature(core.counter_layout)),
+            "readout_cycles": In(len(core.counters.payload.cycles)),
             "cancel": Out(1),
             "quiet": Out(1),
         })
@@ -105,7 +106,7 @@ class CommandUnit(wiring.Component):
         AW = 8 * max(w.word_bytes, w.input_bytes)
         acc = Signal(AW)                # a word or input value gathered LSB first, from the top
         nb = Signal(range(max(w.word_bytes, w.input_bytes) + 1))
-        k = Signal(17)                  # word / input index
+        k = Signal(range(max(w.max_read(), w.max_write(), I) + 1))  # word / input index
         wa = Signal(range(w.max_response + 1))  # next response byte to write
 
         # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
@@ -128,16 +129,14 @@ class CommandUnit(wiring.Component):
         flags = Signal(8)
         end, start = flags[0], flags[1]
         bad = Signal()
-        # the last step's counters at the core's widths (they are widened to bytes as they go out)
-        counter_widths = [len(getattr(self.counters.payload, name)) for name, _ in COUNTER_FIELDS]
-        counters_q = Signal(sum(counter_widths))
-        field = Signal(range(len(COUNTER_FIELDS) + 1), init=len(COUNTER_FIELDS))  # next field to write
-        readout_q = Signal(32)
+        # The counters are not copied: the core holds its step's counter word until it is taken,
+        # and keeps the last step's counters (and readout cycles) on the payload between steps,
+        # so they go into the response byte by byte straight from there.
+        cb = Signal(range(COUNTER_BYTES))  # the next counter byte
         la = Signal(range(w.max_response + 1))  # where the next logit goes
         finishing = Signal()
-        n_events = Signal(16)
-        beat = Signal.like(self.events.payload)
-        beat_on, beat_lane = Signal(), Signal(range(P))
+        n_events = Signal(range(w.max_events + 1))
+        beat_lane = Signal(range(P))  # the lane of the event beat at the stream's head
 
         def finish(code, n=1):
             m.d.sync += [status.eq(code), tx_len.eq(n)]
@@ -155,18 +154,19 @@ class CommandUnit(wiring.Component):
                     with m.If(nb + 1 == nbytes):
                         m.next = then
 
-        def write_counters():
-            """Write the next field of counters_q into the response (one field per call)."""
-            at, pos = 1, 0
-            with m.Switch(field):
-                for i, ((_, n), width) in enumerate(zip(COUNTER_FIELDS, counter_widths, strict=True)):
-                    with m.Case(i):
-                        emit(counters_q[pos:pos + width], n, at)
-                    at, pos = at + n, pos + width
-            m.d.sync += field.eq(field + 1)
-
-        counters_left = field != len(COUNTER_FIELDS)
         cw = self.counters.payload
+        counter_bytes = Cat(*(_widen(getattr(cw, name), n) for name, n in COUNTER_FIELDS))
+
+        def write_counter_byte():
+            """Write counter byte cb into the response (after the status byte); True after the
+            last one. The response writer must be free."""
+            m.d.comb += [tx_wr.addr.eq(1 + cb), tx_wr.data.eq(counter_bytes.word_select(cb, 8)), tx_wr.en.eq(1)]
+            m.d.sync += cb.eq(cb + 1)
+            last = cb == COUNTER_BYTES - 1
+            with m.If(last):
+                m.d.sync += cb.eq(0)
+            return last
+
         rs = self.result.payload
         ev = self.events.payload
 
@@ -220,7 +220,7 @@ class CommandUnit(wiring.Component):
                         m.d.sync += steps.eq(0)
                         finish(Status.OK)
                     with m.Else():
-                        m.d.sync += field.eq(0)
+                        m.d.sync += cb.eq(0)
                         m.next = "COUNTERS"
                 with m.Else():
                     finish(Status.UNKNOWN_COMMAND)
@@ -246,7 +246,7 @@ class CommandUnit(wiring.Component):
                     with m.If(rp + 1 == ACCESS_HEADER):
                         m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):
-                # addresses past every memory are refused on their high bits, so the range check
+                # addresses and counts past every memory are refused on their high bits, so the range check
                 # needs an adder only as wide as the load port's address
                 LA = g.load_addr_bits
                 depth, valid_target, lane_ok = Signal(LA + 1), Signal(), Signal()
@@ -260,7 +260,8 @@ class CommandUnit(wiring.Component):
                     finish(Status.BAD_LENGTH)
                 with m.Elif(~is_write & ((length != ACCESS_HEADER) | (count > w.max_read()))):
                     finish(Status.BAD_LENGTH)
-                with m.Elif(~valid_target | ~lane_ok | (addr[LA:] != 0) | (addr[:LA] + count > depth)):
+                with m.Elif(~valid_target | ~lane_ok | (addr[LA:] != 0) | (count[LA:] != 0)
+                            | (addr[:LA] + count[:LA] > depth)):
                     finish(Status.BAD_ADDRESS)
                 with m.Elif(~self.load.ready):
                     finish(Status.BUSY)  # loads and reads only between sequences
@@ -273,7 +274,8 @@ class CommandUnit(wiring.Component):
             gather("WRITE_GATHER", w.word_bytes, "WRITE_PUT")
             with m.State("WRITE_PUT"):
                 ld = self.load.payload
-                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane), ld.addr.eq(addr[:g.load_addr_bits] + k),
+                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane),
+                             ld.addr.eq(addr[:g.load_addr_bits] + k),
                              ld.data.eq(acc[AW - 8 * w.word_bytes:])]
                 with m.If(self.load.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
@@ -333,7 +335,7 @@ class CommandUnit(wiring.Component):
                 with m.If(self.inputs.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
                     with m.If(final):
-                        m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_on.eq(0),
+                        m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_lane.eq(0),
                                      la.eq(w.logits_at)]
                         with m.If(end):
                             m.d.sync += wa.eq(w.events_at(True))
@@ -344,23 +346,19 @@ class CommandUnit(wiring.Component):
                 # signed values go out sign-extended to whole bytes
                 event_value = Signal(signed(8 * w.state_bytes))
                 logit = Signal(signed(8 * w.logit_bytes))
-                m.d.comb += [event_value.eq(beat.y[beat_lane]), logit.eq(rs.value)]
-                fire = beat.fire.bit_select(beat_lane, 1)
-                with m.If(counters_left):
-                    with m.If(ser_free):
-                        write_counters()
-                with m.Elif(beat_on):
+                m.d.comb += [event_value.eq(ev.y[beat_lane]), logit.eq(rs.value)]
+                fire = ev.fire.bit_select(beat_lane, 1)
+                with m.If(self.events.valid):
+                    # the beat stays at the stream's head (not copied) until its last lane is out
                     with m.If(~fire | ser_free):
                         with m.If(fire):
-                            unit = beat.m * P + beat_lane
-                            emit(Cat(_widen(beat.layer, 1), _widen(unit, 2), event_value), w.event_bytes, wa)
+                            unit = ev.m * P + beat_lane
+                            emit(Cat(_widen(ev.layer, 1), _widen(unit, 2), event_value), w.event_bytes, wa)
                             m.d.sync += [wa.eq(wa + w.event_bytes), n_events.eq(n_events + 1)]
                         m.d.sync += beat_lane.eq(beat_lane + 1)
                         with m.If(beat_lane == P - 1):
-                            m.d.sync += [beat_on.eq(0), beat_lane.eq(0)]
-                with m.Elif(self.events.valid):
-                    m.d.comb += self.events.ready.eq(1)
-                    m.d.sync += [beat.eq(ev), beat_on.eq(1), beat_lane.eq(0)]
+                            m.d.comb += self.events.ready.eq(1)
+                            m.d.sync += beat_lane.eq(0)
                 with m.Elif(self.result.valid & ser_free):
                     m.d.comb += self.result.ready.eq(1)
                     with m.If(rs.kind == R_LOGIT):  # the logits come in class order
@@ -369,27 +367,27 @@ class CommandUnit(wiring.Component):
                     with m.Else():
                         emit(rs.index, 2, w.class_at)
                 with m.Elif(self.counters.valid & ser_free):
-                    m.d.comb += self.counters.ready.eq(1)
                     with m.If(cw.kind == C_STEP):
-                        m.d.sync += [counters_q.eq(Cat(*(getattr(cw, name) for name, _ in COUNTER_FIELDS))),
-                                     field.eq(0)]
-                        with m.If(end):
-                            m.d.sync += steps.eq(0)
-                        with m.Else():
-                            m.d.sync += [steps.eq(steps + 1), finishing.eq(1)]
+                        with m.If(write_counter_byte()):  # the word is taken after its last byte
+                            m.d.comb += self.counters.ready.eq(1)
+                            with m.If(end):
+                                m.d.sync += steps.eq(0)
+                            with m.Else():
+                                m.d.sync += [steps.eq(steps + 1), finishing.eq(1)]
                     with m.Elif(cw.kind == C_READOUT):
+                        m.d.comb += self.counters.ready.eq(1)
                         emit(cw.cycles, 4, w.readout_at)
-                        m.d.sync += [readout_q.eq(cw.cycles), finishing.eq(1)]
-                with m.Elif(finishing & ser_free):  # every counter field is written by now
+                        m.d.sync += finishing.eq(1)
+                with m.Elif(finishing & ser_free):  # every counter byte is written by now
                     emit(n_events, 2, w.events_count_at)
                     finish(Status.OK, wa)
 
-            with m.State("COUNTERS"):
-                with m.If(counters_left):
-                    with m.If(ser_free):
-                        write_counters()
-                with m.Elif(ser_free):
-                    emit(readout_q, 4, 1 + COUNTER_BYTES)
+            with m.State("COUNTERS"):  # the core is between steps: its payload holds the last step's
+                with m.If(ser_free & write_counter_byte()):
+                    m.next = "COUNTERS_READOUT"
+            with m.State("COUNTERS_READOUT"):
+                with m.If(ser_free):
+                    emit(self.readout_cycles, 4, 1 + COUNTER_BYTES)
                     finish(Status.OK, w.counters_response)
 
             # ---- the response: header, the status byte (from its register: byte 0 of the buffer

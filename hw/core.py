@@ -60,8 +60,8 @@ C_STEP, C_READOUT = 0, 1
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
 _FIFO_DEPTH = 16  # room for every unit in flight (UpdateLane.LATENCY + 3) and as many again
-_DESC_DEPTH = 5  # the least that never starves the walker: a descriptor is walked 3 cycles after its
-                 # event is issued, and the credit check keeps one place spare (4 loses cycles)
+_DESC_DEPTH = 4  # the least that never starves the walker: a descriptor is walked 3 cycles after its
+                 # event is issued (3 loses cycles)
 
 
 class EGRUCore(wiring.Component):
@@ -74,6 +74,9 @@ class EGRUCore(wiring.Component):
     for trailing empty columns) and the tests hold the core to it. Backpressure on
     ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
     are accepted between steps, ``load`` and ``peek`` only between sequences.
+
+    Between steps the ``counters`` payload (not valid) keeps the last step's counters and
+    ``readout_cycles`` the last readout's cycle count, for a host that asks for them later.
 
     Output order: a step's counter word leaves after all of the step's events (and trace
     words), and a sequence's readout counter word after its result, so a consumer can split
@@ -122,6 +125,7 @@ class EGRUCore(wiring.Component):
             "peek_valid": Out(1),
             "cancel": In(1),
             "busy": Out(1),
+            "readout_cycles": Out(g.cycle_bits),
         }
         if self._trace:
             members["trace"] = Out(stream.Signature(self.trace_layout))
@@ -220,7 +224,8 @@ class EGRUCore(wiring.Component):
         for p, mac in enumerate(macs):
             m.submodules[f"mac_{p}"] = mac
             self.memories += [(f"{name}_{p}", d, w) for name, d, w in mac.memories]
-        lanes = [UpdateLane(cfg, tag_bits=g.Mb) for _ in range(P)]
+        # the lanes' tags are not used: the core's own unit pipeline (u_pipe) knows each unit
+        lanes = [UpdateLane(cfg, tag_bits=1) for _ in range(P)]
         for p, lane in enumerate(lanes):
             m.submodules[f"update_{p}"] = lane
             self.memories += [(f"lut_{kind}_{p}", 1 << cfg.lut_bits, g.S) for kind in LUT_KINDS]
@@ -304,7 +309,8 @@ class EGRUCore(wiring.Component):
         f1_valid, f1_seg = Signal(), Signal(range(NS))
         f2_valid, f2_value, f2_rec = Signal(), Signal(signed(g.VB)), Signal()
         inflight = f1_valid + f2_valid
-        credit = (walker.level + inflight) < (_DESC_DEPTH - 1)
+        # an event issued now is written 2 cycles later, after the two in flight: room for all three
+        credit = (walker.level + inflight) < _DESC_DEPTH
 
         routing = Signal()
         issue, issue_seg, issue_pos = Signal(), Signal(range(NS)), Signal(range(max(M, g.I) + 1))
@@ -402,7 +408,8 @@ class EGRUCore(wiring.Component):
 
         # ---- update phase -------------------------------------------------------------------
         # the units in flight: issued (u1) and inside the update lanes, one cycle apart
-        u_pipe = [(Signal(name=f"u{i + 1}_valid"), Signal(g.Mb, name=f"u{i + 1}_m")) for i in range(UpdateLane.LATENCY)]
+        u_pipe = [(Signal(name=f"u{i + 1}_valid"), Signal(g.Mb, name=f"u{i + 1}_m"))
+                  for i in range(UpdateLane.LATENCY + 1)]  # the last: the lanes' outputs
         (u1_valid, u1_m) = u_pipe[0]
         # room in the output FIFOs for every unit in flight (and the FIFO's own write latency)
         room = ev_fifo.level <= _FIFO_DEPTH - (UpdateLane.LATENCY + 3)
@@ -427,20 +434,22 @@ class EGRUCore(wiring.Component):
         for (v, um), (v_next, um_next) in zip(u_pipe, u_pipe[1:], strict=False):
             m.d.sync += [v_next.eq(v), um_next.eq(um)]
         for p, lane in enumerate(lanes):
-            m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer), lane.i_tag.eq(u1_m),
+            m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer),
                          lane.i_c.eq(Mux(first, 0, c_rd[p].data[:g.S].as_signed())),
                          lane.i_thr.eq(thr_rd[p].data[:g.S].as_signed())]
             for gate in GATES:
                 m.d.comb += [getattr(lane, f"i_a_{gate}").eq(getattr(macs[p], f"d_a_{gate}")),
                              getattr(lane, f"i_b_{gate}").eq(bias_rd[gate][p].data)]
-            # the event sum is read one cycle before the lane's output adds to it
+            # the event sum is read while the lane's output is registered (below), to add to it
             m.d.comb += [sum_rd[p].addr.eq(u_pipe[-1][1]), sum_rd[p].en.eq(1)]
 
         # U3: outputs of the update lanes
         o_valid = lanes[0].o_valid
-        o_m = lanes[0].o_tag
+        o_m = u_pipe[-1][1]
         fires = Signal(P)
         last_layer = layer == L - 1
+        sum_valid, sum_m = Signal(), Signal.like(o_m)
+        m.d.sync += [sum_valid.eq(o_valid & last_layer), sum_m.eq(o_m)]
         for p, lane in enumerate(lanes):
             real = (o_m * P + p) < H  # lane slots past H are padding
             m.d.comb += fires[p].eq(lane.o_fire & real)
@@ -456,10 +465,14 @@ class EGRUCore(wiring.Component):
                 for h in range(2):
                     with m.If(put & (layer == layer_) & (cur == h)):
                         m.d.sync += counts[layer_][h][p].eq(counts[layer_][h][p] + 1)
-            # per-unit sums of the last layer's event values, for the readout
-            m.d.comb += [sum_wr[p].addr.eq(o_m),
-                         sum_wr[p].data.eq(Mux(first, 0, sum_rd[p].data[:g.SB].as_signed()) + lane.o_y),
-                         sum_wr[p].en.eq(o_valid & last_layer)]
+            # per-unit sums of the last layer's event values, for the readout, one cycle after the
+            # lane's output (its threshold compare and the sum's adder would be one long path);
+            # the last write lands in the cycle the update phase ends, before any read of it
+            sum_y = Signal(signed(g.S), name=f"sum_y_{p}")
+            m.d.sync += sum_y.eq(lane.o_y)
+            m.d.comb += [sum_wr[p].addr.eq(sum_m),
+                         sum_wr[p].data.eq(Mux(first, 0, sum_rd[p].data[:g.SB].as_signed()) + sum_y),
+                         sum_wr[p].en.eq(sum_valid)]
         ev_word = Cat(layer, o_m, fires, *[lane.o_y for lane in lanes])
         m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
         if self._trace:
@@ -520,8 +533,9 @@ class EGRUCore(wiring.Component):
         wo_data = lane_rd[0].data[:g.WB].as_signed()
         with m.If(ro_mac):
             m.d.comb += lane_addr.eq(g.depth + sum_word[g.SB:] + ro_n)
-        ro_s, ro_s_valid = Signal(signed(g.SB)), Signal()
-        ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB)), Signal()
+        # the multiplier's input and output registers have no reset, so they can be the DSP block's
+        ro_s, ro_s_valid = Signal(signed(g.SB), reset_less=True), Signal()
+        ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()
         m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(ro_mac & q_valid),
                      ro_prod.eq(ro_s * wo_data), ro_prod_valid.eq(ro_s_valid)]
         with m.If(ro_prod_valid):
@@ -542,8 +556,17 @@ class EGRUCore(wiring.Component):
         rs = self.result.payload
         cw = self.counters.payload
         m.d.comb += self.busy.eq(1)
+        # Between steps (LOAD) the counter payload keeps the last step's counters, not valid, and
+        # readout_cycles the last readout's: the host's COUNTERS reads them there. (Assigned in
+        # the states, not once for all: a lone register-to-slice assignment becomes an
+        # ``always @*`` that Icarus never runs while the register keeps its initial value.)
+        done_step = Signal(g.step_bits)  # the step the counters belong to
+        step_counters = [cw.kind.eq(C_STEP), cw.step.eq(done_step), cw.cycles.eq(cyc), cw.input_events.eq(in_events),
+                         cw.recurrent_events.eq(rec_events), cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
+        m.d.comb += self.readout_cycles.eq(ro_cycles)
         with m.FSM():
             with m.State("LOAD"):
+                m.d.comb += step_counters
                 # model memories may change only between sequences
                 m.d.comb += [self.busy.eq(0), self.inputs.ready.eq(~self.cancel),
                              self.load.ready.eq(step == 0),
@@ -560,7 +583,8 @@ class EGRUCore(wiring.Component):
                     with m.If(keep):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):
-                        m.d.sync += [end_seq.eq(ip.end), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0),
+                        m.d.sync += [end_seq.eq(ip.end), done_step.eq(step), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0),
+                                     fe_done.eq(0),
                                      u_m.eq(0), cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0),
                                      mac_count.eq(0)]
                         m.next = "ROUTE"
@@ -592,9 +616,7 @@ class EGRUCore(wiring.Component):
                         m.next = "ROUTE"
             with m.State("STEP_DONE"):
                 # the step's counter word only after all its events have left (see the docstring)
-                m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_STEP), cw.step.eq(step), cw.cycles.eq(cyc),
-                             cw.input_events.eq(in_events), cw.recurrent_events.eq(rec_events),
-                             cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
+                m.d.comb += [self.counters.valid.eq(drained), *step_counters]
                 with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
                     with m.If(end_seq):
@@ -671,20 +693,26 @@ class EGRUCore(wiring.Component):
         def lane_word(ports):
             return Array(port.data for port in ports)[pk_lane[:_bits(P)]]
 
+        # the signed words of at most 16 bits first, then the wide ones: the upper bits of the
+        # word choose among four sources instead of ten
+        narrow = Signal(signed(max(g.S, cfg.preact_bits, g.WB)))
+        with m.Switch(pk_target):
+            for i, gate in enumerate(GATES):
+                with m.Case(T_BIAS_U + i):
+                    m.d.comb += narrow.eq(lane_word(bias_rd[gate]))
+            with m.Case(T_THR):
+                m.d.comb += narrow.eq(Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
+            with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
+                m.d.comb += narrow.eq(Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
+            with m.Case(T_READOUT_W):
+                m.d.comb += narrow.eq(wo_data)
         with m.Switch(pk_target):
             with m.Case(T_POINTER):
                 m.d.comb += self.peek_data.eq(Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits]))
             with m.Case(T_WEIGHT):
                 m.d.comb += self.peek_data.eq(lane_word(lane_rd))
-            for i, gate in enumerate(GATES):
-                with m.Case(T_BIAS_U + i):
-                    m.d.comb += self.peek_data.eq(lane_word(bias_rd[gate]))
-            with m.Case(T_THR):
-                m.d.comb += self.peek_data.eq(Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
-            with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
-                m.d.comb += self.peek_data.eq(Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
-            with m.Case(T_READOUT_W):
-                m.d.comb += self.peek_data.eq(wo_data)
             with m.Case(T_READOUT_B):
                 m.d.comb += self.peek_data.eq(bias_word)
+            with m.Default():
+                m.d.comb += self.peek_data.eq(narrow)
         return m

@@ -65,7 +65,7 @@ class FrameRx(wiring.Component):
         take = self.bytes.valid & self.bytes.ready
         crc = Signal(16, init=0xFFFF)
         got_crc = Signal(8)
-        pos = Signal(16)
+        pos = Signal(range(self._max + 1))  # length <= max_payload is checked first
         idle = Signal(range(self._timeout + 1))
 
         def fail(code):

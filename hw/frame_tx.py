@@ -31,11 +31,14 @@ class FrameTx(wiring.Component):
         out = self.bytes
         sent = out.valid & out.ready
 
+        # one CRC circuit, on whatever byte leaves: header and payload bytes count, SOF and CRC not
+        counted = Signal()
+        with m.If(sent & counted):
+            m.d.sync += crc.eq(crc16_update(crc, out.payload))
+
         def send(value, nxt, add_to_crc=True):
-            m.d.comb += [out.valid.eq(1), out.payload.eq(value)]
+            m.d.comb += [out.valid.eq(1), out.payload.eq(value), counted.eq(add_to_crc)]
             with m.If(out.ready):
-                if add_to_crc:
-                    m.d.sync += crc.eq(crc16_update(crc, value))
                 m.next = nxt
 
         with m.FSM():
@@ -59,9 +62,9 @@ class FrameTx(wiring.Component):
                     m.next = "CRC0"
             with m.State("PAYLOAD"):
                 m.d.comb += [out.valid.eq(self.data.valid), out.payload.eq(self.data.payload),
-                             self.data.ready.eq(out.ready)]
+                             self.data.ready.eq(out.ready), counted.eq(1)]
                 with m.If(sent):
-                    m.d.sync += [crc.eq(crc16_update(crc, self.data.payload)), pos.eq(pos + 1)]
+                    m.d.sync += pos.eq(pos + 1)
                     with m.If(pos + 1 == length):
                         m.next = "CRC0"
             with m.State("CRC0"):

@@ -65,18 +65,24 @@ class MacLane(wiring.Component):
             wr[gate] = mem.write_port()
             rd[gate] = mem.read_port(transparent_for=(wr[gate],))
 
-        # stage 1: products, aligned to the accumulator format; accumulator reads
-        prod = {name: Signal(signed(AB), name=f"prod_{name}") for name in _PRODUCTS}
+        # stage 1: products (registered as they leave the multiplier, so that the register can be
+        # the DSP block's own), then aligned to the accumulator format; accumulator reads
         weights = {"u": self.i_w_u, "r": self.i_w_r, "g": self.i_w_g}
-        with m.Switch(Cat(self.i_rec, self.i_layer)):
+        # (without reset: a register with one cannot be the DSP block's)
+        raw = {name: Signal(signed(len(self.i_value) + cfg.weight_bits), name=f"raw_{name}", reset_less=True)
+               for name in _PRODUCTS}
+        m.d.sync += [raw[name].eq(self.i_value * weights[name]) for name in _PRODUCTS]
+        k, rec, valid, layer_q = Signal.like(self.i_k), Signal(), Signal(), Signal.like(self.i_layer)
+        m.d.sync += [k.eq(self.i_k), rec.eq(self.i_rec), valid.eq(self.i_valid & ~self.draining),
+                     layer_q.eq(self.i_layer)]
+        prod = {name: Signal(signed(AB), name=f"prod_{name}") for name in _PRODUCTS}
+        with m.Switch(Cat(rec, layer_q)):
             for layer in range(cfg.layers):
-                for rec in (0, 1):
-                    with m.Case(rec | (layer << 1)):
-                        shift = cfg.recurrent_shift(layer) if rec else cfg.input_shift(layer)
+                for rec_ in (0, 1):
+                    with m.Case(rec_ | (layer << 1)):
+                        shift = cfg.recurrent_shift(layer) if rec_ else cfg.input_shift(layer)
                         for name in _PRODUCTS:
-                            m.d.sync += prod[name].eq((self.i_value * weights[name]) << shift)
-        k, rec, valid = Signal.like(self.i_k), Signal(), Signal()
-        m.d.sync += [k.eq(self.i_k), rec.eq(self.i_rec), valid.eq(self.i_valid & ~self.draining)]
+                            m.d.comb += prod[name].eq(raw[name] << shift)
         for gate in GATES:
             m.d.comb += [rd[gate].en.eq(1), rd[gate].addr.eq(Mux(self.draining, self.d_m, self.i_k))]
 

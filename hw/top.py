@@ -67,6 +67,7 @@ class UARTTop(wiring.Component):
         for name in ("inputs", "load", "peek", "events", "result", "counters"):
             connect(m, getattr(unit, name), getattr(core, name))
         m.d.comb += [core.cancel.eq(unit.cancel), unit.peek_data.eq(core.peek_data),
+                     unit.readout_cycles.eq(core.readout_cycles),
                      unit.peek_valid.eq(core.peek_valid),
                      self.quiet.eq(unit.quiet & frame_rx.idle & ~fifo.r_rdy & (fifo.level == 0)
                                    & ~uart_rx.bytes.valid & frame_tx.header.ready & uart_tx.bytes.ready)]

@@ -1,11 +1,11 @@
 """The update unit of one lane: LUT nonlinearities, c_hat, and the threshold unit."""
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.fixed import clamp, reject, rshift_round, saturate
+from hw.fixed import reject, rshift_round, saturate
 from hw.spec import LUT_KINDS, EGRUConfig, make_lut
 
 
@@ -13,10 +13,11 @@ class UpdateLane(wiring.Component):
     """Computes one unit per cycle (docs/arithmetic.md, update phase).
 
     Inputs (``i_*``, valid with ``i_valid`` in cycle n): the four accumulators, their biases
-    (``i_b_*``, pre-activations, added after the accumulator is shifted to that format), the layer (selects the accumulator-to-pre-activation shift) and an opaque tag that
-    travels along; the unit's state c (0 on a sequence's first step) and threshold come
-    ``LATE`` = 4 cycles later, in cycle n + 4, where they are first used: a memory read there
-    costs no pipeline registers to carry them.
+    (``i_b_*``, pre-activations, added after the accumulator is shifted to that format), the
+    layer (selects the accumulator-to-pre-activation shift) and an opaque tag that travels along;
+    the unit's state c (0 on a sequence's first step) and threshold come ``LATE`` = 4 cycles
+    later, in cycle n + 4, where they are first used: a memory read there costs no pipeline
+    registers to carry them.
 
     Latency: ``LATENCY`` = 5 cycles; the ``o_*`` outputs of an input given in cycle n are valid
     (``o_valid``) in cycle n + 5, combinationally from the registers of the last stage. The
@@ -68,7 +69,6 @@ class UpdateLane(wiring.Component):
         cfg = self._cfg
         m = Module()
         S, P, F, Fp = cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
-        half = 1 << (cfg.lut_bits - 1)
 
         # One address per table for reads and writes (the load port writes only while the lane is
         # idle), so a table maps to single-port RAM too (iCE40 SPRAM); no read in a write cycle.
@@ -93,6 +93,7 @@ class UpdateLane(wiring.Component):
                     m.d.comb += self.lut_q.eq(luts[kind].data)
 
         def preact(a, b):
+            """sat_P(rshift_round(a, d) + b): one adder, the rounding bit its carry in."""
             out = Signal(signed(P))
             with m.Switch(self.i_layer):
                 for layer in range(cfg.layers):
@@ -101,7 +102,9 @@ class UpdateLane(wiring.Component):
             return out
 
         def address(p, table_frac):
-            return (clamp(rshift_round(p, Fp - table_frac), -half, half - 1) + half)[:cfg.lut_bits]
+            # clamp to [-half, half) and add half: the saturated value with its sign bit inverted
+            q = saturate(rshift_round(p, Fp - table_frac), cfg.lut_bits)
+            return Cat(q[:cfg.lut_bits - 1], ~q[cfg.lut_bits - 1])
 
         # stage 0: pre-activations (registered: the accumulators arrive from block RAM outputs)
         s1_valid, s1_tag = Signal(), Signal.like(self.i_tag)
@@ -114,7 +117,8 @@ class UpdateLane(wiring.Component):
         m.d.comb += [addrs["update"].eq(address(s1_u, cfg.sigmoid_frac)),
                      addrs["sigmoid"].eq(address(s1_r, cfg.sigmoid_frac))]
         s2_valid, s2_tag = Signal(), Signal.like(self.i_tag)
-        s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P))
+        # s2_gh and s4_u feed only a multiplier: without reset they can be the DSP block's input registers
+        s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P), reset_less=True)
         m.d.sync += [s2_valid.eq(s1_valid), s2_tag.eq(s1_tag), s2_gx.eq(s1_gx), s2_gh.eq(s1_gh)]
 
         # stage 2: the reset gate's product r * gh, rounded once (registered: a table read feeding
@@ -131,7 +135,7 @@ class UpdateLane(wiring.Component):
         p_g = Signal(signed(P))
         m.d.comb += [p_g.eq(saturate(s3_gx + s3_rg, P)), addrs["tanh"].eq(address(p_g, cfg.tanh_frac))]
         s4_valid, s4_tag = Signal(), Signal.like(self.i_tag)
-        s4_u = Signal(signed(S))
+        s4_u = Signal(signed(S), reset_less=True)
         m.d.sync += [s4_valid.eq(s3_valid), s4_tag.eq(s3_tag), s4_u.eq(s3_u)]
 
         # stage 4: the product u (c - g), rounded once (registered, as in stage 2); c and the

@@ -86,6 +86,8 @@ class TB:
                 await FallingEdge(self.dut.clk)
                 continue
             if int(ready.value):
+                if not payload.value.is_resolvable:
+                    raise Mismatch(f"{stream}: a word with X or Z bits was offered: {payload.value}")
                 on_word(unpack(fields, payload.value.to_unsigned()))
             if bp:
                 ready.value = 0 if self.rng.random() < bp else 1

@@ -176,7 +176,7 @@ class CoreGeometry:
         self.ptr_fields = [("start", self.start_bits), ("len", self.len_bits)]
         self.ebuf_fields = [("m", self.Mb), ("y", self.S)]
         # counter widths from the largest possible step, so no counter can wrap
-        self.step_bits = max(16, cfg.max_steps.bit_length())
+        self.step_bits = bits(cfg.max_steps + 1)  # the step index counts up to max_steps
         sources = sum(cfg.layer_input_size(layer) + self.H for layer in range(self.L))
         self.event_bits = bits(sources + 1)
         self.cycle_bits = bits(self.L * 9 + sources * max(self.M, 1) + self.L * self.M + 2 * self.H * (self.C + 2) + 2)
