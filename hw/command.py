@@ -383,8 +383,9 @@ class CommandUnit(wiring.Component):
                     finish(Status.OK, wa)
 
             with m.State("COUNTERS"):  # the core is between steps: its payload holds the last step's
-                with m.If(ser_free & write_counter_byte()):
-                    m.next = "COUNTERS_READOUT"
+                with m.If(ser_free):
+                    with m.If(write_counter_byte()):  # (it writes only inside this If)
+                        m.next = "COUNTERS_READOUT"
             with m.State("COUNTERS_READOUT"):
                 with m.If(ser_free):
                     emit(self.readout_cycles, 4, 1 + COUNTER_BYTES)

@@ -242,8 +242,10 @@ class EGRUCore(wiring.Component):
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
+            # the readout weights live in lane 0's memory only, whatever the lane field says
+            readout_w = (ld_fire & (ld.target == T_READOUT_W)) if p == 0 else 0
             m.d.comb += [lane_wr[p].addr.eq(lane_addr), lane_rd[p].addr.eq(lane_addr), lane_wr[p].data.eq(ld.data),
-                         lane_wr[p].en.eq(on_lane & lane_write),
+                         lane_wr[p].en.eq((on_lane & (ld.target == T_WEIGHT)) | readout_w),
                          thr_wr[p].addr.eq(ld.addr), thr_wr[p].data.eq(ld.data),
                          thr_wr[p].en.eq(on_lane & (ld.target == T_THR)),
                          lanes[p].lut_we.eq(on_lane & (ld.target >= T_LUT_UPDATE) & (ld.target <= T_LUT_TANH)),
@@ -255,7 +257,8 @@ class EGRUCore(wiring.Component):
                              w.en.eq(on_lane & (ld.target == T_BIAS_U + i))]
 
         # ---- control state -----------------------------------------------------------------
-        step = Signal(g.step_bits)  # sequences are at most max_steps long (the host checks)
+        # sequences are at most max_steps long (the host checks; a longer one would wrap this)
+        step = Signal(g.step_bits)
         layer = Signal(_bits(L))  # as wide as the layer field of the output words
         cur = step[0]                 # ebuf half written this step
         first = step == 0

@@ -186,7 +186,7 @@ class CoreGeometry:
         # the readout biases are held in their own range (readout_bias_limit), not the logits' RB
         self.RBB = signed_bits(cfg.readout_bias_limit)
         self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
-                             self.AB, self.S, self.RBB, self.WB)
+                             cfg.preact_bits, self.S, self.RBB, self.WB)
 
     def targets(self) -> dict[int, tuple[int, bool]]:
         """The load-port map: per target, its number of addresses and whether every lane has

@@ -10,7 +10,8 @@ import json
 
 from hw.spec.layout import CoreGeometry
 
-VERSION = 1          # of the protocol; INFO reports it
+VERSION = 2          # of the protocol; INFO reports it. 2: biases are pre-activations (model file
+                     # version 2) and the word size follows the memories that are loaded
 SOF = 0xA5
 RESPONSE = 0x80      # a response's CMD is the request's | 0x80
 MAX_PAYLOAD = 4096   # the protocol's ceiling; a build reports its own limits in INFO
