@@ -64,6 +64,11 @@ _DESC_DEPTH = 4  # the least that never starves the walker: a descriptor is walk
                  # event is issued (3 loses cycles)
 
 
+def _unsigned(values, width: int) -> list[int]:
+    """Signed initial words as a ``width``-bit unsigned memory holds them (two's complement)."""
+    return [v & ((1 << width) - 1) for v in values]
+
+
 class EGRUCore(wiring.Component):
     """The accelerator core for one model geometry; memories start with ``image``'s model.
 
@@ -179,7 +184,7 @@ class EGRUCore(wiring.Component):
         # sit behind the weights (word depth + k * C + n; the walker is idle in the readout), the
         # column pointers' starts behind the states and their lengths behind the thresholds
         # (word L * M + column; both are read only in the update phase).
-        wo_words = [img.readout_weight[k][n] & ((1 << lw) - 1) for k in range(H) for n in range(C)]
+        wo_words = _unsigned([img.readout_weight[k][n] for k in range(H) for n in range(C)], lw)
         lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth + (H * C if p == 0 else 0),
                         [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]
                         + ([0] * (g.depth - len(img.weights.lane_words[p])) + wo_words if p == 0 else []))
@@ -191,7 +196,7 @@ class EGRUCore(wiring.Component):
         biases = {gate: per_lane(getattr(img, f"bias_{gate}"), cfg, 0) for gate in GATES}
         bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(cfg.preact_bits), L * M, biases[gate][p]) for p in range(P)]
                     for gate in GATES}
-        thr_init = [[v & ((1 << thr_width) - 1) for v in lane_thr] for lane_thr in per_lane(img.thr, cfg, cfg.one)]
+        thr_init = [_unsigned(lane_thr, thr_width) for lane_thr in per_lane(img.thr, cfg, cfg.one)]
         thr_init[0] += [length for _, length in img.weights.pointers]
         thr_mem = [mem(f"thr_{p}", unsigned(thr_width), L * M + (g.columns if p == 0 else 0), thr_init[p])
                    for p in range(P)]
@@ -207,7 +212,7 @@ class EGRUCore(wiring.Component):
         KC = _bits(H * C)
         RBB = g.RBB
         sum_width = max(g.SB + KC, RBB)
-        rb_init = [0] * M + [b & ((1 << sum_width) - 1) for b in img.readout_bias]
+        rb_init = [0] * M + _unsigned(img.readout_bias, sum_width)
         sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), M + (C if p == 0 else 0), rb_init if p == 0 else ())
                    for p in range(P)]
 
