@@ -6,7 +6,8 @@ from gen import board as boards
 from gen.cmd_synth import assemble, check_fit_or_force, write_json
 from gen.progress import say
 from gen.synth import parse_mapping, parse_pnr, parse_stat, resources
-from gen.verilog import build_top, schedule_summary
+from gen.verilog import PIPELINE_HELP, build_top, schedule_summary
+from hw.spec import PIPELINES
 
 NAME = "board"
 HELP = "build a bitstream of the accelerator for a development board"
@@ -29,6 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("model", help="model file written by `egru quantize`")
     p.add_argument("-o", "--out", metavar="DIR", help="output folder (default build/board/BOARD)")
     p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P (default: the model's, 1)")
+    p.add_argument("--pipeline", choices=PIPELINES, default=None, help=PIPELINE_HELP)
     p.add_argument("--depth", type=int, default=None, help="weight words per lane (default: what this model needs)")
     p.add_argument("--baud", type=int, default=115200, help="UART rate (%(default)s)")
     p.add_argument("--runtime-weights", action="store_true", help="leave the weights out of the bitstream")
@@ -41,7 +43,7 @@ def run(args) -> dict:
         raise ValueError(f"--baud must be in [1200, 3000000], got {args.baud}")
     clock = boards.clock_hz(b)
     divisor = round(clock / args.baud)
-    top, model = build_top(args.model, divisor=divisor, lanes=args.lanes, depth=args.depth)
+    top, model = build_top(args.model, divisor=divisor, lanes=args.lanes, depth=args.depth, pipeline=args.pipeline)
     plan = check_fit_or_force(top.core, b.target, args.force, args.quiet)
     runtime = args.runtime_weights
     out = args.out or os.path.join("build", "board", b.name)

@@ -7,7 +7,8 @@ import signal
 import sys
 
 from gen.progress import say
-from gen.verilog import UART_TOP, build_top, write_verilog
+from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, write_verilog
+from hw.spec import PIPELINES
 from sim import bridge
 
 NAME = "serve-sim"
@@ -32,6 +33,7 @@ def add_arguments(p) -> None:
     p.add_argument("model", help="model file written by `egru quantize`")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0 picks a free one (%(default)s)")
     p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P (default: the model's, 1)")
+    p.add_argument("--pipeline", choices=PIPELINES, default=None, help=PIPELINE_HELP)
     p.add_argument("--depth", type=int, default=None,
                    help="weight words per lane (default: what this model needs)")
     p.add_argument("--divisor", type=int, default=8,
@@ -42,7 +44,7 @@ def add_arguments(p) -> None:
 
 
 def run(args):
-    top, _ = build_top(args.model, divisor=args.divisor, lanes=args.lanes, depth=args.depth)
+    top, _ = build_top(args.model, divisor=args.divisor, lanes=args.lanes, depth=args.depth, pipeline=args.pipeline)
     say(f"elaborating {UART_TOP} ({top.core.geometry.P} lanes, {top.core.geometry.depth} weight words "
         f"per lane) ...", args.quiet)
     path = write_verilog(top, os.path.join(args.build_dir, "verilog"), name=UART_TOP)

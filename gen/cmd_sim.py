@@ -7,7 +7,8 @@ import statistics
 import torch
 
 from gen.progress import bar, say
-from gen.verilog import build_core, write_verilog
+from gen.verilog import PIPELINE_HELP, build_core, write_verilog
+from hw.spec import PIPELINES
 from sim import runner
 from sim.spec import build_spec
 from sw.datasets import load_recorded
@@ -33,6 +34,7 @@ def add_arguments(p) -> None:
     p.add_argument("--simulator", choices=runner.SIMULATORS, default="verilator", help="(%(default)s)")
     p.add_argument("--samples", type=int, default=None, help="first N test sequences (default: all)")
     p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P (default: the model's, 1)")
+    p.add_argument("--pipeline", choices=PIPELINES, default=None, help=PIPELINE_HELP)
     p.add_argument("--dense", action="store_true", help="dense memories and the GRU schedule")
     p.add_argument("--trace", action="store_true", help="also check every unit's state on the trace stream")
     p.add_argument("--idle", type=float, default=0.0, help="probability of an idle cycle between inputs")
@@ -48,7 +50,7 @@ def run(args) -> dict:
         v = getattr(args, name)
         if not 0.0 <= v < 1.0:
             raise ValueError(f"--{name} must be a probability in [0, 1), got {v}")
-    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace)
+    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace, pipeline=args.pipeline)
     data = load_recorded(model.meta.get("data"))
     x, y = data.x_test, data.y_test
     if args.samples is not None:

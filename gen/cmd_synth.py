@@ -6,7 +6,8 @@ import os
 from gen.progress import say
 from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, core_memory_name, memory_plan, synthesize
 from gen.targets import TARGETS, target
-from gen.verilog import UART_TOP, build_top, schedule_summary, write_verilog
+from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, schedule_summary, write_verilog
+from hw.spec import PIPELINES
 
 NAME = "synth"
 HELP = "synthesise and place-and-route the accelerator for an FPGA and report resources and Fmax"
@@ -39,6 +40,7 @@ def add_arguments(p) -> None:
     p.add_argument("model", help="model file written by `egru quantize`")
     p.add_argument("--target", required=True, choices=sorted(TARGETS), help="FPGA target")
     p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P (default: the model's, 1)")
+    p.add_argument("--pipeline", choices=PIPELINES, default=None, help=PIPELINE_HELP)
     p.add_argument("--depth", type=int, default=None, help="weight words per lane (default: what this model needs)")
     p.add_argument("--freq", type=float, default=None,
                    help="clock nextpnr aims for in MHz (default: 30 on iCE40, 100 on ECP5, 50 on Gowin)")
@@ -58,7 +60,7 @@ def run(args) -> dict:
         raise ValueError(f"--freq must be in [1, 1000] MHz, got {args.freq}")
     if args.timeout <= 0:
         raise ValueError(f"--timeout must be positive, got {args.timeout}")
-    top, model = build_top(args.model, divisor=104, lanes=args.lanes, depth=args.depth)
+    top, model = build_top(args.model, divisor=104, lanes=args.lanes, depth=args.depth, pipeline=args.pipeline)
     core = top.core
     P = core.geometry.P
     plan = check_fit_or_force(core, t, args.force, args.quiet)

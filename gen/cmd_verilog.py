@@ -4,7 +4,8 @@ import json
 import os
 
 from gen.progress import say
-from gen.verilog import TOP, build_core, lint, ports, schedule_summary, write_verilog
+from gen.verilog import PIPELINE_HELP, TOP, build_core, lint, ports, schedule_summary, write_verilog
+from hw.spec import PIPELINES
 
 NAME = "verilog"
 HELP = "generate the Verilog of the accelerator core for a model file"
@@ -25,13 +26,14 @@ def add_arguments(p) -> None:
     p.add_argument("model", help="model file written by `egru quantize`")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--lanes", type=int, default=None, help="multiplier lanes P, 1..64 (default: the model's, 1)")
+    p.add_argument("--pipeline", choices=PIPELINES, default=None, help=PIPELINE_HELP)
     p.add_argument("--dense", action="store_true", help="dense memories and the GRU schedule")
     p.add_argument("--trace", action="store_true", help="add the trace stream (every unit's state per step)")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only on the result")
 
 
 def run(args) -> dict:
-    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace)
+    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace, pipeline=args.pipeline)
     say(f"elaborating {TOP} ({core.geometry.P} lanes) ...", args.quiet)
     path = write_verilog(core, args.out)
     mems = [{"name": n, "depth": d, "width": w, "bits": d * w} for n, d, w in core.memories]

@@ -19,6 +19,9 @@ from sw.hwimage import image_from_params
 from sw.perf import schedule_report
 
 TOP = "egru_core"
+PIPELINE_HELP = ("the core's pipeline: short (fewest cycles per step) or deep (every block-RAM and "
+                 "multiplier output registered, for the clock; a fixed number of cycles more per layer "
+                 "and step, none per event; docs/datapath.md) (default: short)")
 UART_TOP = "egru_top"
 
 # Verilator lint waivers for Verilog that Amaranth's backend (Yosys write_verilog) emits; each
@@ -31,19 +34,21 @@ UART_TOP = "egru_top"
 LINT_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
 
 
-def build_core(model_path: str, lanes: int | None = None, dense: bool = False, trace: bool = False):
-    """Load a model file and build the core for it; returns (core, model)."""
+def build_core(model_path: str, lanes: int | None = None, dense: bool = False, trace: bool = False,
+               pipeline: str | None = None):
+    """Load a model file and build the core for it (``pipeline``: "short" or "deep", see
+    hw.spec.schedule; default the model's, short); returns (core, model)."""
     m = modelfile.load(model_path)
-    image = image_from_params(m.config, m.params, lanes=lanes, dense=True if dense else None)
+    image = image_from_params(m.config, m.params, lanes=lanes, dense=True if dense else None, pipeline=pipeline)
     return EGRUCore(image, trace=trace), m
 
 
 def build_top(model_path: str, divisor: int, lanes: int | None = None, depth: int | None = None,
-              dense: bool = False):
+              dense: bool = False, pipeline: str | None = None):
     """The UART top (hw/top.py) for a model file; ``depth`` weight words per lane (default:
     what this model needs) leaves room for larger models loaded at run time. Returns (top, model)."""
     m = modelfile.load(model_path)
-    image = image_from_params(m.config, m.params, lanes=lanes, dense=True if dense else None)
+    image = image_from_params(m.config, m.params, lanes=lanes, dense=True if dense else None, pipeline=pipeline)
     if depth is not None:
         image = with_depth(image, depth)
     return UARTTop(image, divisor=divisor, version=package_version()), m

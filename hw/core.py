@@ -52,6 +52,7 @@ from hw.spec.layout import (
 )
 from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
+from hw.spec.schedule import schedule
 from hw.update import UpdateLane
 from hw.walker import ColumnWalker
 
@@ -59,9 +60,6 @@ from hw.walker import ColumnWalker
 C_STEP, C_READOUT = 0, 1
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
-_FIFO_DEPTH = 16  # room for every unit in flight (UpdateLane.LATENCY + 3) and as many again
-_DESC_DEPTH = 4  # the least that never starves the walker: a descriptor is walked 3 cycles after its
-                 # event is issued (3 loses cycles)
 
 
 def _unsigned(values, width: int) -> list[int]:
@@ -154,6 +152,16 @@ class EGRUCore(wiring.Component):
         g, cfg, img = self.geometry, self.geometry.cfg, self._image
         P, M, L, H, C = g.P, g.M, g.L, g.H, g.C
         dense = cfg.memory == "dense"
+        sched = schedule(cfg.pipeline)
+        deep = sched.deep
+        drain, late = sched.mac_drain_latency, sched.update_lane_late
+        # the output FIFOs have room for every unit in flight (from the banks' read to the lanes'
+        # outputs, and the FIFO's own write latency) and as many again
+        in_flight = drain + sched.update_lane_latency + 2
+        fifo_depth = 1 << (2 * in_flight - 1).bit_length()
+        # the least descriptor queue that never starves the walker: a descriptor is walked
+        # route_walk cycles after its event is issued (that many lose cycles)
+        desc_depth = sched.route_walk + 1
         m = Module()
 
         # ---- memories ----------------------------------------------------------------------
@@ -280,12 +288,12 @@ class EGRUCore(wiring.Component):
         # output FIFOs. They do not hold the step: every word of a step leaves before the step
         # counter advances (STEP_DONE waits until they are drained), so it is the live register.
         sb = g.step_bits
-        ev_fifo = SyncFIFOBuffered(width=self.event_layout.size - sb, depth=_FIFO_DEPTH)
+        ev_fifo = SyncFIFOBuffered(width=self.event_layout.size - sb, depth=fifo_depth)
         m.submodules.ev_fifo = ev_fifo
         m.d.comb += [self.events.valid.eq(ev_fifo.r_rdy), self.events.payload.eq(Cat(step, ev_fifo.r_data)),
                      ev_fifo.r_en.eq(self.events.ready)]
         if self._trace:
-            tr_fifo = SyncFIFOBuffered(width=self.trace_layout.size - sb, depth=_FIFO_DEPTH)
+            tr_fifo = SyncFIFOBuffered(width=self.trace_layout.size - sb, depth=fifo_depth)
             m.submodules.tr_fifo = tr_fifo
             m.d.comb += [self.trace.valid.eq(tr_fifo.r_rdy), self.trace.payload.eq(Cat(step, tr_fifo.r_data)),
                          tr_fifo.r_en.eq(self.trace.ready)]
@@ -293,7 +301,7 @@ class EGRUCore(wiring.Component):
         # ---- route: front-end ---------------------------------------------------------------
         # unbuffered: a descriptor written in one cycle is at the head in the next
         walker = m.submodules.walker = ColumnWalker(addr_bits=g.start_bits, len_bits=g.len_bits,
-                                                    value_bits=g.VB, depth=_DESC_DEPTH)
+                                                    value_bits=g.VB, depth=desc_depth)
         NS = 2 * P
         seg_count = Array(Signal(range(max(M, g.I) + 1), name=f"seg_count_{s}") for s in range(NS))
         prev = ~cur
@@ -315,10 +323,12 @@ class EGRUCore(wiring.Component):
         fe_pos = Signal(range(max(M, g.I) + 1))
         fe_done = Signal()
         f1_valid, f1_seg = Signal(), Signal(range(NS))
+        f1r_valid, f1r_rec = Signal(), Signal()
+        f1r_src, f1r_value = Signal(range(max(g.I, H) + 1)), Signal(signed(g.VB))
         f2_valid, f2_value, f2_rec = Signal(), Signal(signed(g.VB)), Signal()
-        inflight = f1_valid + f2_valid
-        # an event issued now is written 2 cycles later, after the two in flight: room for all three
-        credit = (walker.level + inflight) < _DESC_DEPTH
+        inflight = f1_valid + f2_valid + (f1r_valid if deep else 0)
+        # an event issued now is written 3 cycles later, after the three in flight: room for all four
+        credit = (walker.level + inflight) < desc_depth
 
         routing = Signal()
         issue, issue_seg, issue_pos = Signal(), Signal(range(NS)), Signal(range(max(M, g.I) + 1))
@@ -350,8 +360,9 @@ class EGRUCore(wiring.Component):
             with m.Else():
                 m.d.sync += rec_events.eq(rec_events + 1)
 
-        # F1: the event's source index and value -> its column pointer
-        col = Signal(range(g.columns + 1))
+        # F1: the event's source index (input element or unit) and value, registered (they come
+        # from the input and event buffers' block RAM)
+        src = Signal.like(f1r_src)
         value = Signal(signed(g.VB))
         rec = Signal()
         in_word = in_rd.data
@@ -363,20 +374,29 @@ class EGRUCore(wiring.Component):
                             with m.Case(s):
                                 if s < P and layer_ == 0:
                                     idx = in_word[:_bits(g.I)]
-                                    m.d.comb += [col.eq(img.weights.kernel_base[0] + idx),
-                                                 value.eq(in_word[_bits(g.I):].as_signed()), rec.eq(0)]
+                                    m.d.comb += [src.eq(idx), value.eq(in_word[_bits(g.I):].as_signed()), rec.eq(0)]
                                 elif s < P:
                                     word = ebuf_rd[layer_ - 1][s].data
                                     k = field(word, g.ebuf_fields, "m") * P + s
-                                    m.d.comb += [col.eq(img.weights.kernel_base[layer_] + k),
-                                                 value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(0)]
+                                    m.d.comb += [src.eq(k), value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(0)]
                                 else:
                                     word = ebuf_rd[layer_][s - P].data
                                     k = field(word, g.ebuf_fields, "m") * P + (s - P)
-                                    m.d.comb += [col.eq(img.weights.recurrent_base[layer_] + k),
-                                                 value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(1)]
+                                    m.d.comb += [src.eq(k), value.eq(field(word, g.ebuf_fields, "y", True)), rec.eq(1)]
+        if deep:
+            m.d.sync += [f1r_valid.eq(f1_valid), f1r_src.eq(src), f1r_value.eq(value), f1r_rec.eq(rec)]
+            p_valid, p_src, p_value, p_rec = f1r_valid, f1r_src, f1r_value, f1r_rec
+        else:  # the short pipeline reads the pointer in the same cycle
+            p_valid, p_src, p_value, p_rec = f1_valid, src, value, rec
+        # F1R (deep; F1 short): the column and the read of its pointer
         # (the pointer's read addresses are set below, after the update's, which they override)
-        m.d.sync += [f2_valid.eq(f1_valid), f2_value.eq(value), f2_rec.eq(rec)]
+        col = Signal(range(g.columns + 1))
+        with m.Switch(layer):
+            for layer_ in range(L):
+                with m.Case(layer_):
+                    base = Mux(p_rec, img.weights.recurrent_base[layer_], img.weights.kernel_base[layer_])
+                    m.d.comb += col.eq(base + p_src)
+        m.d.sync += [f2_valid.eq(p_valid), f2_value.eq(p_value), f2_rec.eq(p_rec)]
         # F2: pointer -> descriptor queue
         m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(c_rd[0].data[:g.start_bits]),
                      walker.w_len.eq(thr_rd[0].data[:len_bits]), walker.w_value.eq(f2_value),
@@ -392,10 +412,10 @@ class EGRUCore(wiring.Component):
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(walker.issue), l1_value.eq(walker.value), l1_rec.eq(walker.rec)]
 
+        # (from the MAC lanes' registered weights: no logic behind the lane memories' outputs)
         real_entries = Signal(range(P + 1))
-        m.d.comb += real_entries.eq(sum((lane_rd[p].data[g.Mb:] != 0).as_unsigned() for p in range(P)))
-        with m.If(l1_valid):
-            m.d.sync += mac_count.eq(mac_count + 3 * real_entries)
+        m.d.comb += real_entries.eq(sum(mac.real.as_unsigned() for mac in macs))
+        m.d.sync += mac_count.eq(mac_count + 3 * real_entries)
 
         # L1: the lane words reach the MAC lanes (products, accumulator read-modify-write)
         updating = Signal()   # update phase: the MAC lanes drain their banks unit by unit
@@ -412,25 +432,31 @@ class EGRUCore(wiring.Component):
 
         # the last entry's write-back may still be pending: the update's first accumulator read
         # overlaps it (the MAC lanes' reads are transparent to their writes)
-        route_idle = fe_done & ~f1_valid & ~f2_valid & ~walker.busy & ~l1_valid
+        # the update's first bank read waits until the MAC lanes' pipelines have written their last sum
+        mac_busy = 0
+        for mac in macs:
+            mac_busy = mac_busy | mac.busy
+        route_idle = fe_done & ~f1_valid & ~f1r_valid & ~f2_valid & ~walker.busy & ~l1_valid & ~mac_busy
 
         # ---- update phase -------------------------------------------------------------------
-        # the units in flight: issued (u1) and inside the update lanes, one cycle apart
+        # the units in flight, one cycle apart: issued (u1: the banks are being read; the biases
+        # are read then, so that they arrive with the banks' words, u2, at the update lanes) and
+        # inside the update lanes; the last: the lanes' outputs
         u_pipe = [(Signal(name=f"u{i + 1}_valid"), Signal(g.Mb, name=f"u{i + 1}_m"))
-                  for i in range(UpdateLane.LATENCY + 1)]  # the last: the lanes' outputs
+                  for i in range(drain + sched.update_lane_latency)]
         (u1_valid, u1_m) = u_pipe[0]
         # room in the output FIFOs for every unit in flight (and the FIFO's own write latency)
-        room = ev_fifo.level <= _FIFO_DEPTH - (UpdateLane.LATENCY + 3)
+        room = ev_fifo.level <= fifo_depth - in_flight
         if self._trace:
-            room = room & (tr_fifo.level <= _FIFO_DEPTH - (UpdateLane.LATENCY + 3))
+            room = room & (tr_fifo.level <= fifo_depth - in_flight)
         m.d.comb += u0_issue.eq(updating & (u_m < M) & room)
         with m.If(u0_issue):
             m.d.sync += u_m.eq(u_m + 1)
         unit_addr = Signal(range(L * M + 1))
-        m.d.comb += unit_addr.eq(layer * M + u_m)
-        # state and threshold are read for the unit LATE - 1 cycles into the lane (see UpdateLane)
+        m.d.comb += unit_addr.eq(layer * M + (u_pipe[drain - 2][1] if drain >= 2 else u_m))
+        # state and threshold are read for the unit LATE - 1 cycles into its update lane (see UpdateLane)
         late_addr = Signal(range(L * M + 1))
-        m.d.comb += late_addr.eq(layer * M + u_pipe[UpdateLane.LATE - 1][1])
+        m.d.comb += late_addr.eq(layer * M + u_pipe[drain + late - 2][1])
         for p in range(P):
             for gate in GATES:
                 m.d.comb += [bias_rd[gate][p].addr.eq(unit_addr), bias_rd[gate][p].en.eq(1)]
@@ -442,7 +468,7 @@ class EGRUCore(wiring.Component):
         for (v, um), (v_next, um_next) in zip(u_pipe, u_pipe[1:], strict=False):
             m.d.sync += [v_next.eq(v), um_next.eq(um)]
         for p, lane in enumerate(lanes):
-            m.d.comb += [lane.i_valid.eq(u1_valid), lane.i_layer.eq(layer),
+            m.d.comb += [lane.i_valid.eq(u_pipe[drain - 1][0]), lane.i_layer.eq(layer),
                          lane.i_c.eq(Mux(first, 0, c_rd[p].data[:g.S].as_signed())),
                          lane.i_thr.eq(thr_rd[p].data[:g.S].as_signed())]
             for gate in GATES:
@@ -491,18 +517,19 @@ class EGRUCore(wiring.Component):
             update_idle = update_idle & ~v
 
         # ---- readout ---------------------------------------------------------------------------
-        # Class by class, with one logit register. SCAN (H + 1 cycles): unit k's event sum is read
-        # in cycle k and, when nonzero, written back in cycle k + 1 as entry j (row address k * C,
-        # sum) of the same memories, at lane j mod P, address j div P: j <= k, so that place has
-        # been read already. Then per class n, MAC (nnz + 3 cycles): entry j is read in cycle j,
-        # W_out[row + n] in j + 1, the product is registered in j + 2 (a block-RAM output feeding
-        # a multiplier fills a cycle) and added to the logit in j + 3; SEND (1 cycle) sends the
-        # logit and starts the next class's at its bias. Last, the class.
-        ro_k = Signal(range(H + 1))            # SCAN: the next unit read
+        # Class by class, with one logit register. SCAN (H + 2 cycles): unit k's event sum is read
+        # in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 as entry
+        # j (row address k * C, sum) of the same memories, at lane j mod P, address j div P:
+        # j <= k, so that place has been read already. Then per class n, MAC (nnz + 5 cycles):
+        # entry j is read in cycle j and registered in j + 1, W_out[row + n] is read in j + 2 and
+        # registered in j + 3 (with the sum: the multiplier's input registers), the product is
+        # registered in j + 4 and added to the logit in j + 5; SEND (1 cycle) sends the logit and
+        # starts the next class's at its bias. Last, the class.
+        ro_k = Signal(range(H + sched.readout_scan))  # SCAN: the next unit read
         ro_kc = Signal(range(H * C + 1))       # its row address k * C
         ro_n = Signal(range(C + 1))
         nnz = Signal(range(H + 1))             # entries (units with a nonzero event sum)
-        mc = Signal(range(H + 3))              # MAC: cycle within the class
+        mc = Signal(range(H + sched.readout_per_class - 1))  # MAC: cycle within the class
         rd_lane, rd_addr = Signal(range(max(P, 2))), Signal(range(M + 1))  # the next sum read
         wr_lane, wr_addr = Signal.like(rd_lane), Signal.like(rd_addr)      # the next entry written
         q_valid, q_lane, q_kc = Signal(), Signal.like(rd_lane), Signal.like(ro_kc)  # the read in flight
@@ -527,25 +554,36 @@ class EGRUCore(wiring.Component):
         with m.If(ro_reading):
             m.d.sync += q_valid.eq(1)
             advance(rd_lane, rd_addr)
-        sum_word = Signal(g.SB + KC)
-        m.d.comb += sum_word.eq(Array(port.data for port in sum_rd)[q_lane])
+        # the word read, registered (the event sums' memories are block RAM)
+        # (deep: registered first)
+        sum_word, e_valid, e_kc = Signal(g.SB + KC), Signal(), Signal.like(q_kc)
+        sum_read = Array(port.data for port in sum_rd)[q_lane]
+        if deep:
+            m.d.sync += [sum_word.eq(sum_read), e_valid.eq(q_valid), e_kc.eq(q_kc)]
+        else:
+            m.d.comb += [sum_word.eq(sum_read), e_valid.eq(q_valid), e_kc.eq(q_kc)]
         sum_data = sum_word[:g.SB].as_signed()
-        with m.If(ro_scan & q_valid & (sum_data != 0)):
+        with m.If(ro_scan & e_valid & (sum_data != 0)):
             for p in range(P):
                 with m.If(wr_lane == p):
-                    m.d.comb += [sum_wr[p].addr.eq(wr_addr), sum_wr[p].data.eq(Cat(sum_data, q_kc)),
+                    m.d.comb += [sum_wr[p].addr.eq(wr_addr), sum_wr[p].data.eq(Cat(sum_data, e_kc)),
                                  sum_wr[p].en.eq(1)]
             m.d.sync += nnz.eq(nnz + 1)
             advance(wr_lane, wr_addr)
-        # MAC pipeline: entry -> W_out read -> product -> logit
+        # MAC pipeline: entry -> registered -> W_out read -> registered -> product -> logit
         wo_data = lane_rd[0].data[:g.WB].as_signed()
         with m.If(ro_mac):
             m.d.comb += lane_addr.eq(g.depth + sum_word[g.SB:] + ro_n)
         # the multiplier's input and output registers have no reset, so they can be the DSP block's
-        ro_s, ro_s_valid = Signal(signed(g.SB), reset_less=True), Signal()
+        ro_s, ro_s_valid = Signal(signed(g.SB)), Signal()
+        ro_s2, ro_w, ro_w_valid = Signal(signed(g.SB), reset_less=True), Signal(signed(g.WB), reset_less=True), Signal()
         ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()
-        m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(ro_mac & q_valid),
-                     ro_prod.eq(ro_s * wo_data), ro_prod_valid.eq(ro_s_valid)]
+        m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(ro_mac & e_valid)]
+        if deep:  # W_out registered, with the sum, before the multiplier
+            m.d.sync += [ro_s2.eq(ro_s), ro_w.eq(wo_data), ro_w_valid.eq(ro_s_valid),
+                         ro_prod.eq(ro_s2 * ro_w), ro_prod_valid.eq(ro_w_valid)]
+        else:
+            m.d.sync += [ro_prod.eq(ro_s * wo_data), ro_prod_valid.eq(ro_s_valid)]
         with m.If(ro_prod_valid):
             m.d.sync += logit.eq(logit + ro_prod)
         # class n's bias is lane 0's sum word M + n, read in the cycle before its MAC starts
@@ -636,8 +674,10 @@ class EGRUCore(wiring.Component):
             with m.State("RO_SCAN"):
                 m.d.comb += [ro_scan.eq(1), ro_reading.eq(ro_k < H)]
                 m.d.sync += [ro_cycles.eq(ro_cycles + 1), q_kc.eq(ro_kc)]
-                with m.If(ro_k < H):
-                    m.d.sync += [ro_k.eq(ro_k + 1), ro_kc.eq(ro_kc + C)]
+                with m.If(ro_k < H + sched.readout_scan - 1):
+                    m.d.sync += ro_k.eq(ro_k + 1)
+                    with m.If(ro_k < H):
+                        m.d.sync += ro_kc.eq(ro_kc + C)
                 with m.Else():  # unit H - 1's sum is written in this cycle; class 0 starts
                     m.d.comb += [rb_reading.eq(1), rb_read.eq(0)]
                     m.d.sync += [rd_lane.eq(0), rd_addr.eq(0), mc.eq(0), ro_n.eq(0)]
@@ -645,7 +685,7 @@ class EGRUCore(wiring.Component):
             with m.State("RO_MAC"):
                 m.d.comb += [ro_mac.eq(1), ro_reading.eq(mc < nnz)]
                 m.d.sync += [ro_cycles.eq(ro_cycles + 1), mc.eq(mc + 1)]
-                with m.If(mc == nnz + 2):  # the last product is added in this cycle
+                with m.If(mc == nnz + sched.readout_per_class - 2):  # the last product is added in this cycle
                     m.next = "RO_SEND"
             with m.State("RO_SEND"):
                 m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_LOGIT), rs.index.eq(ro_n), rs.value.eq(logit),

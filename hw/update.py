@@ -7,6 +7,8 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fixed import reject, rshift_round, saturate
 from hw.spec import LUT_KINDS, EGRUConfig, make_lut
+from hw.spec.layout import GATES
+from hw.spec.schedule import schedule
 
 
 class UpdateLane(wiring.Component):
@@ -15,15 +17,16 @@ class UpdateLane(wiring.Component):
     Inputs (``i_*``, valid with ``i_valid`` in cycle n): the four accumulators, their biases
     (``i_b_*``, pre-activations, added after the accumulator is shifted to that format), the
     layer (selects the accumulator-to-pre-activation shift) and an opaque tag that travels along;
-    the unit's state c (0 on a sequence's first step) and threshold come ``LATE`` = 4 cycles
-    later, in cycle n + 4, where they are first used: a memory read there costs no pipeline
+    the unit's state c (0 on a sequence's first step) and threshold come ``latency_late`` cycles
+    later, where they are first used: a memory read in flight meanwhile costs no pipeline
     registers to carry them.
 
-    Latency: ``LATENCY`` = 5 cycles; the ``o_*`` outputs of an input given in cycle n are valid
-    (``o_valid``) in cycle n + 5, combinationally from the registers of the last stage. The
-    pre-activations, every product and every table read have a register behind them, so no
-    path runs from a block RAM through a multiplier or from the accumulators into a table.
-    Throughput: one unit per cycle, no stalls.
+    Latency: ``latency`` cycles, from the configuration's pipeline (hw.spec.schedule): the
+    ``o_*`` outputs of an input given in cycle n are valid (``o_valid``) in cycle n + latency.
+    Short pipeline (5): the pre-activations, both products (rounded) and every table read have
+    a register behind them. Deep pipeline (12): also the inputs, every table output, c - g,
+    c_hat and the outputs are registered, so no path runs from a block RAM or a multiplier
+    through more than one adder. Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
     writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port) and
@@ -31,15 +34,13 @@ class UpdateLane(wiring.Component):
     the entry in ``lut_q`` in cycle n + 1 (the read-back of the host protocol).
     """
 
-    LATENCY = 5
-    LATE = 4
-
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
         if not isinstance(cfg, EGRUConfig):
             reject(self, TypeError(f"UpdateLane: cfg must be an EGRUConfig, got {cfg!r}"))
         if isinstance(tag_bits, bool) or not isinstance(tag_bits, int) or tag_bits < 1:
             reject(self, ValueError(f"UpdateLane: tag_bits must be a positive integer, got {tag_bits!r}"))
         self._cfg = cfg
+        self._schedule = schedule(cfg.pipeline)
         acc_bits = max(cfg.acc_bits(layer) for layer in range(cfg.layers))
         S = cfg.state_bits
         super().__init__({
@@ -65,8 +66,17 @@ class UpdateLane(wiring.Component):
     def cfg(self) -> EGRUConfig:
         return self._cfg
 
+    @property
+    def latency(self) -> int:
+        return self._schedule.update_lane_latency
+
+    @property
+    def latency_late(self) -> int:
+        return self._schedule.update_lane_late
+
     def elaborate(self, platform):
         cfg = self._cfg
+        deep = self._schedule.deep
         m = Module()
         S, P, F, Fp = cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
 
@@ -92,76 +102,85 @@ class UpdateLane(wiring.Component):
                 with m.Case(i):
                     m.d.comb += self.lut_q.eq(luts[kind].data)
 
-        def preact(a, b):
-            """sat_P(rshift_round(a, d) + b): one adder, the rounding bit its carry in."""
-            out = Signal(signed(P))
-            with m.Switch(self.i_layer):
-                for layer in range(cfg.layers):
-                    with m.Case(layer):
-                        m.d.comb += out.eq(saturate(rshift_round(a, cfg.acc_frac(layer) - Fp) + b, P))
-            return out
+        def stage(name, value, reset_less=False):
+            """A pipeline register holding ``value`` (one cycle later)."""
+            reg = Signal(value.shape(), name=name, reset_less=reset_less)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        def deep_stage(name, value, reset_less=False):
+            """A register of the deep pipeline only (the short one passes ``value`` on)."""
+            return stage(name, value, reset_less) if deep else value
 
         def address(p, table_frac):
             # clamp to [-half, half) and add half: the saturated value with its sign bit inverted
             q = saturate(rshift_round(p, Fp - table_frac), cfg.lut_bits)
             return Cat(q[:cfg.lut_bits - 1], ~q[cfg.lut_bits - 1])
 
-        # stage 0: pre-activations (registered: the accumulators arrive from block RAM outputs)
-        s1_valid, s1_tag = Signal(), Signal.like(self.i_tag)
-        s1_u, s1_r, s1_gx, s1_gh = (Signal(signed(P), name=f"s1_{n}") for n in ("u", "r", "gx", "gh"))
-        m.d.sync += [s1_valid.eq(self.i_valid), s1_tag.eq(self.i_tag)]
-        for reg, gate in zip((s1_u, s1_r, s1_gx, s1_gh), ("u", "r", "gx", "gh"), strict=True):
-            m.d.sync += reg.eq(preact(getattr(self, f"i_a_{gate}"), getattr(self, f"i_b_{gate}")))
+        # valid and tag travel along every stage
+        valid, tag = [self.i_valid], [self.i_tag]
+        for k in range(1, self.latency + 1):
+            valid.append(stage(f"v{k}_valid", valid[-1]))
+            tag.append(stage(f"v{k}_tag", tag[-1]))
 
-        # stage 1: u and r table reads
-        m.d.comb += [addrs["update"].eq(address(s1_u, cfg.sigmoid_frac)),
-                     addrs["sigmoid"].eq(address(s1_r, cfg.sigmoid_frac))]
-        s2_valid, s2_tag = Signal(), Signal.like(self.i_tag)
-        # s2_gh and s4_u feed only a multiplier: without reset they can be the DSP block's input registers
-        s2_gx, s2_gh = Signal(signed(P)), Signal(signed(P), reset_less=True)
-        m.d.sync += [s2_valid.eq(s1_valid), s2_tag.eq(s1_tag), s2_gx.eq(s1_gx), s2_gh.eq(s1_gh)]
+        # s1: the inputs, registered (they come from block-RAM outputs)
+        a1 = {gate: deep_stage(f"s1_a_{gate}", getattr(self, f"i_a_{gate}")) for gate in GATES}
+        b1 = {gate: deep_stage(f"s1_b_{gate}", getattr(self, f"i_b_{gate}")) for gate in GATES}
+        layer1 = deep_stage("s1_layer", self.i_layer)
 
-        # stage 2: the reset gate's product r * gh, rounded once (registered: a table read feeding
-        # a multiplier fills a cycle on small FPGAs)
-        u, r = luts["update"].data, luts["sigmoid"].data
-        s3_valid, s3_tag = Signal(), Signal.like(self.i_tag)
-        # wide enough for any S-bit table entry a host may load, so the sum saturates as specified
-        s3_rg, s3_gx = Signal(signed(S + P + 1 - F)), Signal(signed(P))
-        s3_u = Signal(signed(S))
-        m.d.sync += [s3_valid.eq(s2_valid), s3_tag.eq(s2_tag), s3_rg.eq(rshift_round(r * s2_gh, F)),
-                     s3_gx.eq(s2_gx), s3_u.eq(u)]
+        # s2: pre-activations sat_P(rshift_round(a, d) + b): one adder, the rounding bit its carry in
+        pre = {}
+        for gate in GATES:
+            out = Signal(signed(P), name=f"pre_{gate}")
+            with m.Switch(layer1):
+                for layer in range(cfg.layers):
+                    with m.Case(layer):
+                        m.d.comb += out.eq(saturate(rshift_round(a1[gate], cfg.acc_frac(layer) - Fp) + b1[gate], P))
+            pre[gate] = stage(f"s2_{gate}", out)
 
-        # stage 3: candidate pre-activation and the tanh table read
-        p_g = Signal(signed(P))
-        m.d.comb += [p_g.eq(saturate(s3_gx + s3_rg, P)), addrs["tanh"].eq(address(p_g, cfg.tanh_frac))]
-        s4_valid, s4_tag = Signal(), Signal.like(self.i_tag)
-        s4_u = Signal(signed(S), reset_less=True)
-        m.d.sync += [s4_valid.eq(s3_valid), s4_tag.eq(s3_tag), s4_u.eq(s3_u)]
-
-        # stage 4: the product u (c - g), rounded once (registered, as in stage 2); c and the
-        # threshold arrive now (LATE)
-        g = luts["tanh"].data
-        s5_valid, s5_tag = Signal(), Signal.like(self.i_tag)
-        s5_g, s5_thr = Signal(signed(S)), Signal(signed(S))
-        s5_p = Signal(signed(2 * S + 2 - F))  # any S-bit u, c and g (see s3_rg)
-        m.d.sync += [s5_valid.eq(s4_valid), s5_tag.eq(s4_tag), s5_g.eq(g), s5_thr.eq(self.i_thr),
-                     s5_p.eq(rshift_round(s4_u * (self.i_c - g), F))]
-
-        # stage 5: c_hat = g + u (c - g); strict threshold; reset by subtraction
-        c_hat = Signal(signed(S))
-        m.d.comb += c_hat.eq(saturate(s5_g + s5_p, S))
+        # the u and r tables are read from s2 (address logic into the RAM), out in s3's cycle ...
+        m.d.comb += [addrs["update"].eq(address(pre["u"], cfg.sigmoid_frac)),
+                     addrs["sigmoid"].eq(address(pre["r"], cfg.sigmoid_frac))]
+        gx3, gh3 = stage("s3_gx", pre["gx"]), stage("s3_gh", pre["gh"])
+        # s4: ... and registered; s4_r and s4_gh feed only a multiplier, and without reset they
+        # can be the DSP block's input registers
+        u4 = deep_stage("s4_u", luts["update"].data)
+        r4 = deep_stage("s4_r", luts["sigmoid"].data, reset_less=True)
+        gx4, gh4 = deep_stage("s4_gx", gx3), deep_stage("s4_gh", gh3, reset_less=True)
+        # s5: the product r * gh (the short pipeline rounds it before its register; the deep
+        # one registers the multiplier's output, which can be the DSP block's register)
+        rg5 = stage("s5_rg", r4 * gh4, reset_less=True) if deep else stage("s5_rg", rshift_round(r4 * gh4, F))
+        u5, gx5 = stage("s5_u", u4), stage("s5_gx", gx4)
+        # s6: the candidate's pre-activation (wide enough for any S-bit table entry a host may
+        # load, so the sum saturates as specified)
+        p_g = deep_stage("s6_pg", saturate(gx5 + (rshift_round(rg5, F) if deep else rg5), P))
+        u6 = deep_stage("s6_u", u5)
+        # the tanh table is read from s6, out in s7's cycle, together with c and the threshold
+        m.d.comb += addrs["tanh"].eq(address(p_g, cfg.tanh_frac))
+        u7 = stage("s7_u", u6)
+        # s8: g, c and the threshold registered (all three come from block-RAM outputs)
+        g8 = deep_stage("s8_g", luts["tanh"].data)
+        c8, thr8 = deep_stage("s8_c", self.i_c), deep_stage("s8_thr", self.i_thr)
+        u8 = deep_stage("s8_u", u7)
+        # s9: c - g (one more bit: any S-bit c and g)
+        d9 = deep_stage("s9_d", c8 - g8, reset_less=True)
+        u9 = deep_stage("s9_u", u8, reset_less=True)
+        g9, thr9 = deep_stage("s9_g", g8), deep_stage("s9_thr", thr8)
+        # s10: the product u (c - g) (rounded before its register in the short pipeline)
+        p10 = stage("s10_p", u9 * d9, reset_less=True) if deep else stage("s10_p", rshift_round(u9 * d9, F))
+        g10, thr10 = stage("s10_g", g9), stage("s10_thr", thr9)
+        # s11: c_hat = g + u (c - g), rounded once and saturated
+        c_hat = deep_stage("s11_chat", saturate(g10 + (rshift_round(p10, F) if deep else p10), S))
+        thr11 = deep_stage("s11_thr", thr10)
+        # s12: strict threshold; reset by subtraction
+        fire = c_hat > thr11
+        outputs = [self.o_y.eq(Mux(fire, c_hat, 0)), self.o_c.eq(Mux(fire, c_hat - thr11, c_hat))]
+        if deep:
+            m.d.sync += [self.o_fire.eq(valid[-2] & fire), *outputs]
+        else:
+            m.d.comb += [self.o_fire.eq(valid[-1] & fire), *outputs]
         with m.If(self.lut_read | self.lut_we):
             for kind in LUT_KINDS:
                 m.d.comb += addrs[kind].eq(self.lut_addr)
-        fire = c_hat > s5_thr
-        m.d.comb += [
-            self.o_valid.eq(s5_valid),
-            self.o_tag.eq(s5_tag),
-            self.o_fire.eq(s5_valid & fire),
-            self.o_y.eq(Mux(fire, c_hat, 0)),
-            self.o_c.eq(Mux(fire, c_hat - s5_thr, c_hat)),
-        ]
+        m.d.comb += [self.o_valid.eq(valid[-1]), self.o_tag.eq(tag[-1])]
         return m
-
-
-

@@ -4,16 +4,19 @@ the performance model for users who cannot simulate, and the hardware must meet 
 (tests/test_hw_core.py). Next to it: the architectural bound of the event-driven schedule and
 the count of the dense (plain GRU) schedule on the same machine.
 
-Per layer and step (see docs/datapath.md):
+Per layer and step (see docs/datapath.md), with the latencies of the configuration's pipeline
+(hw.spec.schedule, the one definition the hardware is built to):
 
-    route  = ROUTE_LATENCY + sum over the layer's input and recurrent events of max(L_col, 1)
-             - min(trailing columns with L_col = 0, 1)       (route_cycles)
-             (ROUTE_EMPTY when the layer has no event at all)
-    update = ceil(H / P) + UPDATE_LATENCY
+    route  = max(route_walk + W, route_latency + W_last)      (route_cycles)
+             W: sum over the layer's input and recurrent events of max(L_col, 1), in routing
+             order; W_last: that sum up to the last column with an entry
+             (route_empty when the layer has no event at all)
+    update = ceil(H / P) + update_latency
 
-and per sequence: readout = H + 2 + C * (units whose event sum is nonzero + READOUT_PER_CLASS).
-L_col is the column's padded lane-list length (hw.spec.layout). The bound is the schedule
-without its pipeline constants: sum of L_col over events + ceil(H / P) per layer.
+and per sequence: readout = H + readout_scan + C * (units whose event sum is nonzero +
+readout_per_class) + readout_final. L_col is the column's padded lane-list length
+(hw.spec.layout). The bound is the schedule without its pipeline constants: sum of L_col
+over events + ceil(H / P) per layer.
 """
 
 import dataclasses
@@ -21,15 +24,8 @@ import dataclasses
 import torch
 
 from hw.spec.layout import CoreImage, local_depth
+from hw.spec.schedule import Schedule, schedule
 from sw.golden import GoldenResult
-
-ROUTE_LATENCY = 4     # event -> pointer -> descriptor queue -> lane read -> multiply; the write-back
-                      # overlaps the update's first accumulator read (transparent)
-ROUTE_EMPTY = 1       # a layer with no events: one cycle to find none (the update starts in it)
-UPDATE_LATENCY = 7    # acc/bias read, pre-activations, LUTs u and r, product r gh, LUT tanh,
-                      # product u (c - g), state write
-READOUT_PER_CLASS = 4  # per class: entry -> W_out row -> product -> logit (3), send the logit (1);
-                       # before them H + 1 cycles to compact the nonzero sums, after them 1 to send the class
 
 
 @dataclasses.dataclass
@@ -68,6 +64,7 @@ def layer_sources(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int
 def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int) -> list[StepCycles]:
     """Cycles of every step of sequence n (x_q [N, T, I] quantized inputs, res = golden run)."""
     cfg = image.cfg
+    sched = schedule(cfg.pipeline)
     dense = cfg.memory == "dense"
     M = local_depth(cfg, cfg.lanes)
     out = []
@@ -76,44 +73,48 @@ def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: i
         for layer in range(cfg.layers):
             src = layer_sources(image, x_q, res, n, t, layer, dense)
             lengths = [image.weights.length(c) for c in src]
-            route.append(route_cycles(lengths))
-            update.append(M + UPDATE_LATENCY)
+            route.append(route_cycles(lengths, sched))
+            update.append(M + sched.update_latency)
             events.append(len(src))
             bound += sum(lengths) + M
         out.append(StepCycles(route=route, update=update, events=events, bound=bound))
     return out
 
 
-def route_cycles(lengths: list[int]) -> int:
+def route_cycles(lengths: list[int], sched: Schedule) -> int:
     """The route phase of one layer for columns of these padded lengths, in routing order.
-    Each column occupies the back-end max(L, 1) cycles; the last lane read still needs its
-    multiply (1 of the ROUTE_LATENCY cycles), which a trailing empty column overlaps; with no
-    lane read at all that cycle is not spent."""
+    Each column occupies the back-end (the walker) max(L, 1) cycles; the phase ends when the
+    walker has finished (route_walk after its last column) and the MAC lanes have written the
+    last lane read's sums (route_latency after the last column with an entry), whichever is
+    later: the MAC pipeline drains while the walker steps over trailing empty columns."""
     if not lengths:
-        return ROUTE_EMPTY
-    trailing_empty = 0
-    for L in reversed(lengths):
+        return sched.route_empty
+    walked, last_read = 0, None
+    for L in lengths:
+        walked += max(L, 1)
         if L:
-            break
-        trailing_empty += 1
-    return ROUTE_LATENCY + sum(max(L, 1) for L in lengths) - min(trailing_empty, 1)
+            last_read = walked
+    return max(sched.route_walk + walked, sched.route_latency + last_read if last_read is not None else 0)
 
 
 def readout_cycles(image: CoreImage, res: GoldenResult, n: int) -> int:
     cfg = image.cfg
+    sched = schedule(cfg.pipeline)
     sums = res.layers[-1].y[n].sum(dim=0)
-    return cfg.hidden_size + 2 + cfg.num_classes * (int((sums != 0).sum()) + READOUT_PER_CLASS)
+    return (cfg.hidden_size + sched.readout_scan + cfg.num_classes * (int((sums != 0).sum()) + sched.readout_per_class)
+            + sched.readout_final)
 
 
 def dense_step_cycles(image: CoreImage, first_step: bool = False) -> int:
     """A step of the plain GRU schedule on the same machine (every input element and every unit
     routed, every entry stored): what `--dense` costs, independent of the data."""
     cfg = image.cfg
+    sched = schedule(cfg.pipeline)
     M = local_depth(cfg, cfg.lanes)
     total = 0
     for layer in range(cfg.layers):
         sources = cfg.layer_input_size(layer) + (0 if first_step else cfg.hidden_size)
-        total += ROUTE_LATENCY + sources * max(M, 1) + M + UPDATE_LATENCY
+        total += sched.route_latency + sources * max(M, 1) + M + sched.update_latency
     return total
 
 

@@ -101,7 +101,7 @@ class SequenceOutput:
 
 
 # configuration fields the hardware is built for: a model must match all of them
-_BUILD_FIELDS = [f.name for f in dataclasses.fields(EGRUConfig) if f.name not in ("lanes", "memory")]
+_BUILD_FIELDS = [f.name for f in dataclasses.fields(EGRUConfig) if f.name not in ("lanes", "memory", "pipeline")]
 
 
 class Accelerator:
@@ -243,7 +243,8 @@ class Accelerator:
         if reasons:
             raise ModelDoesNotFit("the model does not fit this hardware; the hardware is built for a different "
                                   "configuration: " + "; ".join(reasons))
-        image = image_from_params(cfg, params, lanes=built.lanes, dense=built.memory == "dense")
+        image = image_from_params(cfg, params, lanes=built.lanes, dense=built.memory == "dense",
+                                  pipeline=built.pipeline)
         if image.weights.depth > info.depth:
             raise ModelDoesNotFit(f"the model does not fit this hardware: its weights need {image.weights.depth} "
                                   f"words per lane with {built.lanes} lanes, the hardware holds {info.depth} "

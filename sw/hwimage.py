@@ -23,10 +23,12 @@ from sw.golden import ModelParams
 
 
 def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
-                      dense: bool | None = None) -> CoreImage:
-    """``lanes`` and ``dense`` override the configuration's lanes and memory layout."""
+                      dense: bool | None = None, pipeline: str | None = None) -> CoreImage:
+    """``lanes``, ``dense`` and ``pipeline`` override the configuration's lanes, memory layout
+    and pipeline (hw.spec.schedule)."""
     cfg = dataclasses.replace(cfg, lanes=cfg.lanes if lanes is None else lanes,
-                              memory=cfg.memory if dense is None else ("dense" if dense else "sparse"))
+                              memory=cfg.memory if dense is None else ("dense" if dense else "sparse"),
+                              pipeline=cfg.pipeline if pipeline is None else pipeline)
     H = cfg.hidden_size
     is_dense = cfg.memory == "dense"
     kernel_cols = [columns_from_dense(L.kernel.tolist(), H, is_dense) for L in p.layers]

@@ -1,8 +1,8 @@
 """The whole core in amaranth.sim on random small models: every event (step, layer, unit, value)
 in order, every unit's state on the trace stream, the logits and the class equal the golden
 model, and every step's cycle count equals the cycle model, for 1 and 2 layers, 1, 2 and 4
-lanes, dense and 50% pruned memories, inputs with zeros, with and without idle input and
-output backpressure."""
+lanes, dense and 50% pruned memories, the short and the deep pipeline, inputs with zeros, with
+and without idle input and output backpressure."""
 
 import dataclasses
 
@@ -16,11 +16,12 @@ from sw.golden import events, op_counts, run
 from sw.hwimage import image_from_params, load_words
 from tests.random_models import random_config, random_inputs, random_params
 
-CASES = [(layers, lanes, memory) for layers in (1, 2) for lanes in (1, 2, 4) for memory in ("sparse", "dense")]
+CASES = [(layers, lanes, memory, pipeline) for layers in (1, 2) for lanes in (1, 2, 4) for memory in ("sparse", "dense")
+         for pipeline in ("short", "deep")]
 
 
-def check_core(seed, layers, lanes, memory, n=2, steps=5, idle=0.0, backpressure=0.0):
-    cfg = random_config(seed, layers=layers, memory=memory)
+def check_core(seed, layers, lanes, memory, n=2, steps=5, idle=0.0, backpressure=0.0, pipeline="short"):
+    cfg = random_config(seed, layers=layers, memory=memory, pipeline=pipeline)
     p = random_params(cfg, seed, prune=0.5 if memory == "sparse" else 0.0)
     x = random_inputs(cfg, seed, n, steps)
     return check_model(cfg, p, x, lanes, seed=seed, idle=idle, backpressure=backpressure)
@@ -72,15 +73,16 @@ def lively_seed(base, layers, memory):
     raise AssertionError("no lively random model found")
 
 
-@pytest.mark.parametrize("layers,lanes,memory", CASES, ids=[f"L{a}-P{b}-{c}" for a, b, c in CASES])
-def test_core_equals_golden_and_cycle_model(layers, lanes, memory):
+@pytest.mark.parametrize("layers,lanes,memory,pipeline", CASES, ids=[f"L{a}-P{b}-{c}-{d}" for a, b, c, d in CASES])
+def test_core_equals_golden_and_cycle_model(layers, lanes, memory, pipeline):
     seed = lively_seed(10 * layers + lanes + (5 if memory == "dense" else 0), layers, memory)
-    assert check_core(seed, layers, lanes, memory) > 0
+    assert check_core(seed, layers, lanes, memory, pipeline=pipeline) > 0
 
 
+@pytest.mark.parametrize("pipeline", ["short", "deep"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_idle_inputs_and_output_backpressure_change_nothing(seed):
-    check_core(seed, layers=2, lanes=2, memory="sparse", idle=0.3, backpressure=0.4)
+def test_idle_inputs_and_output_backpressure_change_nothing(seed, pipeline):
+    check_core(seed, layers=2, lanes=2, memory="sparse", idle=0.3, backpressure=0.4, pipeline=pipeline)
 
 
 def test_dense_schedule_costs_the_gru_count_every_step():

@@ -1,13 +1,15 @@
 """UpdateLane (amaranth.sim): LUTs, c_hat and the threshold unit equal docs/arithmetic.md for
-random units, one per cycle, with a latency of UpdateLane.LATENCY = 5 cycles, the state and the
-threshold given UpdateLane.LATE = 4 cycles after the accumulators."""
+random units, one per cycle, in the short and the deep pipeline, with the latency hw.spec.schedule
+states, the state and the threshold given its update_lane_late cycles after the accumulators."""
 
+import dataclasses
 import random
 
 import pytest
 from amaranth.sim import Simulator
 
 from hw.spec import LUT_KINDS, lut_index, make_lut, rshift_round, saturate
+from hw.spec.schedule import schedule
 from hw.update import UpdateLane
 from tests.random_models import random_config
 
@@ -27,10 +29,12 @@ def reference_update(cfg, layer, a_u, a_r, a_gx, a_gh, biases, c, thr):
     return int(fire), (c_hat if fire else 0), (c_hat - thr if fire else c_hat)
 
 
+@pytest.mark.parametrize("pipeline", ["short", "deep"])
 @pytest.mark.parametrize("seed", range(4))
-def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
-    cfg = random_config(seed, layers=2)
+def test_update_lane_equals_the_spec_one_unit_per_cycle(seed, pipeline):
+    cfg = dataclasses.replace(random_config(seed, layers=2), pipeline=pipeline)
     dut = UpdateLane(cfg)
+    sched = schedule(pipeline)
     rng = random.Random(seed)
     acc_lim = 1 << (max(cfg.acc_bits(0), cfg.acc_bits(1)) - 2)
     cases = []
@@ -46,7 +50,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
     got, latencies = [], set()
 
     async def bench(ctx):
-        for cycle, case in enumerate(cases + [None] * 6):
+        for cycle, case in enumerate(cases + [None] * (sched.update_lane_latency + 1)):
             if case is not None:
                 layer, au, ar, agx, agh, c, thr, tag, b = case
                 ctx.set(dut.i_valid, 1)
@@ -57,7 +61,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
             else:
                 ctx.set(dut.i_valid, 0)
             # a unit's state and threshold follow UpdateLane.LATE cycles after its accumulators
-            late = cycle - UpdateLane.LATE
+            late = cycle - sched.update_lane_late
             if 0 <= late < len(cases):
                 ctx.set(dut.i_c, cases[late][5])
                 ctx.set(dut.i_thr, cases[late][6])
@@ -75,7 +79,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed):
     sim.add_testbench(bench)
     sim.run()
     assert len(got) == len(cases)
-    assert latencies == {UpdateLane.LATENCY} == {5} and UpdateLane.LATE == 4
+    assert latencies == {sched.update_lane_latency} == {dut.latency} == {5 if pipeline == "short" else 12}
     fired = 0
     for (layer, au, ar, agx, agh, c, thr, tag, b), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
         assert gtag == tag

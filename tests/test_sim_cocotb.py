@@ -22,10 +22,11 @@ BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def random_case(seed):
-    """A random configuration: sizes, widths, lanes, pruning, 1-2 layers, dense or sparse."""
+    """A random configuration: sizes, widths, lanes, pruning, 1-2 layers, dense or sparse, the
+    short or the deep pipeline."""
     rng = np.random.default_rng(seed)
     memory = "dense" if seed % 5 == 0 else "sparse"
-    cfg = random_config(seed, memory=memory)
+    cfg = random_config(seed, memory=memory, pipeline="deep" if seed % 3 == 1 else "short")
     p = random_params(cfg, seed, prune=0.0 if memory == "dense" else float(rng.choice([0.2, 0.5, 0.7])))
     lanes = int(rng.choice([1, 2, 3, 4]))
     return cfg, p, lanes

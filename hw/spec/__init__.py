@@ -11,6 +11,7 @@ import dataclasses
 import math
 
 MEMORY_LAYOUTS = ("sparse", "dense")
+PIPELINES = ("short", "deep")  # hw.spec.schedule has their latencies
 
 
 def rshift_round(v: int, s: int) -> int:
@@ -72,6 +73,7 @@ class EGRUConfig:
     zoneout: float = 0.0             # EvNN eval zoneout, folded into the update-gate LUT
     lanes: int = 1                   # P: multiplier lanes, accumulators banked by unit mod P
     memory: str = "sparse"           # weight memory layout: "sparse" (CSC) or "dense"
+    pipeline: str = "short"          # "short" (fewest cycles) or "deep" (for the clock): hw.spec.schedule
 
     def __post_init__(self):
         _check_int("input_size", self.input_size, 1, 1 << 16)
@@ -105,6 +107,8 @@ class EGRUConfig:
             raise ValueError(f"EGRUConfig: zoneout must lie in [0, 1), got {self.zoneout!r}")
         if self.memory not in MEMORY_LAYOUTS:
             raise ValueError(f"EGRUConfig: memory must be one of {MEMORY_LAYOUTS}, got {self.memory!r}")
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"EGRUConfig: pipeline must be one of {PIPELINES}, got {self.pipeline!r}")
 
     # ---- per-layer input formats: layer 0 reads x, layer l > 0 reads layer l-1's events y
     def layer_input_size(self, layer: int) -> int:

@@ -18,6 +18,7 @@ Global column ids: layer l's W columns, then its R columns, then layer l+1's.
 import dataclasses
 
 from hw.spec import EGRUConfig, signed_bits
+from hw.spec.schedule import schedule
 
 Entry = tuple[int, int, int, int]  # (target unit k, w_u, w_r, w_g)
 
@@ -179,7 +180,11 @@ class CoreGeometry:
         self.step_bits = bits(cfg.max_steps + 1)  # the step index counts up to max_steps
         sources = sum(cfg.layer_input_size(layer) + self.H for layer in range(self.L))
         self.event_bits = bits(sources + 1)
-        self.cycle_bits = bits(self.L * 9 + sources * max(self.M, 1) + self.L * self.M + 2 * self.H * (self.C + 2) + 2)
+        # the longest step (every source routed, dense columns) or readout (every sum nonzero)
+        sched = schedule(cfg.pipeline)
+        step_max = self.L * (sched.per_layer_step + self.M) + sources * max(self.M, 1)
+        readout_max = self.H + sched.readout_scan + self.C * (self.H + sched.readout_per_class) + sched.readout_final
+        self.cycle_bits = bits(max(step_max, readout_max) + 1)
         self.mac_bits = bits(3 * sources * self.H + 1)
         self.load_addr_bits = bits(max(self.columns, self.depth, self.L * self.M, 1 << cfg.lut_bits,
                                        self.H * self.C, self.C) + 1)
