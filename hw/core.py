@@ -449,6 +449,14 @@ class EGRUCore(wiring.Component):
         room = ev_fifo.level <= fifo_depth - in_flight
         if self._trace:
             room = room & (tr_fifo.level <= fifo_depth - in_flight)
+        if deep:
+            # decided a cycle ahead (the levels' comparators are off the issue path), with one
+            # place more in reserve: a level grows by at most one per cycle
+            early = ev_fifo.level < fifo_depth - in_flight
+            if self._trace:
+                early = early & (tr_fifo.level < fifo_depth - in_flight)
+            room = Signal()
+            m.d.sync += room.eq(early)
         m.d.comb += u0_issue.eq(updating & (u_m < M) & room)
         with m.If(u0_issue):
             m.d.sync += u_m.eq(u_m + 1)
@@ -504,9 +512,14 @@ class EGRUCore(wiring.Component):
             # the last write lands in the cycle the update phase ends, before any read of it
             sum_y = Signal(signed(g.S), name=f"sum_y_{p}")
             m.d.sync += sum_y.eq(lane.o_y)
-            m.d.comb += [sum_wr[p].addr.eq(sum_m),
-                         sum_wr[p].data.eq(Mux(first, 0, sum_rd[p].data[:g.SB].as_signed()) + sum_y),
-                         sum_wr[p].en.eq(sum_valid)]
+            old_sum, w_valid, w_m, w_y = sum_rd[p].data[:g.SB].as_signed(), sum_valid, sum_m, sum_y
+            if deep:  # the sum read is registered first, and added one cycle later (still before any read)
+                old_sum = Signal(signed(g.SB), name=f"sum_old_{p}")
+                w_valid, w_m, w_y = Signal(name=f"sum_valid2_{p}"), Signal.like(sum_m), Signal.like(sum_y)
+                m.d.sync += [old_sum.eq(sum_rd[p].data[:g.SB].as_signed()), w_valid.eq(sum_valid), w_m.eq(sum_m),
+                             w_y.eq(sum_y)]
+            m.d.comb += [sum_wr[p].addr.eq(w_m), sum_wr[p].data.eq(Mux(first, 0, old_sum) + w_y),
+                         sum_wr[p].en.eq(w_valid)]
         ev_word = Cat(layer, o_m, fires, *[lane.o_y for lane in lanes])
         m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
         if self._trace:
@@ -592,8 +605,14 @@ class EGRUCore(wiring.Component):
         with m.If(rb_reading):
             m.d.comb += sum_rd[0].addr.eq(M + rb_read)
         bias_word = sum_rd[0].data[:RBB].as_signed()
-        with m.If(ro_mac & (mc == 0)):
-            m.d.sync += logit.eq(bias_word)
+        if deep:  # registered first: the class's first product is added at mc = 5
+            bias_q = Signal.like(bias_word)
+            m.d.sync += bias_q.eq(bias_word)
+            with m.If(ro_mac & (mc == 1)):
+                m.d.sync += logit.eq(bias_q)
+        else:
+            with m.If(ro_mac & (mc == 0)):
+                m.d.sync += logit.eq(bias_word)
 
         # ---- the schedule ---------------------------------------------------------------------
         drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)  # every event (and trace word) has left

@@ -1,6 +1,6 @@
 """The accelerator top: the core behind the host protocol on a UART (two pins)."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
@@ -54,9 +54,20 @@ class UARTTop(wiring.Component):
 
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
                      fifo.w_data.eq(uart_rx.bytes.payload), fifo.w_en.eq(uart_rx.bytes.valid),
-                     uart_rx.bytes.ready.eq(fifo.w_rdy),
-                     frame_rx.bytes.payload.eq(fifo.r_data), frame_rx.bytes.valid.eq(fifo.r_rdy),
-                     fifo.r_en.eq(frame_rx.bytes.ready)]
+                     uart_rx.bytes.ready.eq(fifo.w_rdy)]
+        held = Const(0)
+        if self.core.geometry.cfg.pipeline == "deep":
+            # the FIFO's block-RAM output goes into a register before the frame receiver's logic
+            held, byte = Signal(), Signal(8)
+            take = fifo.r_rdy & (~held | frame_rx.bytes.ready)
+            m.d.comb += [fifo.r_en.eq(take), frame_rx.bytes.payload.eq(byte), frame_rx.bytes.valid.eq(held)]
+            with m.If(take):
+                m.d.sync += [held.eq(1), byte.eq(fifo.r_data)]
+            with m.Elif(frame_rx.bytes.ready):
+                m.d.sync += held.eq(0)
+        else:
+            m.d.comb += [frame_rx.bytes.payload.eq(fifo.r_data), frame_rx.bytes.valid.eq(fifo.r_rdy),
+                         fifo.r_en.eq(frame_rx.bytes.ready)]
         for name in ("frame_valid", "cmd", "seq", "length", "crc", "rd_data", "error_valid", "error"):
             m.d.comb += getattr(unit, name).eq(getattr(frame_rx, name))
         for name in ("rd_addr", "frame_done", "error_done"):
@@ -69,6 +80,6 @@ class UARTTop(wiring.Component):
         m.d.comb += [core.cancel.eq(unit.cancel), unit.peek_data.eq(core.peek_data),
                      unit.readout_cycles.eq(core.readout_cycles),
                      unit.peek_valid.eq(core.peek_valid),
-                     self.quiet.eq(unit.quiet & frame_rx.idle & ~fifo.r_rdy & (fifo.level == 0)
+                     self.quiet.eq(unit.quiet & frame_rx.idle & ~fifo.r_rdy & (fifo.level == 0) & ~held
                                    & ~uart_rx.bytes.valid & frame_tx.header.ready & uart_tx.bytes.ready)]
         return m

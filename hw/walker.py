@@ -56,25 +56,25 @@ class ColumnWalker(wiring.Component):
         h_value, h_rec = head[a + ln:a + ln + v].as_signed(), head[a + ln + v]
 
         # The column being walked is the registered one while active, else the queue head, so
-        # a column starts in the cycle it reaches the head.
+        # a column starts in the cycle it reaches the head. While active, the next address and
+        # the entries left are registers (no adder or comparator of a length behind the queue's
+        # read): the address counts up, ``left`` counts down.
         active = Signal()
-        start, length, q = Signal(a), Signal(ln), Signal(ln)
+        addr, left = Signal(a), Signal(ln)
         value, rec = Signal(signed(v)), Signal()
-        cur_start = Mux(active, start, h_start)
-        cur_len = Mux(active, length, h_len)
-        cur_q = Mux(active, q, 0)
-        walking = active | fifo.r_rdy
-        last = walking & ((cur_len == 0) | (cur_q + 1 >= cur_len))
-        m.d.comb += [self.issue.eq(walking & (cur_q < cur_len)), self.addr.eq(cur_start + cur_q),
+        # the column's last cycle: a column of length 0 or 1 takes one cycle
+        last = Mux(active, left == 1, h_len <= 1)
+        m.d.comb += [self.issue.eq(active | (fifo.r_rdy & (h_len != 0))),
+                     self.addr.eq(Mux(active, addr, h_start)),
                      self.value.eq(Mux(active, value, h_value)), self.rec.eq(Mux(active, rec, h_rec)),
                      self.busy.eq(active | (fifo.level != 0))]
         with m.If(active):
-            m.d.sync += q.eq(q + 1)
+            m.d.sync += [addr.eq(addr + 1), left.eq(left - 1)]
             with m.If(last):
                 m.d.sync += active.eq(0)
         with m.Elif(fifo.r_rdy):
             m.d.comb += fifo.r_en.eq(1)
             with m.If(~last):
-                m.d.sync += [active.eq(1), q.eq(1), start.eq(h_start), length.eq(h_len),
+                m.d.sync += [active.eq(1), addr.eq(h_start + 1), left.eq(h_len - 1),
                              value.eq(h_value), rec.eq(h_rec)]
         return m

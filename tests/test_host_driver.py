@@ -20,9 +20,11 @@ BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def served(digits_pruned):
-    """`egru serve-sim` of the 50%-pruned digits model, 2 lanes: (url, model path)."""
+    """`egru serve-sim` of the 50%-pruned digits model, 2 lanes, the deep pipeline (the driver
+    learns it from INFO, for the cycle model): (url, model path)."""
     model = str(digits_pruned[1])
-    proc = subprocess.Popen([EGRU, "serve-sim", model, "--lanes", "2", "--build-dir", BUILD, "--json", "--quiet"],
+    proc = subprocess.Popen([EGRU, "serve-sim", model, "--lanes", "2", "--pipeline", "deep", "--build-dir", BUILD,
+                             "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line, proc.stderr.read()

@@ -24,7 +24,9 @@ FRAMES = 1000
 
 @pytest.fixture(scope="module")
 def accelerator(tmp_path_factory):
-    cfg = random_config(5, lanes=2, layers=1, hidden_size=4, input_size=3, num_classes=2, input_bits=6, lut_bits=4)
+    # the deep pipeline's top: its receive path has one more register
+    cfg = random_config(5, lanes=2, layers=1, hidden_size=4, input_size=3, num_classes=2, input_bits=6, lut_bits=4,
+                        pipeline="deep")
     top = UARTTop(image_from_params(cfg, random_params(cfg, 5)), divisor=4, max_payload=64, version="fuzz")
     path = write_verilog(top, str(tmp_path_factory.mktemp("fuzz-top")), name=UART_TOP)
     exe, _ = bridge.build(path, BUILD)
