@@ -1,5 +1,6 @@
 """The synthesis table of `make bench`: `egru synth` for every target and P in {1, 2, 4} on the
-digits model, each run in its own process (a failing run is a row, not the end of the sweep).
+digits model with the short pipeline, and for the ECP5 targets at P in {1, 2, 4, 8} with the
+deep one; each run in its own process (a failing run is a row, not the end of the sweep).
 
     python -m gen.bench_synth MODEL [--work DIR] [--reuse | --from-logs]   # prints the Markdown table
 """
@@ -15,25 +16,33 @@ from gen.progress import say
 from gen.targets import TARGETS
 
 LANES = (1, 2, 4)
+DEEP_LANES = (1, 2, 4, 8)
+
+
+def runs() -> list[tuple[str, str, int]]:
+    """(target, pipeline, lanes) of every row, in table order."""
+    out = [(name, "short", lanes) for name in TARGETS for lanes in LANES]
+    return out + [(name, "deep", lanes) for name in TARGETS if TARGETS[name].family == "ecp5" for lanes in DEEP_LANES]
 
 
 def sweep(model: str, work: str, reuse: bool = False, from_logs: bool = False) -> list[dict]:
     rows = []
-    for name in TARGETS:
-        for lanes in LANES:
-            folder = os.path.join(work, f"{name}-p{lanes}")
-            report = os.path.join(folder, "report.json")
-            if not (reuse and os.path.exists(report)):
-                say(f"bench: egru synth {model} --target {name} --lanes {lanes} --force ...")
-                proc = subprocess.run([sys.executable, "-m", "gen.cli", "synth", model, "--target", name,
-                                       "--lanes", str(lanes), "--force", "--json", "--quiet", "-o", folder,
-                                       *(["--from-logs"] if from_logs else [])], capture_output=True, text=True)
-                out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-                if proc.returncode != 0:
-                    rows.append({"target": name, "lanes": lanes, "error": out.get("error", proc.stderr[-300:])})
-                    continue
-            with open(report) as f:
-                rows.append(json.load(f))
+    for name, pipeline, lanes in runs():
+        folder = os.path.join(work, f"{name}-p{lanes}" + ("-deep" if pipeline == "deep" else ""))
+        report = os.path.join(folder, "report.json")
+        if not (reuse and os.path.exists(report)):
+            say(f"bench: egru synth {model} --target {name} --lanes {lanes} --pipeline {pipeline} --force ...")
+            proc = subprocess.run([sys.executable, "-m", "gen.cli", "synth", model, "--target", name,
+                                   "--lanes", str(lanes), "--pipeline", pipeline, "--force", "--json", "--quiet",
+                                   "-o", folder, *(["--from-logs"] if from_logs else [])],
+                                  capture_output=True, text=True)
+            out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+            if proc.returncode != 0:
+                rows.append({"target": name, "pipeline": pipeline, "lanes": lanes,
+                             "error": out.get("error", proc.stderr[-300:])})
+                continue
+        with open(report) as f:
+            rows.append({"pipeline": pipeline, **json.load(f)})
     return rows
 
 
@@ -41,7 +50,7 @@ def table(rows: list[dict], model: str) -> list[str]:
     lines = [
         "## Synthesis and place-and-route (digits model)",
         "",
-        f"Command per row: `egru synth {model} --target TARGET --lanes P --force --json`",
+        f"Command per row: `egru synth {model} --target TARGET --lanes P --pipeline PIPELINE --force --json`",
         "(the sweep alone: `python -m gen.bench_synth MODEL`). The design is the UART top (core,",
         "command unit, frame receiver/transmitter, UART). Used / available as nextpnr placed them, or",
         "as it had packed them when placement failed; iCE40 LUTs are logic cells (LUT4, carry and FF",
@@ -50,13 +59,14 @@ def table(rows: list[dict], model: str) -> list[str]:
         "critical path column lists the design blocks nextpnr's worst path crosses; docs/synthesis.md",
         "explains the rows that do not fit.",
         "",
-        "| target | P | fits | LUTs | FFs | RAM blocks | SPRAM | DSPs | Fmax MHz | cycles/step | us/step |"
+        "| target | pipeline | P | fits | LUTs | FFs | RAM blocks | SPRAM | DSPs | Fmax MHz | cycles/step | us/step |"
         " critical path / why not |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['target']} | {r['lanes']} | error | | | | | | | | | {r['error'][:160]} |")
+            lines.append(f"| {r['target']} | {r['pipeline']} | {r['lanes']} | error | | | | | | | | | "
+                         f"{r['error'][:160]} |")
             continue
         a = r["available"]
         why = []
@@ -70,7 +80,8 @@ def table(rows: list[dict], model: str) -> list[str]:
         fmax = f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] else "-"
         cps = f"{r['cycles_per_step']:.0f}" if r.get("cycles_per_step") else "-"
         us = f"{r['us_per_step']:.2f}" if r.get("us_per_step") else "-"
-        lines.append(f"| {r['target']} | {r['lanes']} | {'yes' if r['fits'] else 'no'} | {r['luts']}/{a['luts']} | "
+        lines.append(f"| {r['target']} | {r['pipeline']} | {r['lanes']} | {'yes' if r['fits'] else 'no'} | "
+                     f"{r['luts']}/{a['luts']} | "
                      f"{r['ffs']}/{a['ffs']} | {r['brams']}/{a['brams']} | {spram} | {r['dsps']}/{a['dsps']} | "
                      f"{fmax} | {cps} | {us} | {'; '.join(why)} |")
     lines.append("")

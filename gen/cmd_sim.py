@@ -86,7 +86,7 @@ def run(args) -> dict:
     result = {
         "simulator": args.simulator,
         "samples": len(x),
-        "lanes": core.geometry.P,
+        "lanes": core.geometry.P, "pipeline": core.geometry.cfg.pipeline,
         "golden_accuracy": float((golden.predictions.numpy() == y).mean()),
         "hw_accuracy": float((torch.tensor(hw_pred).numpy() == y).mean()),
         "mismatches": len(mismatched),

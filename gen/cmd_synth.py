@@ -112,7 +112,7 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
     mapped = {name: found.get(name, "removed") for name, _, _ in core.memories}
     in_logic = sorted(n for n, v in mapped.items() if v == "logic")
     return {
-        "target": t.name, "device": t.device, "lanes": core.geometry.P, **used,
+        "target": t.name, "device": t.device, "lanes": core.geometry.P, "pipeline": core.geometry.cfg.pipeline, **used,
         "available": available,
         "utilization": {k: round(used[k] / available[k], 3) if available[k] else None for k in used},
         "fits": raw["routed"] and not over, "over": over,

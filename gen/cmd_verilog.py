@@ -39,7 +39,7 @@ def run(args) -> dict:
     mems = [{"name": n, "depth": d, "width": w, "bits": d * w} for n, d, w in core.memories]
     result = {
         "verilog": path,
-        "lanes": core.geometry.P,
+        "lanes": core.geometry.P, "pipeline": core.geometry.cfg.pipeline,
         "dense": args.dense,
         "trace": args.trace,
         "memory_bits": sum(m["bits"] for m in mems),

@@ -42,9 +42,9 @@ class CommandUnit(wiring.Component):
     not executed twice, so a host may resend a STEP whose response it lost (also when damaged
     copies arrived in between: their error answers do not touch the stored response).
 
-    Latency and throughput: 2 cycles per request byte read from the receive buffer, 1 cycle per
-    response byte written, plus the core's own cycles for a STEP; all far below the line's
-    10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
+    Latency and throughput: 2 cycles (deep pipeline: 3) per request byte read from the receive
+    buffer, 1 cycle per response byte written, plus the core's own cycles for a STEP; all far
+    below the line's 10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
@@ -99,7 +99,14 @@ class CommandUnit(wiring.Component):
         m.d.sync += rp_q.eq(rp)
         m.d.comb += [self.rd_addr.eq(rp), rom_rd.addr.eq(rp)]
         byte_ok = rp == rp_q
-        byte = self.rd_data
+        byte, info_byte = self.rd_data, rom_rd.data
+        if self._core.geometry.cfg.pipeline == "deep":
+            # three cycles per byte: the buffer's and the INFO ROM's block-RAM outputs are
+            # registered before any logic
+            rp_q2 = Signal.like(rp)
+            byte, info_byte = Signal(8), Signal(8)
+            m.d.sync += [rp_q2.eq(rp_q), byte.eq(self.rd_data), info_byte.eq(rom_rd.data)]
+            byte_ok = (rp == rp_q) & (rp_q == rp_q2)
         hdr = Signal(8 * ACCESS_HEADER)
         target, lane = hdr[0:8], hdr[8:16]
         addr, count = hdr[16:48], hdr[48:64]
@@ -234,7 +241,7 @@ class CommandUnit(wiring.Component):
                         finish(Status.OK, length + 1)
             with m.State("INFO"):
                 with m.If(byte_ok & ser_free):
-                    emit(rom_rd.data, 1, rp + 1)
+                    emit(info_byte, 1, rp + 1)
                     m.d.sync += rp.eq(rp + 1)
                     with m.If(rp + 1 == len(self._info)):
                         finish(Status.OK, len(self._info) + 1)

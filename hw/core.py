@@ -70,11 +70,14 @@ def _unsigned(values, width: int) -> list[int]:
 class EGRUCore(wiring.Component):
     """The accelerator core for one model geometry; memories start with ``image``'s model.
 
-    Latency and throughput (cycles, with every output stream ready): a step costs, per layer,
-    ``route`` = 4 + sum over the layer's input and recurrent events of max(L_col, 1), plus
-    ``update`` = ceil(H/P) + 7; the readout costs H + 2 + C x (4 + the units whose event sum is
-    nonzero), sending the result included. sw/cycles.py states it exactly (with the rule
-    for trailing empty columns) and the tests hold the core to it. Backpressure on
+    Latency and throughput (cycles, with every output stream ready), with the latencies of the
+    configuration's pipeline (hw.spec.schedule: short, or deep for the clock): a step costs,
+    per layer, ``route`` = route_latency + sum over the layer's input and recurrent events of
+    max(L_col, 1) (short: 4 + ...), plus ``update`` = ceil(H/P) + update_latency (short: 7);
+    the readout costs H + readout_scan + C x (readout_per_class + the units whose event sum is
+    nonzero) + 1 (short: H + 2 + C x (4 + ...)), sending the result included. sw/cycles.py
+    states it exactly (with the rule for trailing empty columns) and the tests hold the core
+    to it. Backpressure on
     ``events``/``trace`` stalls the update phase (the stall cycles are not counted); ``inputs``
     are accepted between steps, ``load`` and ``peek`` only between sequences.
 
@@ -86,7 +89,9 @@ class EGRUCore(wiring.Component):
     steps and sequences at the counter words even under output backpressure.
 
     Read-back: a ``peek`` request (target, lane, addr of the load-port map) accepted in cycle n
-    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1, sign-extended from the
+    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1 (n + 4 in the deep
+    pipeline, which registers the request, each memory's word and the selected word),
+    sign-extended from the
     signed memories (biases, thresholds, LUTs, readout), so it equals the load word that wrote
     it when that word lies in the memory's range (readout biases: readout_bias_limit). One word
     per cycle.
@@ -246,6 +251,9 @@ class EGRUCore(wiring.Component):
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
         ld_fire = self.load.valid & self.load.ready
+        if deep:  # the request is registered first: the host side's logic stays out of the RAM paths
+            ld, ld_fire, ld_in = Signal(self.load_layout), Signal(), ld
+            m.d.sync += [ld.eq(ld_in), ld_fire.eq(self.load.valid & self.load.ready)]
         lane_wr = [mm.write_port() for mm in lane_mem]
         bias_wr = {gate: [mm.write_port() for mm in bias_mem[gate]] for gate in GATES}
         thr_wr = [mm.write_port() for mm in thr_mem]
@@ -332,22 +340,52 @@ class EGRUCore(wiring.Component):
 
         routing = Signal()
         issue, issue_seg, issue_pos = Signal(), Signal(range(NS)), Signal(range(max(M, g.I) + 1))
-        with m.If(routing & ~fe_done & credit):
-            with m.If(fe_pos < seg_count[fe_seg]):
-                m.d.comb += [issue.eq(1), issue_seg.eq(fe_seg), issue_pos.eq(fe_pos)]
-                m.d.sync += fe_pos.eq(fe_pos + 1)
-            with m.Else():
-                # the next nonempty segment after fe_seg, found in the same cycle
-                found = Signal()
-                nxt = Signal(range(NS))
-                for s in reversed(range(1, NS)):  # segment 0 is never *after* another
-                    with m.If((s > fe_seg) & (seg_count[s] != 0)):
-                        m.d.comb += [found.eq(1), nxt.eq(s)]
-                with m.If(found):
-                    m.d.comb += [issue.eq(1), issue_seg.eq(nxt), issue_pos.eq(0)]
-                    m.d.sync += [fe_seg.eq(nxt), fe_pos.eq(1)]
+        # the deep pipeline issues from registers: the next event to issue (c_seg, c_pos) is
+        # found a cycle ahead from registered list lengths, so the event buffers' addresses come
+        # straight from flip-flops; the lengths are loaded in the route's first cycle (fe_wait)
+        fe_wait = Signal()
+        if deep:
+            seg_len = Array(Signal.like(seg_count[s], name=f"seg_len_{s}") for s in range(NS))
+            m.d.sync += [seg_len[s].eq(seg_count[s]) for s in range(NS)]
+            c_valid, c_seg, c_pos = Signal(), Signal(range(NS)), Signal.like(fe_pos)
+
+            def first_nonempty(lengths, after):
+                """(found, s): the first segment s > after (all segments if after is None) with events."""
+                found, nxt = Signal(), Signal(range(NS))
+                for s_ in reversed(range(NS)):
+                    cond = lengths[s_] != 0 if after is None else (s_ > after) & (lengths[s_] != 0)
+                    with m.If(cond):
+                        m.d.comb += [found.eq(1), nxt.eq(s_)]
+                return found, nxt
+
+            with m.If(routing & fe_wait):
+                found0, nxt0 = first_nonempty(seg_count, None)
+                m.d.sync += [fe_wait.eq(0), c_valid.eq(found0), c_seg.eq(nxt0), c_pos.eq(0)]
+            with m.Elif(routing & c_valid & credit):
+                m.d.comb += [issue.eq(1), issue_seg.eq(c_seg), issue_pos.eq(c_pos)]
+                with m.If(c_pos + 1 < seg_len[c_seg]):
+                    m.d.sync += c_pos.eq(c_pos + 1)
                 with m.Else():
-                    m.d.sync += fe_done.eq(1)
+                    found1, nxt1 = first_nonempty(seg_len, c_seg)
+                    m.d.sync += [c_valid.eq(found1), c_seg.eq(nxt1), c_pos.eq(0)]
+            m.d.comb += fe_done.eq(~fe_wait & ~c_valid)
+        if not deep:  # the short pipeline finds the next event in the cycle it issues it
+            with m.If(routing & ~fe_done & credit):
+                with m.If(fe_pos < seg_count[fe_seg]):
+                    m.d.comb += [issue.eq(1), issue_seg.eq(fe_seg), issue_pos.eq(fe_pos)]
+                    m.d.sync += fe_pos.eq(fe_pos + 1)
+                with m.Else():
+                    # the next nonempty segment after fe_seg, found in the same cycle
+                    found = Signal()
+                    nxt = Signal(range(NS))
+                    for s in reversed(range(1, NS)):  # segment 0 is never *after* another
+                        with m.If((s > fe_seg) & (seg_count[s] != 0)):
+                            m.d.comb += [found.eq(1), nxt.eq(s)]
+                    with m.If(found):
+                        m.d.comb += [issue.eq(1), issue_seg.eq(nxt), issue_pos.eq(0)]
+                        m.d.sync += [fe_seg.eq(nxt), fe_pos.eq(1)]
+                    with m.Else():
+                        m.d.sync += fe_done.eq(1)
         half_sel = Mux(issue_seg < P, cur, prev)
         m.d.comb += [in_rd.addr.eq(issue_pos), in_rd.en.eq(1)]
         for layer_ in range(L):
@@ -415,7 +453,11 @@ class EGRUCore(wiring.Component):
         # (from the MAC lanes' registered weights: no logic behind the lane memories' outputs)
         real_entries = Signal(range(P + 1))
         m.d.comb += real_entries.eq(sum(mac.real.as_unsigned() for mac in macs))
-        m.d.sync += mac_count.eq(mac_count + 3 * real_entries)
+        if deep:  # the count registered, and times 3 as a shift and an add (not a multiplier)
+            real_q = Signal.like(real_entries)
+            m.d.sync += [real_q.eq(real_entries), mac_count.eq(mac_count + (real_q << 1) + real_q)]
+        else:
+            m.d.sync += mac_count.eq(mac_count + 3 * real_entries)
 
         # L1: the lane words reach the MAC lanes (products, accumulator read-modify-write)
         updating = Signal()   # update phase: the MAC lanes drain their banks unit by unit
@@ -649,7 +691,7 @@ class EGRUCore(wiring.Component):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):
                         m.d.sync += [end_seq.eq(ip.end), done_step.eq(step), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0),
-                                     fe_done.eq(0),
+                                     fe_done.eq(0) if not deep else fe_wait.eq(1),
                                      u_m.eq(0), cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0),
                                      mac_count.eq(0)]
                         m.next = "ROUTE"
@@ -677,7 +719,8 @@ class EGRUCore(wiring.Component):
                     with m.If(last_layer):
                         m.next = "STEP_DONE"
                     with m.Else():
-                        m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), fe_done.eq(0), u_m.eq(0)]
+                        m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), u_m.eq(0),
+                                     fe_done.eq(0) if not deep else fe_wait.eq(1)]
                         m.next = "ROUTE"
             with m.State("STEP_DONE"):
                 # the step's counter word only after all its events have left (see the docstring)
@@ -737,6 +780,9 @@ class EGRUCore(wiring.Component):
         # (the statements below come last, so they override the datapath's addresses)
         pk = self.peek.payload
         pk_fire = self.peek.valid & self.peek.ready
+        if deep:  # registered first, as the load (so peek_valid comes a cycle later)
+            pk, pk_fire, pk_in = Signal(self.peek_layout), Signal(), pk
+            m.d.sync += [pk.eq(pk_in), pk_fire.eq(self.peek.valid & self.peek.ready)]
         pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
         with m.If(ld_fire & (ld.target == T_WEIGHT)):
             m.d.comb += lane_addr.eq(ld.addr)
@@ -755,31 +801,56 @@ class EGRUCore(wiring.Component):
                              lanes[p].lut_sel.eq(pk.target - T_LUT_UPDATE)]
                 for gate in GATES:
                     m.d.comb += bias_rd[gate][p].addr.eq(pk.addr)
-        m.d.sync += [self.peek_valid.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane)]
+        pk_read = Signal()  # the memories' outputs hold the word asked for
+        m.d.sync += [pk_read.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane)]
+        word = Signal.like(self.peek_data)
+        if deep:  # each source's word, then the selected word, registered (block RAMs behind them)
+            pk_held = Signal()
+            m.d.sync += [pk_held.eq(pk_read), self.peek_valid.eq(pk_held), self.peek_data.eq(word)]
+        else:
+            m.d.comb += [self.peek_valid.eq(pk_read), self.peek_data.eq(word)]
 
         def lane_word(ports):
             return Array(port.data for port in ports)[pk_lane[:_bits(P)]]
 
+        def held(name, value):
+            """The deep pipeline registers each source's lane-selected word before the target
+            multiplexer (two levels of logic behind the block RAMs instead of four)."""
+            if not deep:
+                return value
+            reg = Signal.like(value, name=f"peek_{name}")
+            m.d.sync += reg.eq(value)
+            return reg
+
+        sel_target = pk_target
+        if deep:
+            sel_target = Signal.like(pk_target)
+            m.d.sync += sel_target.eq(pk_target)
         # the signed words of at most 16 bits first, then the wide ones: the upper bits of the
         # word choose among four sources instead of ten
         narrow = Signal(signed(max(g.S, cfg.preact_bits, g.WB)))
-        with m.Switch(pk_target):
-            for i, gate in enumerate(GATES):
-                with m.Case(T_BIAS_U + i):
-                    m.d.comb += narrow.eq(lane_word(bias_rd[gate]))
-            with m.Case(T_THR):
-                m.d.comb += narrow.eq(Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
+        sources = {T_BIAS_U + i: held(f"bias_{gate}", lane_word(bias_rd[gate])) for i, gate in enumerate(GATES)}
+        sources[T_THR] = held("thr", Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
+        lut_word = held("lut", Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
+        readout_w = held("readout_w", wo_data)
+        pointer = held("pointer", Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits]))
+        weight = held("weight", lane_word(lane_rd))
+        readout_b = held("readout_b", bias_word)
+        with m.Switch(sel_target):
+            for target, value in sources.items():
+                with m.Case(target):
+                    m.d.comb += narrow.eq(value)
             with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
-                m.d.comb += narrow.eq(Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
+                m.d.comb += narrow.eq(lut_word)
             with m.Case(T_READOUT_W):
-                m.d.comb += narrow.eq(wo_data)
-        with m.Switch(pk_target):
+                m.d.comb += narrow.eq(readout_w)
+        with m.Switch(sel_target):
             with m.Case(T_POINTER):
-                m.d.comb += self.peek_data.eq(Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits]))
+                m.d.comb += word.eq(pointer)
             with m.Case(T_WEIGHT):
-                m.d.comb += self.peek_data.eq(lane_word(lane_rd))
+                m.d.comb += word.eq(weight)
             with m.Case(T_READOUT_B):
-                m.d.comb += self.peek_data.eq(bias_word)
+                m.d.comb += word.eq(readout_b)
             with m.Default():
-                m.d.comb += self.peek_data.eq(narrow)
+                m.d.comb += word.eq(narrow)
         return m

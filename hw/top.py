@@ -1,6 +1,6 @@
 """The accelerator top: the core behind the host protocol on a UART (two pins)."""
 
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
@@ -12,6 +12,7 @@ from hw.frame_rx import FrameRx
 from hw.frame_tx import FrameTx
 from hw.spec.layout import CoreImage
 from hw.spec.protocol import Wire, info_document
+from hw.stream_reg import StreamRegister
 from hw.uart import UARTRx, UARTTx, check_divisor
 
 
@@ -55,31 +56,33 @@ class UARTTop(wiring.Component):
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
                      fifo.w_data.eq(uart_rx.bytes.payload), fifo.w_en.eq(uart_rx.bytes.valid),
                      uart_rx.bytes.ready.eq(fifo.w_rdy)]
-        held = Const(0)
-        if self.core.geometry.cfg.pipeline == "deep":
-            # the FIFO's block-RAM output goes into a register before the frame receiver's logic
-            held, byte = Signal(), Signal(8)
-            take = fifo.r_rdy & (~held | frame_rx.bytes.ready)
-            m.d.comb += [fifo.r_en.eq(take), frame_rx.bytes.payload.eq(byte), frame_rx.bytes.valid.eq(held)]
-            with m.If(take):
-                m.d.sync += [held.eq(1), byte.eq(fifo.r_data)]
-            with m.Elif(frame_rx.bytes.ready):
-                m.d.sync += held.eq(0)
+        deep = self.core.geometry.cfg.pipeline == "deep"
+        regs_busy = 0
+        if deep:
+            # the receive FIFO's and the response buffer's block-RAM outputs go into registers
+            # before the frame receiver's and transmitter's logic
+            m.submodules.rx_reg = rx_reg = StreamRegister(8)
+            m.submodules.tx_reg = tx_reg = StreamRegister(8)
+            m.d.comb += [rx_reg.i.payload.eq(fifo.r_data), rx_reg.i.valid.eq(fifo.r_rdy), fifo.r_en.eq(rx_reg.i.ready)]
+            connect(m, rx_reg.o, frame_rx.bytes)
+            connect(m, unit.data, tx_reg.i)
+            connect(m, tx_reg.o, frame_tx.data)
+            regs_busy = rx_reg.busy | tx_reg.busy
         else:
             m.d.comb += [frame_rx.bytes.payload.eq(fifo.r_data), frame_rx.bytes.valid.eq(fifo.r_rdy),
                          fifo.r_en.eq(frame_rx.bytes.ready)]
+            connect(m, unit.data, frame_tx.data)
         for name in ("frame_valid", "cmd", "seq", "length", "crc", "rd_data", "error_valid", "error"):
             m.d.comb += getattr(unit, name).eq(getattr(frame_rx, name))
         for name in ("rd_addr", "frame_done", "error_done"):
             m.d.comb += getattr(frame_rx, name).eq(getattr(unit, name))
         connect(m, unit.header, frame_tx.header)
-        connect(m, unit.data, frame_tx.data)
         connect(m, frame_tx.bytes, uart_tx.bytes)
         for name in ("inputs", "load", "peek", "events", "result", "counters"):
             connect(m, getattr(unit, name), getattr(core, name))
         m.d.comb += [core.cancel.eq(unit.cancel), unit.peek_data.eq(core.peek_data),
                      unit.readout_cycles.eq(core.readout_cycles),
                      unit.peek_valid.eq(core.peek_valid),
-                     self.quiet.eq(unit.quiet & frame_rx.idle & ~fifo.r_rdy & (fifo.level == 0) & ~held
+                     self.quiet.eq(unit.quiet & frame_rx.idle & ~fifo.r_rdy & (fifo.level == 0) & ~regs_busy
                                    & ~uart_rx.bytes.valid & frame_tx.header.ready & uart_tx.bytes.ready)]
         return m

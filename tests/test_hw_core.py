@@ -151,15 +151,16 @@ def test_sequences_longer_than_max_steps_are_refused_before_simulation():
         run_core(EGRUCore(image), [random_inputs(cfg, 0, 1, 4)[0].tolist()])
 
 
-def test_a_load_and_a_peek_offered_together_take_turns():
+@pytest.mark.parametrize("pipeline", ["short", "deep"])
+def test_a_load_and_a_peek_offered_together_take_turns(pipeline):
     """Found in review: load and peek share the weight memories' single address, so a peek
     offered with a load must wait; the load's word lands at its own address, and the peek that
-    follows reads it back."""
+    follows reads it back, peek_valid 1 (short) or 4 (deep) cycles after it was accepted."""
     from amaranth.sim import Simulator
 
     from hw.spec.layout import T_WEIGHT
 
-    cfg = random_config(7, layers=1, lut_bits=6)
+    cfg = random_config(7, layers=1, lut_bits=6, pipeline=pipeline)
     core = EGRUCore(image_from_params(cfg, random_params(cfg, 7), lanes=1))
     word, addr = 0x15, 1
     seen = {}
@@ -178,10 +179,15 @@ def test_a_load_and_a_peek_offered_together_take_turns():
         seen["peek_ready_alone"] = ctx.get(core.peek.ready)
         await ctx.tick()
         ctx.set(core.peek.valid, 0)
-        seen["read_back"] = ctx.get(core.peek_data)
+        for latency in range(1, 6):
+            if ctx.get(core.peek_valid):
+                seen["latency"], seen["read_back"] = latency, ctx.get(core.peek_data)
+                break
+            await ctx.tick()
 
     sim = Simulator(core)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    assert seen == {"peek_ready_with_load": 0, "peek_ready_alone": 1, "read_back": word}
+    assert seen == {"peek_ready_with_load": 0, "peek_ready_alone": 1, "read_back": word,
+                    "latency": 1 if pipeline == "short" else 4}

@@ -87,9 +87,10 @@ DEEP = Schedule(
     # input registers, products and bank read, aligned products and registered bank word, sum
     # written (the last two sums forwarded); banks read out through a register
     mac_latency=3, mac_drain_latency=2,
-    # the event buffer's word registered before the column's pointer is read
-    route_walk=4,
-    route_latency=4 + 1 + 3,
+    # the lists' lengths registered in the route's first cycle (events then issue from
+    # registers), the event buffer's word registered before the column's pointer is read
+    route_walk=5,
+    route_latency=5 + 1 + 3,
     # the sum registered before its write-back; per class entry registered, W_out registered
     readout_scan=2, readout_per_class=6,
 )
