@@ -56,6 +56,9 @@ from hw.spec.schedule import schedule
 from hw.update import UpdateLane
 from hw.walker import ColumnWalker
 
+# signed operand bits of the DSP blocks the deep pipeline keeps its products within (ECP5
+# MULT18X18D, iCE40 SB_MAC16 and Gowin MULT18X18 take 18 bits or more)
+_DSP_BITS = 18
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
 # result word kinds
@@ -358,8 +361,28 @@ class EGRUCore(wiring.Component):
                         m.d.comb += [found.eq(1), nxt.eq(s_)]
                 return found, nxt
 
+            # which lists have events, from flags registered behind the counts (final a cycle
+            # before any route starts; layer 0's input list counts on until the route, so its
+            # flag is n_in's own): the first event is found without the counts' comparators
+            nz = [[[Signal(name=f"nz_{layer_}_{h}_{p}") for p in range(P)] for h in range(2)] for layer_ in range(L)]
+            for layer_ in range(L):
+                for h in range(2):
+                    m.d.sync += [nz[layer_][h][p].eq(counts[layer_][h][p] != 0) for p in range(P)]
+            seg_nz = [Signal(name=f"seg_nz_{s}") for s in range(NS)]
+            for s_ in range(NS):
+                with m.Switch(layer):
+                    for layer_ in range(L):
+                        with m.Case(layer_):
+                            if s_ < P:
+                                if layer_ == 0:
+                                    m.d.comb += seg_nz[s_].eq((n_in != 0) if s_ == 0 else 0)
+                                else:
+                                    m.d.comb += seg_nz[s_].eq(Mux(cur, nz[layer_ - 1][1][s_], nz[layer_ - 1][0][s_]))
+                            else:
+                                q = s_ - P
+                                m.d.comb += seg_nz[s_].eq(~first & Mux(prev, nz[layer_][1][q], nz[layer_][0][q]))
             with m.If(routing & fe_wait):
-                found0, nxt0 = first_nonempty(seg_count, None)
+                found0, nxt0 = first_nonempty(seg_nz, None)
                 m.d.sync += [fe_wait.eq(0), c_valid.eq(found0), c_seg.eq(nxt0), c_pos.eq(0)]
             with m.Elif(routing & c_valid & credit):
                 m.d.comb += [issue.eq(1), issue_seg.eq(c_seg), issue_pos.eq(c_pos)]
@@ -635,8 +658,18 @@ class EGRUCore(wiring.Component):
         ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()
         m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(ro_mac & e_valid)]
         if deep:  # W_out registered, with the sum, before the multiplier
-            m.d.sync += [ro_s2.eq(ro_s), ro_w.eq(wo_data), ro_w_valid.eq(ro_s_valid),
-                         ro_prod.eq(ro_s2 * ro_w), ro_prod_valid.eq(ro_w_valid)]
+            m.d.sync += [ro_s2.eq(ro_s), ro_w.eq(wo_data), ro_w_valid.eq(ro_s_valid), ro_prod_valid.eq(ro_w_valid)]
+            if g.SB > _DSP_BITS:
+                # a sum wider than a DSP block's operand: two products, each a DSP block of its own
+                # with its output register, added to the logit together (Yosys would otherwise
+                # split the multiplier and put the adder of its halves behind it, unregistered)
+                lo_bits = _DSP_BITS - 1
+                p_lo = Signal(signed(lo_bits + 1 + g.WB), reset_less=True)
+                p_hi = Signal(signed(g.SB - lo_bits + g.WB), reset_less=True)
+                m.d.sync += [p_lo.eq(Cat(ro_s2[:lo_bits], 0).as_signed() * ro_w), p_hi.eq(ro_s2[lo_bits:] * ro_w)]
+                m.d.comb += ro_prod.eq((p_hi << lo_bits) + p_lo)
+            else:
+                m.d.sync += ro_prod.eq(ro_s2 * ro_w)
         else:
             m.d.sync += [ro_prod.eq(ro_s * wo_data), ro_prod_valid.eq(ro_s_valid)]
         with m.If(ro_prod_valid):
@@ -831,7 +864,12 @@ class EGRUCore(wiring.Component):
         narrow = Signal(signed(max(g.S, cfg.preact_bits, g.WB)))
         sources = {T_BIAS_U + i: held(f"bias_{gate}", lane_word(bias_rd[gate])) for i, gate in enumerate(GATES)}
         sources[T_THR] = held("thr", Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
-        lut_word = held("lut", Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]])
+        if deep:  # the lanes register their table entries themselves, a cycle after the others
+            sel_lane = Signal.like(pk_lane)
+            m.d.sync += sel_lane.eq(pk_lane)
+            lut_word = Array(lane.lut_q for lane in lanes)[sel_lane[:_bits(P)]]
+        else:
+            lut_word = Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]]
         readout_w = held("readout_w", wo_data)
         pointer = held("pointer", Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits]))
         weight = held("weight", lane_word(lane_rd))

@@ -31,7 +31,8 @@ class UpdateLane(wiring.Component):
     LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
     writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port) and
     readable while the lane is idle: ``lut_read`` with ``lut_sel``/``lut_addr`` in cycle n gives
-    the entry in ``lut_q`` in cycle n + 1 (the read-back of the host protocol).
+    the entry in ``lut_q`` in cycle n + 1 (n + 2 in the deep pipeline; the read-back of the host
+    protocol).
     """
 
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
@@ -97,10 +98,12 @@ class UpdateLane(wiring.Component):
         # (these statements come after the datapath's, which they override)
         read_sel = Signal.like(self.lut_sel)
         m.d.sync += read_sel.eq(self.lut_sel)
+        # (the deep pipeline registers the entry: no logic behind the tables' outputs)
+        read_domain = m.d.sync if deep else m.d.comb
         with m.Switch(read_sel):
             for i, kind in enumerate(LUT_KINDS):
                 with m.Case(i):
-                    m.d.comb += self.lut_q.eq(luts[kind].data)
+                    read_domain += self.lut_q.eq(luts[kind].data)
 
         def stage(name, value, reset_less=False):
             """A pipeline register holding ``value`` (one cycle later)."""
