@@ -451,12 +451,15 @@ class EGRUCore(wiring.Component):
             p_valid, p_src, p_value, p_rec = f1_valid, src, value, rec
         # F1R (deep; F1 short): the column and the read of its pointer
         # (the pointer's read addresses are set below, after the update's, which they override)
-        col = Signal(range(g.columns + 1))
+        # the pointer's address: one adder of the event's source index and a constant (the
+        # pointers' place behind the states plus the layer's kernel or recurrent column 0)
+        ptr_addr = Signal(range(ptr_base + g.columns + 1))
         with m.Switch(layer):
             for layer_ in range(L):
                 with m.Case(layer_):
-                    base = Mux(p_rec, img.weights.recurrent_base[layer_], img.weights.kernel_base[layer_])
-                    m.d.comb += col.eq(base + p_src)
+                    base = Mux(p_rec, ptr_base + img.weights.recurrent_base[layer_],
+                               ptr_base + img.weights.kernel_base[layer_])
+                    m.d.comb += ptr_addr.eq(base + p_src)
         m.d.sync += [f2_valid.eq(p_valid), f2_value.eq(p_value), f2_rec.eq(p_rec)]
         # F2: pointer -> descriptor queue
         m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(c_rd[0].data[:g.start_bits]),
@@ -536,7 +539,7 @@ class EGRUCore(wiring.Component):
             m.d.comb += [thr_rd[p].addr.eq(late_addr), thr_rd[p].en.eq(1),
                          c_rd[p].addr.eq(late_addr), c_rd[p].en.eq(1)]
         with m.If(routing):  # F1: the event's column pointer
-            m.d.comb += [c_rd[0].addr.eq(ptr_base + col), thr_rd[0].addr.eq(ptr_base + col)]
+            m.d.comb += [c_rd[0].addr.eq(ptr_addr), thr_rd[0].addr.eq(ptr_addr)]
         m.d.sync += [u1_valid.eq(u0_issue), u1_m.eq(u_m)]
         for (v, um), (v_next, um_next) in zip(u_pipe, u_pipe[1:], strict=False):
             m.d.sync += [v_next.eq(v), um_next.eq(um)]
