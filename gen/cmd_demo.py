@@ -20,6 +20,8 @@ import numpy as np
 from gen import cmd_quantize, cmd_train
 from gen.progress import say
 from gen.targets import TARGETS
+from gen.verilog import PIPELINE_HELP
+from hw.spec import PIPELINES
 from sw import checkpoint, cycles, modelfile
 from sw.activity import threshold_sweep
 from sw.datasets import load
@@ -72,6 +74,7 @@ def add_arguments(p) -> None:
                    help="training epochs with --retrain (%(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training and fine-tuning (%(default)s)")
     p.add_argument("--lanes", type=int, default=2, help="multiplier lanes P of the core (%(default)s)")
+    p.add_argument("--pipeline", choices=PIPELINES, default="short", help=PIPELINE_HELP)
     p.add_argument("--target", default="ecp5-25k", choices=sorted(TARGETS),
                    help="FPGA target of the synthesis report (%(default)s)")
     p.add_argument("--no-synth", action="store_true", help="skip synthesis (no resources, Fmax or us/step)")
@@ -104,12 +107,12 @@ def run(args) -> dict:
         signal.signal(sig, _exit_on_signal)
     try:
         verilog = _stage("verilog", model_file, "-o", os.path.join(args.workdir, "verilog"),
-                         "--lanes", str(args.lanes), *quiet)
+                         "--lanes", str(args.lanes), "--pipeline", args.pipeline, *quiet)
         simulated = _stage("sim", model_file, "--simulator", "verilator", "--lanes", str(args.lanes),
-                           "--build-dir", os.path.join(args.workdir, "sim"), *quiet)
+                           "--pipeline", args.pipeline, "--build-dir", os.path.join(args.workdir, "sim"), *quiet)
         regularised = _regularised(args, data, ckpt, trained)
         figures, curve, ops = _analyse(model_file, args.lanes, data, trained, regularised, args.workdir,
-                                       args.quiet)
+                                       args.quiet, args.pipeline)
         synthesis = _finish_synth(synth, args.quiet) if synth else None
     finally:
         if synth and synth["proc"].poll() is None:  # interrupted or failed: stop the tools too
@@ -165,7 +168,7 @@ def _start_synth(model_file: str, args) -> dict:
     folder = os.path.join(args.workdir, "synth")
     os.makedirs(folder, exist_ok=True)
     cmd = [sys.executable, "-m", "gen.cli", "synth", model_file, "--target", args.target,
-           "--lanes", str(args.lanes), "-o", folder, "--json"]
+           "--lanes", str(args.lanes), "--pipeline", args.pipeline, "-o", folder, "--json"]
     say(f"synthesis for {args.target} started in the background (log: {folder}/progress.log)", args.quiet)
     out = open(os.path.join(folder, "result.json"), "w")
     err = open(os.path.join(folder, "progress.log"), "w")
@@ -228,7 +231,7 @@ def _regularised(args, data, ckpt: str, trained: dict) -> list[dict]:
 
 
 def _analyse(model_file: str, lanes: int, data, trained: dict, regularised: list[dict], workdir: str,
-             quiet: bool):
+             quiet: bool, pipeline: str = "short"):
     """Golden-model runs behind the plots: events of a few sequences, every step's cycles and
     bound (the cycle model, which the simulation just matched cycle for cycle), and the
     accuracy-activity curve. Returns (plot paths, the curve, dense ops per step)."""
@@ -238,7 +241,7 @@ def _analyse(model_file: str, lanes: int, data, trained: dict, regularised: list
     m = modelfile.load(model_file)
     x_q = quantize_inputs(data.x_test, m.config)
     res = golden_run(m.config, m.params, x_q)
-    image = image_from_params(m.config, m.params, lanes=lanes)
+    image = image_from_params(m.config, m.params, lanes=lanes, pipeline=pipeline)
     events, spent, bounds = [], [], []
     for n in range(x_q.shape[0]):
         for s in cycles.sequence_cycles(image, x_q, res, n):
@@ -285,7 +288,8 @@ def render(r: dict) -> str:
         "Activity",
         f"  events per unit and step   {s['activity']:.4f}   (float model {t['activity']:.4f})",
         "",
-        f"Cycles per step ({s['lanes']} lanes)",
+        f"Cycles per step ({s['lanes']} lanes"
+        + (f", {s['pipeline']} pipeline)" if s.get("pipeline") != "short" else ")"),
         f"  event-driven (measured)    {s['cycles_per_step']:.1f}",
         f"  bound                      {s['bound_cycles_per_step']:.1f}   (entries read / P + H / P; "
         f"measured / bound = {s['cycles_per_step'] / s['bound_cycles_per_step']:.2f})",
