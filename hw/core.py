@@ -314,22 +314,32 @@ class EGRUCore(wiring.Component):
         walker = m.submodules.walker = ColumnWalker(addr_bits=g.start_bits, len_bits=g.len_bits,
                                                     value_bits=g.VB, depth=desc_depth)
         NS = 2 * P
-        seg_count = Array(Signal(range(max(M, g.I) + 1), name=f"seg_count_{s}") for s in range(NS))
         prev = ~cur
-        for s in range(NS):
-            with m.Switch(layer):
-                for layer_ in range(L):
-                    with m.Case(layer_):
-                        if s < P:
-                            if layer_ == 0:
-                                m.d.comb += seg_count[s].eq(n_in if s == 0 else 0)
+
+        def per_segment(name, shape, of_counter, of_inputs):
+            """One signal per event list (segment) of the layer being routed, from its counter:
+            segments 0..P-1 are the input lists (layer 0: the input buffer, one list; layer l:
+            layer l-1's lists of this step), P..2P-1 the recurrent lists (the layer's own of the
+            previous step; none on a sequence's first step)."""
+            out = [Signal(shape, name=f"{name}_{s}") for s in range(NS)]
+            for s in range(NS):
+                with m.Switch(layer):
+                    for layer_ in range(L):
+                        with m.Case(layer_):
+                            if s < P:
+                                if layer_ == 0:
+                                    m.d.comb += out[s].eq(of_inputs if s == 0 else 0)
+                                else:
+                                    m.d.comb += out[s].eq(Mux(cur, of_counter(layer_ - 1, 1, s),
+                                                              of_counter(layer_ - 1, 0, s)))
                             else:
-                                src = counts[layer_ - 1]
-                                m.d.comb += seg_count[s].eq(Mux(cur, src[1][s], src[0][s]))
-                        else:
-                            p = s - P
-                            m.d.comb += seg_count[s].eq(Mux(first, 0, Mux(prev, counts[layer_][1][p],
-                                                                          counts[layer_][0][p])))
+                                q = s - P
+                                m.d.comb += out[s].eq(Mux(first, 0, Mux(prev, of_counter(layer_, 1, q),
+                                                                        of_counter(layer_, 0, q))))
+            return out
+
+        seg_count = Array(per_segment("seg_count", range(max(M, g.I) + 1),
+                                      lambda layer_, h, p: counts[layer_][h][p], n_in))
         fe_seg = Signal(range(NS))
         fe_pos = Signal(range(max(M, g.I) + 1))
         fe_done = Signal()
@@ -368,19 +378,7 @@ class EGRUCore(wiring.Component):
             for layer_ in range(L):
                 for h in range(2):
                     m.d.sync += [nz[layer_][h][p].eq(counts[layer_][h][p] != 0) for p in range(P)]
-            seg_nz = [Signal(name=f"seg_nz_{s}") for s in range(NS)]
-            for s_ in range(NS):
-                with m.Switch(layer):
-                    for layer_ in range(L):
-                        with m.Case(layer_):
-                            if s_ < P:
-                                if layer_ == 0:
-                                    m.d.comb += seg_nz[s_].eq((n_in != 0) if s_ == 0 else 0)
-                                else:
-                                    m.d.comb += seg_nz[s_].eq(Mux(cur, nz[layer_ - 1][1][s_], nz[layer_ - 1][0][s_]))
-                            else:
-                                q = s_ - P
-                                m.d.comb += seg_nz[s_].eq(~first & Mux(prev, nz[layer_][1][q], nz[layer_][0][q]))
+            seg_nz = per_segment("seg_nz", 1, lambda layer_, h, p: nz[layer_][h][p], n_in != 0)
             with m.If(routing & fe_wait):
                 found0, nxt0 = first_nonempty(seg_nz, None)
                 m.d.sync += [fe_wait.eq(0), c_valid.eq(found0), c_seg.eq(nxt0), c_pos.eq(0)]

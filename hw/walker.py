@@ -63,7 +63,8 @@ class ColumnWalker(wiring.Component):
         addr, left = Signal(a), Signal(ln)
         value, rec = Signal(signed(v)), Signal()
         # the column's last cycle: a column of length 0 or 1 takes one cycle
-        last = Mux(active, left == 1, h_len <= 1)
+        at_most_one = (h_len[1:] == 0) if ln > 1 else 1  # (a 1-bit length always is)
+        last = Mux(active, left == 1, at_most_one)
         m.d.comb += [self.issue.eq(active | (fifo.r_rdy & (h_len != 0))),
                      self.addr.eq(Mux(active, addr, h_start)),
                      self.value.eq(Mux(active, value, h_value)), self.rec.eq(Mux(active, rec, h_rec)),
