@@ -357,19 +357,20 @@ class EGRUCore(wiring.Component):
         # found a cycle ahead from registered list lengths, so the event buffers' addresses come
         # straight from flip-flops; the lengths are loaded in the route's first cycle (fe_wait)
         fe_wait = Signal()
+
+        def first_nonempty(lengths, after):
+            """(found, s): the first segment s > after (all segments if after is None) with events."""
+            found, nxt = Signal(), Signal(range(NS))
+            for s_ in reversed(range(0 if after is None else 1, NS)):  # segment 0 is never after another
+                cond = lengths[s_] != 0 if after is None else (s_ > after) & (lengths[s_] != 0)
+                with m.If(cond):
+                    m.d.comb += [found.eq(1), nxt.eq(s_)]
+            return found, nxt
+
         if deep:
             seg_len = Array(Signal.like(seg_count[s], name=f"seg_len_{s}") for s in range(NS))
             m.d.sync += [seg_len[s].eq(seg_count[s]) for s in range(NS)]
             c_valid, c_seg, c_pos = Signal(), Signal(range(NS)), Signal.like(fe_pos)
-
-            def first_nonempty(lengths, after):
-                """(found, s): the first segment s > after (all segments if after is None) with events."""
-                found, nxt = Signal(), Signal(range(NS))
-                for s_ in reversed(range(NS)):
-                    cond = lengths[s_] != 0 if after is None else (s_ > after) & (lengths[s_] != 0)
-                    with m.If(cond):
-                        m.d.comb += [found.eq(1), nxt.eq(s_)]
-                return found, nxt
 
             # which lists have events, from flags registered behind the counts (final a cycle
             # before any route starts; layer 0's input list counts on until the route, so its
@@ -397,11 +398,7 @@ class EGRUCore(wiring.Component):
                     m.d.sync += fe_pos.eq(fe_pos + 1)
                 with m.Else():
                     # the next nonempty segment after fe_seg, found in the same cycle
-                    found = Signal()
-                    nxt = Signal(range(NS))
-                    for s in reversed(range(1, NS)):  # segment 0 is never *after* another
-                        with m.If((s > fe_seg) & (seg_count[s] != 0)):
-                            m.d.comb += [found.eq(1), nxt.eq(s)]
+                    found, nxt = first_nonempty(seg_count, fe_seg)
                     with m.If(found):
                         m.d.comb += [issue.eq(1), issue_seg.eq(nxt), issue_pos.eq(0)]
                         m.d.sync += [fe_seg.eq(nxt), fe_pos.eq(1)]
@@ -499,9 +496,7 @@ class EGRUCore(wiring.Component):
         # the last entry's write-back may still be pending: the update's first accumulator read
         # overlaps it (the MAC lanes' reads are transparent to their writes)
         # the update's first bank read waits until the MAC lanes' pipelines have written their last sum
-        mac_busy = 0
-        for mac in macs:
-            mac_busy = mac_busy | mac.busy
+        mac_busy = Cat(mac.busy for mac in macs).any()
         route_idle = fe_done & ~f1_valid & ~f1r_valid & ~f2_valid & ~walker.busy & ~l1_valid & ~mac_busy
 
         # ---- update phase -------------------------------------------------------------------
@@ -596,14 +591,16 @@ class EGRUCore(wiring.Component):
             update_idle = update_idle & ~v
 
         # ---- readout ---------------------------------------------------------------------------
-        # Class by class, with one logit register. SCAN (H + 2 cycles): unit k's event sum is read
-        # in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 as entry
-        # j (row address k * C, sum) of the same memories, at lane j mod P, address j div P:
-        # j <= k, so that place has been read already. Then per class n, MAC (nnz + 5 cycles):
-        # entry j is read in cycle j and registered in j + 1, W_out[row + n] is read in j + 2 and
-        # registered in j + 3 (with the sum: the multiplier's input registers), the product is
-        # registered in j + 4 and added to the logit in j + 5; SEND (1 cycle) sends the logit and
-        # starts the next class's at its bias. Last, the class.
+        # Class by class, with one logit register (cycles of the deep pipeline; the short one has
+        # no register behind the memories, one cycle less in SCAN and two per class). SCAN
+        # (H + 2 cycles): unit k's event sum is read in cycle k, registered in k + 1 and, when
+        # nonzero, written back in cycle k + 2 as entry j (row address k * C, sum) of the same
+        # memories, at lane j mod P, address j div P: j <= k, so that place has been read
+        # already. Then per class n, MAC (nnz + 5 cycles): entry j is read in cycle j and
+        # registered in j + 1, W_out[row + n] is read in j + 2 and registered in j + 3 (with the
+        # sum: the multiplier's input registers), the product is registered in j + 4 and added to
+        # the logit in j + 5; SEND (1 cycle) sends the logit and starts the next class's at its
+        # bias. Last, the class.
         ro_k = Signal(range(H + sched.readout_scan))  # SCAN: the next unit read
         ro_kc = Signal(range(H * C + 1))       # its row address k * C
         ro_n = Signal(range(C + 1))

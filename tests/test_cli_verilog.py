@@ -16,14 +16,16 @@ from tests.random_models import random_config, random_params
 from tests.test_hw_core import check_model
 
 
-@pytest.mark.parametrize("layers,lanes,dense", [(2, 2, False), (1, 4, True), (1, 1, False)],
-                         ids=["L2-P2-sparse", "L1-P4-dense", "L1-P1-sparse"])
-def test_generated_verilog_lints_clean_and_is_described(tmp_path, layers, lanes, dense):
+@pytest.mark.parametrize("layers,lanes,dense,pipeline",
+                         [(2, 2, False, "short"), (1, 4, True, "short"), (1, 1, False, "short"), (2, 2, False, "deep")],
+                         ids=["L2-P2-sparse", "L1-P4-dense", "L1-P1-sparse", "L2-P2-sparse-deep"])
+def test_generated_verilog_lints_clean_and_is_described(tmp_path, layers, lanes, dense, pipeline):
     cfg = random_config(3, layers=layers)
     modelfile.save(str(tmp_path / "m.egru"), cfg, random_params(cfg, 3))
-    args = ["verilog", str(tmp_path / "m.egru"), "-o", str(tmp_path / "v"), "--lanes", str(lanes), "--lint", "--trace"]
+    args = ["verilog", str(tmp_path / "m.egru"), "-o", str(tmp_path / "v"), "--lanes", str(lanes), "--lint", "--trace",
+            "--pipeline", pipeline]
     r = egru_json(*args, *(["--dense"] if dense else []))
-    assert r["lint_clean"] is True
+    assert r["lint_clean"] is True and r["pipeline"] == pipeline
     assert r["lanes"] == lanes and r["verilog"].endswith("egru_core.v")
     text = (tmp_path / "v" / "egru_core.v").read_text()
     assert "module egru_core" in text
