@@ -1,7 +1,7 @@
 # One-command set-up: every target below creates .venv and installs what is missing first.
 #   make test    lint + the whole test suite
 #   make demo    the main job on the embedded default (digits, H=64)
-#   make bench   benchmarks -> docs/benchmarks.md (about an hour; BENCH_ARGS=--reuse-synth keeps synthesis reports)
+#   make bench   benchmarks -> docs/benchmarks.md (about an hour; its egru explore cache in build/bench keeps finished points)
 #   make lint    ruff only
 #   make clean   remove build output (keeps .venv and caches)
 

@@ -4,7 +4,12 @@ The speed of the golden model and of the three simulators of the core (amaranth.
 and Verilator through cocotb) on the trained digits model, measured in one run on one machine so
 that their ratios mean something; the schedule sweep (gen/bench_sweep.py: activity x lanes x
 weight sparsity -> cycles per step against the bound and the dense schedule); and the synthesis
-table (gen/bench_synth.py: every target and P in {1, 2, 4}).
+table (gen/bench_synth.py: every target and P in {1, 2, 4}, the deep pipeline on ECP5 at P up to
+8). Both sweeps are `egru explore` sweeps (gen/explore.py) on a local dask cluster, cached by
+content hash in WORK: a re-run computes only what changed.
+
+The model is the digits EGRU that ships with the demo (gen/models/digits.pt), so that the same
+checkpoint bytes give the same cache keys run after run.
 """
 
 import argparse
@@ -17,7 +22,6 @@ import torch
 
 from gen import bench_sweep, bench_synth
 from gen.cmd_quantize import quantize
-from gen.cmd_train import DEFAULTS, train
 from gen.progress import say
 from gen.verilog import write_verilog
 from hw.core import EGRUCore
@@ -29,6 +33,8 @@ from sw.datasets import load
 from sw.golden import quantize_inputs, run
 from sw.hwimage import image_from_params
 from sw.quantize import QuantSettings
+
+CHECKPOINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "digits.pt")
 
 
 def machine() -> str:
@@ -55,13 +61,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", default=os.path.join("build", "bench"))
     ap.add_argument("--out", default=os.path.join("docs", "benchmarks.md"))
-    ap.add_argument("--reuse-synth", action="store_true",
-                    help="keep synthesis reports already in WORK/synth (same model and design)")
+    ap.add_argument("--checkpoint", default=CHECKPOINT, help="float digits checkpoint (default: the demo's)")
     args = ap.parse_args(argv)
     data = load(task="digits")
-    say("bench: training and quantizing the digits model (seed 0, 50% pruned) ...")
-    ckpt = os.path.join(args.work, "digits.pt")
-    train(DEFAULTS, data, ckpt, quiet=True)
+    say("bench: quantizing the digits model (50% pruned) ...")
+    ckpt = args.checkpoint
     model, blob = checkpoint.load(ckpt)
     path = os.path.join(args.work, "digits.egru")
     quantize(model, blob, data, QuantSettings(prune=0.5), path, quiet=True, checkpoint_path=ckpt)
@@ -92,10 +96,10 @@ def main(argv=None) -> int:
     lines = [
         "# Benchmarks",
         "",
-        "Regenerate with `make bench` (runs `python -m gen.bench`; about an hour, most of it",
-        "place-and-route; `make bench BENCH_ARGS=--reuse-synth` keeps the synthesis reports of an",
-        "earlier run of the same design). All numbers below come from one run on one machine, so",
-        "compare them as ratios:",
+        "Regenerate with `make bench` (runs `python -m gen.bench`; about an hour the first time, most",
+        "of it place-and-route; its sweeps run through `egru explore`, whose cache in build/bench",
+        "keeps every finished point, so a re-run computes only what changed). All numbers below",
+        "come from one run on one machine, so compare them as ratios:",
         "",
         f"- machine: {machine()}",
         f"- date: {time.strftime('%Y-%m-%d')}",
@@ -120,10 +124,9 @@ def main(argv=None) -> int:
         "",
     ]
     say("bench: schedule sweep (activity x lanes x weight sparsity) ...")
-    models = bench_sweep.quantized_models(ckpt, os.path.join(args.work, "sweep"), quiet=False)
-    lines += bench_sweep.table(bench_sweep.sweep(models))
-    say("bench: synthesis sweep (every target, P = 1, 2, 4; tens of minutes) ...")
-    lines += bench_synth.table(bench_synth.sweep(path, os.path.join(args.work, "synth"), args.reuse_synth), path)
+    lines += bench_sweep.table(bench_sweep.sweep(ckpt, os.path.join(args.work, "sweep")))
+    say("bench: synthesis sweep (every target, P = 1, 2, 4; the deep pipeline on ECP5; tens of minutes) ...")
+    lines += bench_synth.table(bench_synth.sweep(ckpt, os.path.join(args.work, "synth")), ckpt)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))

@@ -1,48 +1,57 @@
 """The synthesis table of `make bench`: `egru synth` for every target and P in {1, 2, 4} on the
-digits model with the short pipeline, and for the ECP5 targets at P in {1, 2, 4, 8} with the
-deep one; each run in its own process (a failing run is a row, not the end of the sweep).
+digits model (8-bit weights, 16-bit state, 50% pruned) with the short pipeline, and for the ECP5
+targets at P in {1, 2, 4, 8} with the deep one.
 
-    python -m gen.bench_synth MODEL [--work DIR] [--reuse | --from-logs]   # prints the Markdown table
+It is two `egru explore --synth` sweeps (gen/explore.py): one synthesis task per row on a
+local dask cluster (two run at once on two cores), each `egru synth` in its own process (a
+failing run is a row, not the end of the sweep), every finished row cached by content hash,
+so a re-run after a change elsewhere (or an interrupted run) synthesises only what is missing.
+
+    python -m gen.bench_synth CHECKPOINT [--work DIR]   # prints the Markdown table
 """
 
 import argparse
-import json
 import os
 import re
-import subprocess
 import sys
 
-from gen.progress import say
+from gen import explore
+from gen.progress import open_bar
 from gen.targets import TARGETS
 
 LANES = (1, 2, 4)
 DEEP_LANES = (1, 2, 4, 8)
+MODEL = {"weight_bits": [8], "state_bits": [16], "prune": [0.5]}
 
 
-def runs() -> list[tuple[str, str, int]]:
-    """(target, pipeline, lanes) of every row, in table order."""
-    out = [(name, "short", lanes) for name in TARGETS for lanes in LANES]
-    return out + [(name, "deep", lanes) for name in TARGETS if TARGETS[name].family == "ecp5" for lanes in DEEP_LANES]
+def sweeps() -> list[tuple[tuple[str, ...], str, tuple[int, ...]]]:
+    """(targets, pipeline, lanes) of each explore sweep, in table order."""
+    ecp5 = tuple(name for name in TARGETS if TARGETS[name].family == "ecp5")
+    return [(tuple(TARGETS), "short", LANES), (ecp5, "deep", DEEP_LANES)]
 
 
-def sweep(model: str, work: str, reuse: bool = False, from_logs: bool = False) -> list[dict]:
+def command(ckpt: str, targets, pipeline: str, lanes, work: str) -> str:
+    return (f"egru explore {ckpt} --lanes {','.join(map(str, lanes))} --prune 0.5 --pipeline {pipeline} "
+            f"--target {','.join(targets)} --synth -o {work}")
+
+
+def sweep(ckpt: str, work: str, quiet: bool = False) -> list[dict]:
+    """One row per (target, pipeline, lanes): the synth report with the point's cycles per step."""
     rows = []
-    for name, pipeline, lanes in runs():
-        folder = os.path.join(work, f"{name}-p{lanes}" + ("-deep" if pipeline == "deep" else ""))
-        report = os.path.join(folder, "report.json")
-        if not (reuse and os.path.exists(report)):
-            say(f"bench: egru synth {model} --target {name} --lanes {lanes} --pipeline {pipeline} --force ...")
-            proc = subprocess.run([sys.executable, "-m", "gen.cli", "synth", model, "--target", name,
-                                   "--lanes", str(lanes), "--pipeline", pipeline, "--force", "--json", "--quiet",
-                                   "-o", folder, *(["--from-logs"] if from_logs else [])],
-                                  capture_output=True, text=True)
-            out = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
-            if proc.returncode != 0:
-                rows.append({"target": name, "pipeline": pipeline, "lanes": lanes,
-                             "error": out.get("error", proc.stderr[-300:])})
-                continue
-        with open(report) as f:
-            rows.append({"pipeline": pipeline, **json.load(f)})
+    for targets, pipeline, lanes in sweeps():
+        points = explore.grid(lanes, pipeline=[pipeline], **MODEL)
+        folder = os.path.join(work, pipeline)
+        with explore.Connection() as connect:
+            report = explore.run_sweep(ckpt, points, explore.Sweep(targets=targets, synth=True), folder, connect,
+                                       progress=lambda n, p=pipeline: open_bar(n, f"synthesis ({p})", quiet))
+        explore.write_outputs(report, folder)
+        for name in targets:
+            for r in report["points"]:
+                s = r.get("synth", {}).get(name, {"error": r.get("error", "not run")})
+                row = {"target": name, "pipeline": pipeline, "lanes": r["lanes"], **s}
+                if "error" not in s:
+                    row["cycles_per_step"] = r.get("cycles_per_step")
+                rows.append(row)
     return rows
 
 
@@ -50,8 +59,11 @@ def table(rows: list[dict], model: str) -> list[str]:
     lines = [
         "## Synthesis and place-and-route (digits model)",
         "",
-        f"Command per row: `egru synth {model} --target TARGET --lanes P --pipeline PIPELINE --force --json`",
-        "(the sweep alone: `python -m gen.bench_synth MODEL`). The design is the UART top (core,",
+        "Command per row: `egru synth MODEL --target TARGET --lanes P --pipeline PIPELINE --force --json`, on",
+        f"the model `egru quantize {model} --prune 0.5` writes; run as the sweeps",
+        *[f"`{command(model, t, p, lanes, 'DIR')}`" + (";" if i == 0 else ".")
+          for i, (t, p, lanes) in enumerate(sweeps())],
+        "(the synthesis table alone: `python -m gen.bench_synth CHECKPOINT`). The design is the UART top (core,",
         "command unit, frame receiver/transmitter, UART). Used / available as nextpnr placed them, or",
         "as it had packed them when placement failed; iCE40 LUTs are logic cells (LUT4, carry and FF",
         "packed), Gowin LUTs are LUT4 plus ALU cells. Fmax is nextpnr's (iCE40 aims at 30 MHz, ECP5 at",
@@ -90,12 +102,10 @@ def table(rows: list[dict], model: str) -> list[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model")
+    ap.add_argument("checkpoint", help="float checkpoint written by `egru train` (digits)")
     ap.add_argument("--work", default=os.path.join("build", "bench", "synth"))
-    ap.add_argument("--reuse", action="store_true", help="keep the reports of runs already done")
-    ap.add_argument("--from-logs", action="store_true", help="rebuild every report from its run's files (no tools)")
     args = ap.parse_args(argv)
-    print("\n".join(table(sweep(args.model, args.work, args.reuse, args.from_logs), args.model)))
+    print("\n".join(table(sweep(args.checkpoint, args.work), args.checkpoint)))
     return 0
 
 

@@ -3,7 +3,7 @@
 import os
 
 from gen import explore
-from gen.progress import bar, say
+from gen.progress import open_bar, say
 from gen.targets import TARGETS
 from hw.spec import PIPELINES
 
@@ -98,49 +98,16 @@ def parse(args) -> tuple[list, explore.Sweep]:
 
 
 def run(args) -> dict:
-    from distributed import Client
     points, sweep = parse(args)
     say(f"explore: {len(points)} points, targets {', '.join(sweep.targets)}"
         + (" (with synthesis)" if sweep.synth else ""), args.quiet)
-    opened = []  # what connect() started, closed at the end (nothing when all is cached)
-
-    def connect():
-        if args.scheduler:
-            try:
-                client = Client(args.scheduler, timeout=15)
-            except OSError as e:
-                raise ValueError(f"--scheduler {args.scheduler}: cannot reach a dask scheduler there ({e})") from None
-        else:
-            say(f"explore: starting a local dask cluster ({args.workers or os.cpu_count()} workers) ...", args.quiet)
-            opened.append(explore.local_cluster(args.workers))
-            client = Client(opened[-1])
-        opened.insert(0, client)
-        return client
-
-    try:
+    with explore.Connection(args.scheduler, args.workers, say=lambda m: say(m, args.quiet)) as connect:
         report = explore.run_sweep(args.checkpoint, points, sweep, args.out, connect,
-                                   progress=lambda n: _Progress(n, args.quiet))
-    finally:
-        for thing in opened:
-            thing.close()
+                                   progress=lambda n: open_bar(n, "explore: tasks", args.quiet))
     report["outputs"] = explore.write_outputs(report, args.out)
     if report["failed_points"]:
         report["failed"] = f"{report['failed_points']} of {len(points)} points failed (see their error)"
     return report
-
-
-class _Progress:
-    """A tqdm bar that lives for the sweep (the sweep drives it; the CLI owns its lifetime)."""
-
-    def __init__(self, total: int, quiet: bool):
-        self._cm = bar(total, "explore: tasks", quiet)
-        self._bar = self._cm.__enter__()
-
-    def step(self):
-        self._bar.step()
-
-    def close(self):
-        self._cm.__exit__(None, None, None)
 
 
 def render(r: dict) -> str:

@@ -259,6 +259,7 @@ def _evaluate(quantized: dict, point: dict, targets: list[str]) -> dict:
     from sw.golden import op_counts, quantize_inputs, run
     from sw.hwimage import image_from_params
     from sw.perf import schedule_report
+    from sw.quantize import weight_sparsity
     if "error" in quantized:
         return {"error": "quantize: " + quantized["error"]}
     t0 = time.perf_counter()
@@ -285,6 +286,9 @@ def _evaluate(quantized: dict, point: dict, targets: list[str]) -> dict:
         "bound_cycles_per_step": s["bound_cycles_per_step"],
         "ratio_to_bound": s["ratio_to_bound"],
         "dense_cycles_per_step": s["dense_cycles_per_step"],
+        "dense_over_event_driven": s["dense_over_event_driven"],
+        "worst_step_excess": s["worst_step_excess"],
+        "weight_sparsity": weight_sparsity(params, m.config.hidden_size),
         "dense_ops_per_step": 2 * op_counts(m.config, params, x_q, res)["dense_macs_per_step"],
         "memory_bits": sum(d * w for _, d, w in memories),
         "fits": fits, "fit_problems": problems,
@@ -314,18 +318,51 @@ def _synth(quantized: dict, point: dict, target: str, folder: str) -> dict:
         reason = report.get("error") or proc.stderr.strip()[-300:] or f"exit {proc.returncode}"
         return {"error": f"synth: {reason}"}
     keep = ("luts", "ffs", "brams", "sprams", "dsps", "available", "fits", "over", "fmax_mhz", "critical_path",
-            "yosys_seconds", "nextpnr_seconds")
+            "pnr_error", "yosys_seconds", "nextpnr_seconds")
     return {k: report.get(k) for k in keep}
 
 
 # ---- running a sweep -------------------------------------------------------------------------------
 def local_cluster(workers: int | None = None):
     """A LocalCluster sized to this machine: one single-threaded worker process per core (torch
-    is fastest here with one thread per process), no dashboard."""
+    is fastest here with one thread per process), the HTTP server on any free port."""
     from distributed import LocalCluster
     n = workers or os.cpu_count() or 1
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    # ":0": any free port for the scheduler's HTTP server (None would mean the default 8787, taken by a second sweep)
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                         silence_logs=logging.ERROR)
+
+
+class Connection:
+    """``connect`` for :func:`run_sweep`: a client of the scheduler at ``scheduler``, or of a
+    LocalCluster of ``workers`` processes, opened at the first task to compute (nothing starts
+    when every result is cached) and closed on exit."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, say=None):
+        self.scheduler, self.workers, self._say, self._opened = scheduler, workers, say, []
+
+    def __call__(self):
+        from distributed import Client
+        if self.scheduler:
+            try:
+                client = Client(self.scheduler, timeout=15)
+            except OSError as e:
+                raise ValueError(f"--scheduler {self.scheduler}: cannot reach a dask scheduler there ({e})") from None
+        else:
+            if self._say:
+                self._say(f"explore: starting a local dask cluster ({self.workers or os.cpu_count()} workers) ...")
+            self._opened.append(local_cluster(self.workers))
+            client = Client(self._opened[-1])
+        self._opened.insert(0, client)
+        return client
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for thing in self._opened:  # the client first, then its cluster
+            thing.close()
+        self._opened.clear()
 
 
 def check_workers(client, code: str) -> int:

@@ -16,6 +16,17 @@ class _Bar:
                 self._bar.set_postfix(postfix, refresh=False)
             self._bar.update(1)
 
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+
+
+def open_bar(total: int, desc: str, quiet: bool = False) -> _Bar:
+    """A bar that a callee drives and closes (``step()``, ``close()``): for work whose length is
+    known only inside it (egru explore counts its tasks after the cache)."""
+    return _Bar(None if quiet else tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5,
+                                        dynamic_ncols=True))
+
 
 @contextlib.contextmanager
 def bar(total: int, desc: str, quiet: bool = False):
