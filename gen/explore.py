@@ -326,11 +326,20 @@ def _synth(quantized: dict, point: dict, target: str, folder: str) -> dict:
 def local_cluster(workers: int | None = None):
     """A LocalCluster sized to this machine: one single-threaded worker process per core (torch
     is fastest here with one thread per process), the HTTP server on any free port."""
+    import signal
+
     from distributed import LocalCluster
     n = workers or os.cpu_count() or 1
-    # ":0": any free port for the scheduler's HTTP server (None would mean the default 8787, taken by a second sweep)
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                        silence_logs=logging.ERROR)
+    # Ctrl-C in a terminal reaches the whole process group: the workers start with SIGINT
+    # ignored (a disposition that survives exec, and Python then installs no handler), so only
+    # this process stops, cancels the sweep and closes the cluster, and no worker prints a traceback.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        # ":0": any free port for the scheduler's HTTP server (None would mean 8787, taken by a second sweep)
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                            silence_logs=logging.ERROR)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Connection:

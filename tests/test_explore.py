@@ -215,3 +215,54 @@ def test_an_existing_scheduler_gives_the_same_table(sweep24, tmp_path):
             p.wait(timeout=30)
     assert remote["workers"] == 2 and remote["computed"] == 24
     assert table_rows(tmp_path / "explore.md") == table_rows(reference / "explore.md")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_resumes(tmp_path):
+    """Ctrl-C reaches the whole process group, as in a terminal: exit 130 without a traceback
+    (nor one from a worker), and the tasks finished before it are not computed again."""
+    import glob
+    args = [sys.executable, "-m", "gen.cli", "explore", CKPT, "--lanes", "1,2,4", "--prune", "0,0.5",
+            "--qat-epochs", "1", "-o", str(tmp_path), "--json"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
+    t0 = time.time()
+    while time.time() - t0 < 300 and not glob.glob(str(tmp_path / "cache" / "evaluate" / "*.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert json.loads(out) == {"error": "interrupted"}
+    done = len(glob.glob(str(tmp_path / "cache" / "evaluate" / "*.json")))
+    assert 1 <= done < 6
+    again = json.loads(egru("explore", *args[4:]).stdout)
+    assert again["cached"] == done and again["computed"] == 6 - done
+
+
+def test_a_failing_point_keeps_its_row_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    """Tasks run in this process (a threaded cluster), so a patched evaluation fails one point."""
+    from distributed import Client, LocalCluster
+    real = explore._evaluate
+
+    def flaky(quantized, point, targets):
+        if point["lanes"] == 2:
+            raise MemoryError("no room for two lanes")
+        return real(quantized, point, targets)
+
+    monkeypatch.setattr(explore, "_evaluate", flaky)
+    points = explore.grid([1, 2], [8], [16], [0.0])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        report = explore.run_sweep(CKPT, points, explore.Sweep(qat_epochs=0, targets=("ecp5-25k",)),
+                                   str(tmp_path), lambda: client)
+        assert report["failed_points"] == 1
+        bad, good = report["points"][1], report["points"][0]
+        assert bad["error"] == "MemoryError: no room for two lanes" and not bad["pareto"]
+        assert "error" not in good and good["pareto"] and good["fits"] == {"ecp5-25k": True}
+        monkeypatch.setattr(explore, "_evaluate", real)
+        again = explore.run_sweep(CKPT, points, explore.Sweep(qat_epochs=0, targets=("ecp5-25k",)),
+                                  str(tmp_path), lambda: client)
+    assert again["failed_points"] == 0 and again["computed"] == 1 and again["cached"] == 1  # the failure was not cached
+    md = explore.to_markdown(report)
+    assert "MemoryError: no room for two lanes" in md
