@@ -111,9 +111,11 @@ class EGRU(nn.Module):
         H = self.hidden_size
         y = self._initial_state(state, N, x)
 
-        # EvNN keeps thresholds inside [0, 1] by clamping them before every forward pass.
-        with torch.no_grad():
-            self.thr.clamp_(0.0, 1.0)
+        # EvNN keeps thresholds inside [0, 1] by clamping them before every forward pass. Clamp
+        # .data, as EvNN does: an in-place op on the parameter itself would bump its version
+        # and break back-propagation through an earlier call that saved it (chunked sequences
+        # with carried state, per-step calls).
+        self.thr.data.clamp_(0.0, 1.0)
         gamma = float(self.dampening_factor)
         eps = float(self.pseudo_derivative_support)
         R = F.dropout(self.recurrent_kernel, self.dropout, self.training)  # DropConnect

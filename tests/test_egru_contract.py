@@ -75,3 +75,67 @@ def test_regulariser_rates_must_be_probabilities(name, value):
 def test_surrogate_settings_must_be_positive(name):
     with pytest.raises(ValueError, match=rf"{name} must be a positive number, got 0"):
         EGRU(3, 4, **{name: 0})
+
+
+# --- Calls that share one layer: chunked sequences and per-step calls (EvNN's usage) ---------
+
+def random_double_layer(seed=0, I=3, H=6, **kwargs):
+    """A float64 layer in training mode with weights large enough that units fire."""
+    torch.manual_seed(seed)
+    layer = EGRU(I, H, **kwargs).double().train()
+    with torch.no_grad():
+        layer.kernel.normal_(0.0, 1.5 / I ** 0.5)
+        layer.recurrent_kernel.normal_(0.0, 1.5 / H ** 0.5)
+        layer.bias.normal_(0.0, 0.5)
+        layer.recurrent_bias.normal_(0.0, 0.5)
+        layer.thr.uniform_(0.05, 0.6)
+    return layer
+
+
+def chunk_loss(y, c, o, tr, w):
+    """A loss that reaches every output of a call (o through its pseudo-derivative)."""
+    return (y * w).sum() + (c * c).sum() + (o * w).sum() + tr.sum()
+
+
+def run_chunks(layers, x, sizes, w):
+    """Run the chunks of ``x`` ([T, N, I]) through ``layers`` (one per chunk), each starting
+    from the previous chunk's last event output (EvNN carries only y), and sum the losses."""
+    state, loss, t = None, 0.0, 0
+    for layer, n in zip(layers, sizes, strict=True):
+        y, (c, o, tr) = layer(x[t:t + n], state)
+        loss = loss + chunk_loss(y, c, o, tr, w[t:t + n])
+        state, t = y[-1:], t + n
+    return loss
+
+
+PARAMS = ("kernel", "recurrent_kernel", "bias", "recurrent_bias", "thr")
+
+
+@pytest.mark.parametrize("sizes", [(4, 4), (3, 5), (1,) * 8], ids=["two-chunks", "uneven", "per-step"])
+def test_backward_through_several_calls_of_one_layer(sizes):
+    """Two (or eight) calls of one layer back-propagate, and the layer's gradient is the sum of
+    the gradients that separate copies of it get for their calls (the chain rule)."""
+    import copy
+    layer = random_double_layer()
+    x = torch.randn(8, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    w = torch.randn(8, 2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    copies = [copy.deepcopy(layer) for _ in sizes]
+
+    shared = run_chunks([layer] * len(sizes), x, sizes, w)
+    shared.backward()  # raised "modified by an inplace operation" while thr was clamped in place
+    separate = run_chunks(copies, x, sizes, w)
+    separate.backward()
+
+    assert shared.item() == separate.item()
+    for name in PARAMS:
+        expected = sum(getattr(c, name).grad for c in copies)
+        torch.testing.assert_close(getattr(layer, name).grad, expected, atol=1e-12, rtol=0)
+    assert torch.count_nonzero(layer.recurrent_kernel.grad) > 0
+
+
+def test_thresholds_are_still_clamped_before_each_call():
+    layer = EGRU(2, 3)
+    with torch.no_grad():
+        layer.thr.copy_(torch.tensor([-0.5, 0.5, 1.5]))
+    layer(torch.zeros(1, 1, 2))
+    assert layer.thr.tolist() == [0.0, 0.5, 1.0]
