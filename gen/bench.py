@@ -3,8 +3,9 @@
 The speed of the golden model and of the three simulators of the core (amaranth.sim, Icarus
 and Verilator through cocotb) on the trained digits model, measured in one run on one machine so
 that their ratios mean something; the schedule sweep (gen/bench_sweep.py: activity x lanes x
-weight sparsity -> cycles per step against the bound and the dense schedule); and the synthesis
-table (gen/bench_synth.py: every target and P in {1, 2, 4}).
+weight sparsity -> cycles per step against the bound and the dense schedule); the synthesis
+table (gen/bench_synth.py: every target and P in {1, 2, 4}); and `egru train` with automatic and 2
+torch threads beside busy loops (gen/bench_threads.py).
 """
 
 import argparse
@@ -15,7 +16,7 @@ import time
 
 import torch
 
-from gen import bench_sweep, bench_synth
+from gen import bench_sweep, bench_synth, bench_threads
 from gen.cmd_quantize import quantize
 from gen.cmd_train import DEFAULTS, train
 from gen.progress import say
@@ -122,6 +123,7 @@ def main(argv=None) -> int:
     say("bench: schedule sweep (activity x lanes x weight sparsity) ...")
     models = bench_sweep.quantized_models(ckpt, os.path.join(args.work, "sweep"), quiet=False)
     lines += bench_sweep.table(bench_sweep.sweep(models))
+    lines += bench_threads.table(bench_threads.measure(os.path.join(args.work, "threads")), machine())
     say("bench: synthesis sweep (every target, P = 1, 2, 4; tens of minutes) ...")
     lines += bench_synth.table(bench_synth.sweep(path, os.path.join(args.work, "synth"), args.reuse_synth), path)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -101,3 +101,17 @@ def test_the_automatic_choice_grows_with_the_problem_and_stops_at_the_cores(monk
 def test_check_refuses_what_is_not_a_thread_count(bad):
     with pytest.raises(ValueError, match=r"--threads must be 0 \(automatic\) or a number of threads"):
         threads.check(bad)
+
+
+def test_the_threads_section_replaces_only_itself_in_benchmarks_md():
+    from gen import bench_threads
+    rows = [{"busy_loops": 1, "threads_option": 0, "threads": 1, "wall": 37.0, "cpu": 36.5, "load": 3.0,
+             "test_accuracy": 0.9}]
+    section = bench_threads.table(rows, "2 cores")
+    doc = "# Benchmarks\n\n## Simulation\n\nrows\n"
+    once = bench_threads.replace_section(doc, section)
+    assert once.startswith(doc.rstrip("\n")) and bench_threads.HEADING in once and "| 1 | 0 | 1 | 37.0 |" in once
+    rows[0]["wall"] = 12.0
+    again = bench_threads.replace_section(once + "\n## Synthesis\n\nkept\n", bench_threads.table(rows, "2 cores"))
+    assert again.count(bench_threads.HEADING) == 1 and "| 12.0 |" in again and "37.0" not in again
+    assert again.endswith("## Synthesis\n\nkept\n") and again.startswith(doc.rstrip("\n"))
