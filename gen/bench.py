@@ -3,9 +3,10 @@
 The speed of the golden model and of the three simulators of the core (amaranth.sim, Icarus
 and Verilator through cocotb) on the trained digits model, measured in one run on one machine so
 that their ratios mean something; the schedule sweep (gen/bench_sweep.py: activity x lanes x
-weight sparsity -> cycles per step against the bound and the dense schedule); and the synthesis
-table (gen/bench_synth.py: every target and P in {1, 2, 4}, the deep pipeline on ECP5 at P up to
-8). Both sweeps are `egru explore` sweeps (gen/explore.py) on a local dask cluster, cached by
+weight sparsity -> cycles per step against the bound and the dense schedule); `egru train` with
+automatic and 2 torch threads beside busy loops (gen/bench_threads.py); and the synthesis table
+(gen/bench_synth.py: every target and P in {1, 2, 4}, the deep pipeline on ECP5 at P up to 8).
+Both sweeps are `egru explore` sweeps (gen/explore.py) on a local dask cluster, cached by
 content hash in WORK: a re-run computes only what changed.
 
 The model is the digits EGRU that ships with the demo (gen/models/digits.pt), so that the same
@@ -20,7 +21,7 @@ import time
 
 import torch
 
-from gen import bench_sweep, bench_synth
+from gen import bench_sweep, bench_synth, bench_threads
 from gen.cmd_quantize import quantize
 from gen.progress import say
 from gen.verilog import write_verilog
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
     ]
     say("bench: schedule sweep (activity x lanes x weight sparsity) ...")
     lines += bench_sweep.table(bench_sweep.sweep(ckpt, os.path.join(args.work, "sweep")))
+    lines += bench_threads.table(bench_threads.measure(os.path.join(args.work, "threads")), machine())
     say("bench: synthesis sweep (every target, P = 1, 2, 4; the deep pipeline on ECP5; tens of minutes) ...")
     lines += bench_synth.table(bench_synth.sweep(ckpt, os.path.join(args.work, "synth")), ckpt)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -22,7 +22,7 @@ from gen.progress import say
 from gen.targets import TARGETS
 from gen.verilog import PIPELINE_HELP
 from hw.spec import PIPELINES
-from sw import checkpoint, cycles, modelfile
+from sw import checkpoint, cycles, modelfile, threads
 from sw.activity import threshold_sweep
 from sw.datasets import load
 from sw.golden import op_counts, quantize_inputs
@@ -78,9 +78,15 @@ def add_arguments(p) -> None:
     p.add_argument("--target", default="ecp5-25k", choices=sorted(TARGETS),
                    help="FPGA target of the synthesis report (%(default)s)")
     p.add_argument("--no-synth", action="store_true", help="skip synthesis (no resources, Fmax or us/step)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help=threads.HELP)
 
 
 def run(args) -> dict:
+    with threads.requested(args.threads):  # training and fine-tuning in this process
+        return _run(args)
+
+
+def _run(args) -> dict:
     if not 1 <= args.lanes <= 64:
         raise ValueError(f"--lanes must be an integer in [1, 64], got {args.lanes}")
     if args.epochs < 1:

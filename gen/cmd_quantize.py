@@ -6,7 +6,7 @@ import os
 import torch
 
 from gen.progress import bar, say
-from sw import checkpoint, modelfile
+from sw import checkpoint, modelfile, threads
 from sw.datasets import load_recorded
 from sw.qat import QATModel
 from sw.quantize import QuantSettings, choose_config, fine_tune, golden_eval, weight_sparsity
@@ -41,6 +41,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dense", action="store_true",
                    help="store every weight entry (dense memory layout) instead of sparse columns")
     p.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help=threads.HELP)
 
 
 def run(args) -> dict:
@@ -50,8 +51,9 @@ def run(args) -> dict:
     out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
     model, blob = checkpoint.load(args.checkpoint)
     data = _data_of(blob)
-    return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet,
-                    checkpoint_path=args.checkpoint)
+    with threads.requested(args.threads):
+        return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet,
+                        checkpoint_path=args.checkpoint)
 
 
 def _data_of(blob: dict):

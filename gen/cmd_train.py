@@ -4,7 +4,7 @@ import dataclasses
 import os
 
 from gen.progress import bar
-from sw import checkpoint
+from sw import checkpoint, threads
 from sw.datasets import TASKS, load
 from sw.train import Timer, TrainConfig, build_egru, build_gru, count_params, evaluate, fit, seed_everything
 
@@ -50,6 +50,7 @@ def add_arguments(p) -> None:
     p.add_argument("--zoneout", type=float, default=DEFAULTS.zoneout, help="zoneout probability (%(default)s)")
     p.add_argument("--baseline", action="store_true",
                    help="also train torch.nn.GRU of the same size and budget and report its accuracy")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help=threads.HELP)
 
 
 def config_from_args(args) -> TrainConfig:
@@ -65,7 +66,8 @@ def run(args) -> dict:
     cfg = config_from_args(args)
     data = load(task=args.task or (None if args.data else "digits"), data=args.data)
     out = args.out or os.path.join("runs", f"{data.name}.pt")
-    return train(cfg, data, out, baseline=args.baseline, quiet=args.quiet)
+    with threads.requested(args.threads):
+        return train(cfg, data, out, baseline=args.baseline, quiet=args.quiet)
 
 
 def train(cfg: TrainConfig, data, out: str, *, baseline: bool = False, quiet: bool = False) -> dict:

@@ -17,6 +17,15 @@ Per step (c_0 = 0, y_0 = ``state`` or 0)::
 Regularisers, as in EvNN: DropConnect on R (``dropout``, training only) and zoneout on
 c_hat (``zoneout``): in training c_hat keeps its old value with probability ``zoneout``;
 in evaluation c_hat becomes ``zoneout * c_{t-1} + (1 - zoneout) * c_hat``.
+
+Gradient clipping (``grad_clip``, ``grad_clip_norm``), as EvNN's C++ kernels do it: in the
+backward pass of each call the gradients of the initial state y_0 and of W, R, b_x, b_r and
+theta are scaled together by min(1, max_norm / (||n|| + 1e-6)), where n holds the L2 norms of
+those six gradients; the input's gradient is not scaled. EvNN collects the six norms in a
+7-slot ``torch::empty`` buffer whose last slot it never writes (it holds whatever memory was
+there); we take that slot as 0, which is what EvNN computes whenever that memory is zero and
+what its code evidently means. The rule is per call, so chunked calls are clipped chunk by
+chunk, as in EvNN.
 """
 
 import math
@@ -46,6 +55,34 @@ def _check_probability(name: str, value) -> float:
     return float(value)
 
 
+def _check_grad_clip(value):
+    """EvNN's ``grad_clip``: a false value (None, 0) switches clipping off."""
+    if value is None or (not isinstance(value, bool) and isinstance(value, numbers.Real) and value == 0):
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"EGRU: grad_clip must be None or a positive number (the max norm), got {value!r}")
+    return float(value)
+
+
+class _ClipGradNorm(torch.autograd.Function):
+    """Identity in the forward pass; in the backward pass scales the gradients of its inputs
+    (one call's y_0, W, R, b_x, b_r, theta) together by EvNN's max-norm rule (module doc)."""
+
+    @staticmethod
+    def forward(ctx, max_norm, *tensors):
+        # a copy: the buffer may be changed (grad_clip_norm) before this call's backward runs
+        ctx.max_norm = max_norm.detach().clone()
+        return tuple(t.view_as(t) for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        total = torch.stack([g.norm() for g in grads]).norm()
+        # the [1]-shaped buffer divides, as in EvNN, so its dtype sets the scale's precision
+        scale = torch.clamp(ctx.max_norm / (total + 1e-6), 0.0, 1.0)
+        return (None, *(g * scale for g in grads))
+
+
 def _check_positive(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
             or not math.isfinite(value):
@@ -59,12 +96,24 @@ class EGRU(nn.Module):
     ``forward(x, state=None)`` takes x as [T, N, I] (or [N, T, I] with ``batch_first``) and
     ``state``, the initial event output y_0, as [N, H] or [1, N, H]. It returns
     ``(y, (c, o, trace))``, each a full sequence shaped like the input with H features.
+
+    EvNN's remaining keywords: ``return_state_sequence`` is kept as an attribute and, as in
+    EvNN 0.2 (whose forward never reads it), the states are always every step's;
+    ``grad_clip`` sets the max norm of gradient clipping (module doc; None or 0 is off);
+    ``use_custom_cuda`` is kept as an attribute and has no effect: this layer has one
+    implementation, in PyTorch, which computes what EvNN's C++ kernels compute (they are what
+    ``use_custom_cuda=True`` runs, also on the CPU). It clips in both cases, whereas EvNN's
+    PyTorch fallback (``use_custom_cuda=False``) ignores ``grad_clip``.
     """
 
     def __init__(self, input_size, hidden_size, batch_first=False, dropout=0.0, zoneout=0.0,
                  dampening_factor=0.7, pseudo_derivative_support=1.0, thr_mean=0.3,
-                 weight_initialization_gain=1.0):
+                 weight_initialization_gain=1.0, return_state_sequence=False, grad_clip=None,
+                 use_custom_cuda=True):
         super().__init__()
+        self.return_state_sequence = bool(return_state_sequence)
+        self.use_custom_cuda = bool(use_custom_cuda)
+        grad_clip = _check_grad_clip(grad_clip)
         self.input_size = _check_size("input_size", input_size)
         self.hidden_size = _check_size("hidden_size", hidden_size)
         self.batch_first = bool(batch_first)
@@ -72,7 +121,8 @@ class EGRU(nn.Module):
         self.zoneout = _check_probability("zoneout", zoneout)
         _check_positive("dampening_factor", dampening_factor)
         _check_positive("pseudo_derivative_support", pseudo_derivative_support)
-        gain = _check_positive("weight_initialization_gain", weight_initialization_gain)
+        self.weight_initialization_gain = _check_positive("weight_initialization_gain",
+                                                          weight_initialization_gain)
         if isinstance(thr_mean, bool) or not isinstance(thr_mean, numbers.Real) \
                 or not 0.0 < thr_mean < 1.0:
             raise ValueError(f"EGRU: thr_mean must lie in (0, 1), got {thr_mean!r}")
@@ -82,8 +132,7 @@ class EGRU(nn.Module):
         self.recurrent_kernel = nn.Parameter(torch.empty(H, 3 * H))
         self.bias = nn.Parameter(torch.zeros(3 * H))
         self.recurrent_bias = nn.Parameter(torch.zeros(3 * H))
-        nn.init.xavier_normal_(self.kernel, gain=gain)
-        nn.init.xavier_normal_(self.recurrent_kernel, gain=gain)
+        self.reset_parameters()  # before thr exists, as in EvNN (the same random draws)
         # EvNN draws thresholds from Beta(alpha, 3) whose mean is thr_mean.
         beta = 3.0
         alpha = beta * thr_mean / (1.0 - thr_mean)
@@ -92,9 +141,60 @@ class EGRU(nn.Module):
         self.register_buffer("dampening_factor", torch.tensor([float(dampening_factor)]))
         self.register_buffer("pseudo_derivative_support",
                              torch.tensor([float(pseudo_derivative_support)]))
-        # EvNN's gradient-clipping setting. Unused here (clip with torch.nn.utils instead), but
-        # kept so that evnn_pytorch loads our state dicts with strict=True, and we load its.
+        # EvNN's gradient-clipping setting under its name, so that state dicts load strictly
+        # both ways; clipping is on whenever it is > 0 (EvNN's kernels test the same).
         self.register_buffer("_max_norm", torch.tensor([_EVNN_NO_CLIP]))
+        self.grad_clip_norm(enable=grad_clip is not None, norm=grad_clip or 2.0)
+
+    def reset_parameters(self) -> None:
+        """EvNN's initialisation: Xavier-normal W and R (gain ``weight_initialization_gain``),
+        zero biases. The thresholds are left as they are."""
+        for p in (self.kernel, self.recurrent_kernel):
+            nn.init.xavier_normal_(p, gain=self.weight_initialization_gain)
+        for p in (self.bias, self.recurrent_bias):
+            nn.init.zeros_(p)
+
+    def grad_clip_norm(self, enable: bool = True, norm: float = 2.0) -> None:
+        """Switch EvNN's gradient clipping on with max norm ``norm``, or off."""
+        if enable:
+            if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or not norm > 0 \
+                    or not math.isfinite(norm):
+                raise ValueError(f"EGRU.grad_clip_norm: norm must be a positive number, got {norm!r}")
+        self._max_norm.fill_(float(norm) if enable else _EVNN_NO_CLIP)
+
+    @property
+    def _enable_grad_clip(self) -> bool:
+        """EvNN's flag, read from ``_max_norm`` so that a loaded state dict sets it too."""
+        return float(self._max_norm) > 0
+
+    def to_native_weights(self):
+        """EvNN's export: (W^T [3H, I], R^T [3H, H], b_x, b_r, theta) as new Parameters, in
+        torch.nn.GRU's weight_ih_l0 / weight_hh_l0 / bias_ih_l0 / bias_hh_l0 shapes. The gate
+        order stays EvNN's [u, r, g] (EvNN does not reorder; torch.nn.GRU's is [r, z, n]).
+        Copies, unlike EvNN, whose theta aliases the layer's."""
+        with torch.no_grad():
+            tensors = (self.kernel.t(), self.recurrent_kernel.t(), self.bias, self.recurrent_bias,
+                       self.thr)
+            return tuple(nn.Parameter(t.detach().clone().contiguous()) for t in tensors)
+
+    def from_native_weights(self, weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, thr) -> None:
+        """EvNN's import, the inverse of ``to_native_weights``. The values are copied into the
+        existing parameters (EvNN replaces them, which orphans an optimizer's references);
+        shapes are checked first, so a mismatch changes nothing."""
+        H, I = self.hidden_size, self.input_size
+        given = {"weight_ih_l0": (weight_ih_l0, (3 * H, I)), "weight_hh_l0": (weight_hh_l0, (3 * H, H)),
+                 "bias_ih_l0": (bias_ih_l0, (3 * H,)), "bias_hh_l0": (bias_hh_l0, (3 * H,)),
+                 "thr": (thr, (H,))}
+        for name, (t, shape) in given.items():
+            if tuple(torch.as_tensor(t).shape) != shape:
+                raise ValueError(f"EGRU.from_native_weights: {name} must have shape {list(shape)}, "
+                                 f"got {list(torch.as_tensor(t).shape)}")
+        with torch.no_grad():
+            self.kernel.copy_(torch.as_tensor(weight_ih_l0).t())
+            self.recurrent_kernel.copy_(torch.as_tensor(weight_hh_l0).t())
+            self.bias.copy_(torch.as_tensor(bias_ih_l0))
+            self.recurrent_bias.copy_(torch.as_tensor(bias_hh_l0))
+            self.thr.copy_(torch.as_tensor(thr))
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, batch_first={self.batch_first}, "
@@ -111,13 +211,19 @@ class EGRU(nn.Module):
         H = self.hidden_size
         y = self._initial_state(state, N, x)
 
-        # EvNN keeps thresholds inside [0, 1] by clamping them before every forward pass.
-        with torch.no_grad():
-            self.thr.clamp_(0.0, 1.0)
+        # EvNN keeps thresholds inside [0, 1] by clamping them before every forward pass. Clamp
+        # .data, as EvNN does: an in-place op on the parameter itself would bump its version
+        # and break back-propagation through an earlier call that saved it (chunked sequences
+        # with carried state, per-step calls).
+        self.thr.data.clamp_(0.0, 1.0)
         gamma = float(self.dampening_factor)
         eps = float(self.pseudo_derivative_support)
         R = F.dropout(self.recurrent_kernel, self.dropout, self.training)  # DropConnect
-        Wx = x @ self.kernel + self.bias
+        W, bx, br, thr = self.kernel, self.bias, self.recurrent_bias, self.thr
+        if torch.is_grad_enabled() and self._enable_grad_clip:
+            # clips the gradient of the R this call used (after DropConnect), as EvNN does
+            y, W, R, bx, br, thr = _ClipGradNorm.apply(self._max_norm, y, W, R, bx, br, thr)
+        Wx = x @ W + bx
         keep = None
         if self.zoneout and self.training:
             keep = torch.bernoulli(torch.full((T, N, H), 1.0 - self.zoneout,
@@ -128,7 +234,7 @@ class EGRU(nn.Module):
         ys, cs, os, trs = [], [], [], []
         for t in range(T):
             a_u, a_r, a_g = Wx[t].chunk(3, dim=-1)
-            b_u, b_r, b_g = (y @ R + self.recurrent_bias).chunk(3, dim=-1)
+            b_u, b_r, b_g = (y @ R + br).chunk(3, dim=-1)
             u = torch.sigmoid(a_u + b_u)
             r = torch.sigmoid(a_r + b_r)
             g = torch.tanh(a_g + r * b_g)
@@ -138,9 +244,9 @@ class EGRU(nn.Module):
                     c_hat = (c_hat - c) * keep[t] + c
                 else:
                     c_hat = self.zoneout * c + (1.0 - self.zoneout) * c_hat
-            o = heaviside(c_hat - self.thr, gamma, eps)
+            o = heaviside(c_hat - thr, gamma, eps)
             y = o * c_hat
-            c = c_hat - o * self.thr
+            c = c_hat - o * thr
             tr = TRACE_DECAY * tr + (1.0 - TRACE_DECAY) * y
             ys.append(y)
             cs.append(c)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from sw import threads
 from sw.classifier import EGRUClassifier, GRUClassifier
 from sw.datasets import SequenceDataset
 
@@ -67,6 +68,7 @@ def build_gru(cfg: TrainConfig, data: SequenceDataset) -> GRUClassifier:
     return GRUClassifier(data.features, cfg.hidden, data.num_classes, layers=cfg.layers)
 
 
+@threads.training_loop  # intra-op threads chosen by the problem's size (sw/threads.py)
 def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
         on_epoch: Callable[[int, float], None] | None = None,
         before_epoch: Callable[[int], None] | None = None) -> list[float]:
