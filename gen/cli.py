@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 from gen import (
     cmd_board,
@@ -65,9 +66,16 @@ def _venv_tools_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + path
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    """Warnings of the project (a silent layer, labels with gaps) as one line on stderr,
+    without the source location Python prints."""
+    print(f"egru: warning: {message}", file=file or sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     _venv_tools_on_path()
+    warnings.showwarning = _warning_line
     try:
         result = args.run(args)
     except (ValueError, OSError) as e:

@@ -41,6 +41,9 @@ def add_arguments(p) -> None:
                    help="loss weight of the mean event rate: higher gives fewer events (%(default)s)")
     p.add_argument("--thr-mean", type=float, default=DEFAULTS.thr_mean,
                    help="mean of the initial thresholds, in (0, 1) (%(default)s)")
+    p.add_argument("--init-activity", type=float, default=DEFAULTS.init_activity,
+                   help="a layer firing less than this at initialisation gets its thresholds scaled down until "
+                        "it does, so deep and wide models train (0: EvNN's draw unchanged) (%(default)s)")
     p.add_argument("--dampening-factor", type=float, default=DEFAULTS.dampening_factor,
                    help="gamma, height of the pseudo-derivative (%(default)s)")
     p.add_argument("--pseudo-derivative-support", type=float, default=DEFAULTS.pseudo_derivative_support,
@@ -59,7 +62,7 @@ def config_from_args(args) -> TrainConfig:
                        activity_reg=args.activity_reg, thr_mean=args.thr_mean,
                        dampening_factor=args.dampening_factor,
                        pseudo_derivative_support=args.pseudo_derivative_support,
-                       dropout=args.dropout, zoneout=args.zoneout)
+                       dropout=args.dropout, zoneout=args.zoneout, init_activity=args.init_activity)
 
 
 def run(args) -> dict:
@@ -80,6 +83,7 @@ def train(cfg: TrainConfig, data, out: str, *, baseline: bool = False, quiet: bo
         "test_accuracy": test["accuracy"],
         "train_accuracy": evaluate(model, data.x_train, data.y_train)["accuracy"],
         "activity": test["activity"],
+        "layer_activity": test["layer_activity"],
         "backward_sparsity": test["backward_sparsity"],
         "params": count_params(model),
         "seconds": round(t.seconds, 2),
@@ -107,7 +111,8 @@ def render(r: dict) -> str:
         f"EGRU {r['layers']}x{r['hidden']} on {r['data']}, {r['epochs']} epochs, seed {r['seed']}, "
         f"{r['seconds']:.1f} s",
         f"  test accuracy      {r['test_accuracy']:.4f}   (train {r['train_accuracy']:.4f})",
-        f"  activity           {r['activity']:.4f}   fraction of units emitting an event per step",
+        f"  activity           {r['activity']:.4f}   fraction of units emitting an event per step"
+        + (f" (layers: {', '.join(f'{a:.4f}' for a in r['layer_activity'])})" if len(r["layer_activity"]) > 1 else ""),
         f"  backward sparsity  {r['backward_sparsity']:.4f}   fraction of unit-steps with zero pseudo-derivative",
         f"  parameters         {r['params']}",
     ]

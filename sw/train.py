@@ -8,6 +8,7 @@ reaches a unit's state only where psi(v) != 0. That is the sparse BPTT of the EG
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -34,6 +35,9 @@ class TrainConfig:
     pseudo_derivative_support: float = 1.0
     dropout: float = 0.0
     zoneout: float = 0.0
+    # A layer that fires less than this on the first training batch at initialisation gets its
+    # thresholds scaled down until it does (0 keeps EvNN's draw as it is); see calibrate_thresholds.
+    init_activity: float = 0.05
 
     def __post_init__(self):
         for name in ("hidden", "layers", "epochs", "batch_size"):
@@ -44,6 +48,8 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.activity_reg < 0:
             raise ValueError(f"activity_reg must be >= 0, got {self.activity_reg!r}")
+        if not 0.0 <= self.init_activity < 0.5:
+            raise ValueError(f"init_activity must be in [0, 0.5), got {self.init_activity!r}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
@@ -59,9 +65,57 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
+CALIBRATION_SAMPLES = 128  # the first training sequences: the calibration draws no random numbers
+
+
 def build_egru(cfg: TrainConfig, data: SequenceDataset) -> EGRUClassifier:
-    return EGRUClassifier(data.features, cfg.hidden, data.num_classes, layers=cfg.layers,
-                          **cfg.egru_kwargs())
+    """The EGRU classifier with EvNN's initialisation, then every layer's thresholds calibrated
+    to fire at least ``cfg.init_activity`` on the first training sequences."""
+    model = EGRUClassifier(data.features, cfg.hidden, data.num_classes, layers=cfg.layers,
+                           **cfg.egru_kwargs())
+    if cfg.init_activity:
+        calibrate_thresholds(model, data.x_train[:CALIBRATION_SAMPLES], cfg.init_activity)
+    return model
+
+
+@torch.no_grad()
+def calibrate_thresholds(model: EGRUClassifier, x: np.ndarray, min_activity: float) -> list[float]:
+    """Scale each layer's thresholds down, first layer first, until the layer emits events on
+    at least ``min_activity`` of its (unit, step) pairs on ``x``; a layer that already does is
+    left as it is. Returns each layer's scale (1.0 = unchanged).
+
+    Why: EvNN draws thresholds around ``thr_mean`` (0.3) whatever the layer's size, while
+    Xavier-initialised pre-activations shrink with the fan-in and a deeper layer's inputs are
+    sparse events. A 256-unit layer then fires on about 3% of its unit-steps and the layer
+    stacked on it on none, so no gradient reaches past it and the model never trains (EvNN's
+    own language models start from thresholds near 0.02 for the same reason). The scale
+    keeps every unit's random draw, only smaller; found by bisection in log scale, since the
+    activity falls as the thresholds grow."""
+    mode = model.training
+    model.eval()  # no DropConnect while measuring
+    h, scales = torch.as_tensor(x), []
+    try:
+        for rnn in model.rnns:
+            base = rnn.thr.data.clone()
+
+            def activity(scale, rnn=rnn, base=base, h=h):
+                rnn.thr.data.copy_(base * scale)
+                return float(rnn(h)[1][1].double().mean())
+
+            scale = 1.0
+            if activity(1.0) < min_activity:
+                lo, hi = 1e-4, 1.0  # activity(lo) >= min_activity > activity(hi), or lo is the best there is
+                if activity(lo) >= min_activity:
+                    for _ in range(14):  # 4 decades / 2**14: scale within 0.06%
+                        mid = (lo * hi) ** 0.5
+                        lo, hi = (mid, hi) if activity(mid) >= min_activity else (lo, mid)
+                scale = lo
+            rnn.thr.data.copy_(base * scale)
+            h = rnn(h)[0]
+            scales.append(scale)
+    finally:
+        model.train(mode)
+    return scales
 
 
 def build_gru(cfg: TrainConfig, data: SequenceDataset) -> GRUClassifier:
@@ -83,15 +137,20 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
     loss_fn = nn.CrossEntropyLoss()
     history = []
+    warned = set()
     for epoch in range(cfg.epochs):
         if before_epoch is not None:
             before_epoch(epoch)
         model.train()
         perm = torch.randperm(len(x), generator=gen)
         total = 0.0
+        events = None
         for i in range(0, len(x), cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
             logits, traces = model(x[idx])
+            if traces:
+                counts = [float(t.o.detach().sum()) for t in traces]
+                events = counts if events is None else [a + b for a, b in zip(events, counts, strict=True)]
             loss = loss_fn(logits, y[idx])
             if cfg.activity_reg and traces:
                 loss = loss + cfg.activity_reg * torch.stack([t.o.mean() for t in traces]).mean()
@@ -101,6 +160,12 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
             sched.step()
             total += loss.item() * len(idx)
         history.append(total / len(x))
+        for layer in [i for i, n in enumerate(events or []) if n == 0 and i not in warned]:
+            warned.add(layer)
+            warnings.warn(SilentLayerWarning(
+                f"EGRU layer {layer} emitted no event in epoch {epoch + 1}: nothing reaches the layers above it "
+                "(raise --init-activity, lower --thr-mean or --activity-reg; docs/training.md, large models)"),
+                stacklevel=2)
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     return history
@@ -113,19 +178,25 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5
     model.eval()
     correct = 0
     events = units = silent_grad = 0
+    per_layer: list[list[int]] = []  # [events, unit-steps] of each layer
     for i in range(0, len(x), batch_size):
         xb = torch.from_numpy(x[i:i + batch_size])
         logits, traces = model(xb)
         correct += int((logits.argmax(dim=1) == torch.from_numpy(y[i:i + batch_size])).sum())
-        for layer, t in zip(_egru_layers(model), traces, strict=True):
+        for i, (layer, t) in enumerate(zip(_egru_layers(model), traces, strict=True)):
             eps = float(layer.pseudo_derivative_support)
             events += int(t.o.sum())
             units += t.o.numel()
             silent_grad += int((t.v.abs() >= 1.0 / eps).sum())
+            if i == len(per_layer):
+                per_layer.append([0, 0])
+            per_layer[i][0] += int(t.o.sum())
+            per_layer[i][1] += t.o.numel()
     out = {"accuracy": correct / len(x)}
     if units:
         out["activity"] = events / units
         out["backward_sparsity"] = silent_grad / units
+        out["layer_activity"] = [e / n for e, n in per_layer]
     return out
 
 
@@ -135,6 +206,10 @@ def _egru_layers(model):
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class SilentLayerWarning(UserWarning):
+    """A layer emitted no event in a whole epoch of training."""
 
 
 class Timer:
