@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-TASKS = ("digits",)
+TASKS = ("digits", "mnist1d")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -55,6 +55,8 @@ def load(task: str | None = None, data: str | None = None) -> SequenceDataset:
 def load_task(name: str) -> SequenceDataset:
     if name == "digits":
         return _digits()
+    if name == "mnist1d":
+        return _mnist1d()
     raise DatasetError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
 
 
@@ -72,6 +74,28 @@ def _digits() -> SequenceDataset:
     y = bunch.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
     return _make("digits", "task:digits", x_tr, y_tr, x_te, y_te)
+
+
+def _mnist1d() -> SequenceDataset:
+    """MNIST-1D (Greydanus 2020), generated locally by the `mnist1d` package with its default
+    arguments (seed 42; never its downloader): 10 classes of 1-D digit templates, randomly
+    padded, translated, sheared, scaled and noised into 40 samples, standardised. As 40 steps of
+    1 feature; its own split, 4000 train and 1000 test. Harder than digits: a sequence model
+    must integrate a shape over 40 steps from one noisy value per step."""
+    import random
+
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    # make_dataset seeds Python's and numpy's global generators; the caller's state comes back
+    saved = random.getstate(), np.random.get_state()
+    try:
+        d = make_dataset(get_dataset_args())
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+    as_steps = lambda a: np.asarray(a, dtype=np.float32)[:, :, None]  # noqa: E731  [N, 40] -> [N, 40, 1]
+    return _make("mnist1d", "task:mnist1d", as_steps(d["x"]), np.asarray(d["y"], dtype=np.int64),
+                 as_steps(d["x_test"]), np.asarray(d["y_test"], dtype=np.int64))
 
 
 def load_npz(path: str) -> SequenceDataset:

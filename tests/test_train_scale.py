@@ -89,3 +89,23 @@ def test_a_silent_layer_is_said(tmp_path):
     assert r["layer_activity"][1] == 0.0
     assert "egru: warning: EGRU layer 1 emitted no event in epoch 1" in err
     assert err.count("emitted no event") == 1
+
+
+def test_mnist1d_is_a_built_in_task_generated_locally():
+    import random
+
+    import numpy as np
+
+    from sw.datasets import TASKS, load_recorded
+    assert "mnist1d" in TASKS
+    random.seed(7)
+    np.random.seed(7)
+    expect = (random.random(), np.random.rand())
+    random.seed(7)
+    np.random.seed(7)
+    d = load(task="mnist1d")
+    assert (random.random(), np.random.rand()) == expect  # the generator's global seeding is undone
+    assert d.x_train.shape == (4000, 40, 1) and d.x_test.shape == (1000, 40, 1) and d.num_classes == 10
+    assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64
+    assert sorted(set(d.y_test.tolist())) == list(range(10))
+    assert load_recorded(d.record()).sha256 == d.sha256  # generated again, bit for bit
