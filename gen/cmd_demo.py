@@ -297,8 +297,10 @@ def render(r: dict) -> str:
         f"Cycles per step ({s['lanes']} lanes"
         + (f", {s['pipeline']} pipeline)" if s.get("pipeline") != "short" else ")"),
         f"  event-driven (measured)    {s['cycles_per_step']:.1f}",
-        f"  bound                      {s['bound_cycles_per_step']:.1f}   (entries read / P + H / P; "
+        f"  layout bound               {s['bound_cycles_per_step']:.1f}   (padded lane lists read + H / P; "
         f"measured / bound = {s['cycles_per_step'] / s['bound_cycles_per_step']:.2f})",
+        f"  ideal bound                {s['ideal_bound_cycles_per_step']:.1f}   (entries read / P + H / P, "
+        f"perfectly balanced lanes; lane imbalance {s['lane_imbalance']:.2f})",
         f"  dense GRU schedule         {s['dense_cycles_per_step']:.0f}   "
         f"(speed-up of the event-driven core: {s['dense_cycles_per_step'] / s['cycles_per_step']:.1f}x)",
         "",

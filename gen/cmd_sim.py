@@ -94,6 +94,8 @@ def run(args) -> dict:
         "activity": float(torch.cat([r.o for r in golden.layers], dim=2).double().mean()),
         "cycles_per_step": statistics.fmean(steps),
         "bound_cycles_per_step": schedule["bound_cycles_per_step"],
+        "ideal_bound_cycles_per_step": schedule["ideal_bound_cycles_per_step"],
+        "lane_imbalance": schedule["lane_imbalance"],
         "dense_cycles_per_step": schedule["dense_cycles_per_step"],
         "sim_cycles": sim_cycles,
         "sim_seconds": round(sim_seconds, 3),
@@ -114,8 +116,8 @@ def render(r: dict) -> str:
         f"  hardware accuracy     {r['hw_accuracy']:.4f}",
         f"  mismatching samples   {r['mismatches']}",
         f"  activity              {r['activity']:.4f}",
-        f"  cycles per step       {r['cycles_per_step']:.1f} (bound {r['bound_cycles_per_step']:.1f}, "
-        f"dense GRU schedule {r['dense_cycles_per_step']:.0f})",
+        f"  cycles per step       {r['cycles_per_step']:.1f} (layout bound {r['bound_cycles_per_step']:.1f}, "
+        f"ideal bound {r['ideal_bound_cycles_per_step']:.1f}, dense GRU schedule {r['dense_cycles_per_step']:.0f})",
         f"  simulation speed      {r['sim_cycles_per_second']:.0f} cycles/s ({r['sim_cycles']} cycles in "
         f"{r['sim_seconds']:.1f} s; build {r['build_seconds']:.1f} s)",
     ]

@@ -71,7 +71,8 @@ def render(r: dict) -> str:
     lines.append(f"  {'total':24s} {'':15s} {r['memory_bits']:8d} bits")
     if "cycles_per_step" in r:
         lines += ["", f"cycles per step on the test set (cycle model): {r['cycles_per_step']:.1f} event-driven, "
-                      f"bound {r['bound_cycles_per_step']:.1f}, dense GRU schedule {r['dense_cycles_per_step']:.1f} "
+                      f"layout bound {r['bound_cycles_per_step']:.1f}, ideal bound "
+                      f"{r['ideal_bound_cycles_per_step']:.1f}, dense GRU schedule {r['dense_cycles_per_step']:.1f} "
                       f"({r['dense_over_event_driven']:.2f}x); readout {r['readout_cycles']:.0f} per sequence"]
     if "lint_clean" in r:
         lines.append(f"verilator --lint-only: {'clean' if r['lint_clean'] else 'WARNINGS (above)'}")

@@ -285,6 +285,8 @@ def _evaluate(quantized: dict, point: dict, targets: list[str]) -> dict:
         "cycles_per_step": s["cycles_per_step"],
         "bound_cycles_per_step": s["bound_cycles_per_step"],
         "ratio_to_bound": s["ratio_to_bound"],
+        "ideal_bound_cycles_per_step": s["ideal_bound_cycles_per_step"],
+        "lane_imbalance": s["lane_imbalance"],
         "dense_cycles_per_step": s["dense_cycles_per_step"],
         "dense_over_event_driven": s["dense_over_event_driven"],
         "worst_step_excess": s["worst_step_excess"],

@@ -15,8 +15,16 @@ Per layer and step (see docs/datapath.md), with the latencies of the configurati
 
 and per sequence: readout = H + readout_scan + C * (units whose event sum is nonzero +
 readout_per_class) + readout_final. L_col is the column's padded lane-list length
-(hw.spec.layout). The bound is the schedule without its pipeline constants: sum of L_col
-over events + ceil(H / P) per layer.
+(hw.spec.layout): the longest of its P lane lists.
+
+Two bounds, both the schedule without its pipeline constants, per layer and step:
+
+    layout bound = sum over routed columns of L_col            + ceil(H / P)
+    ideal bound  = sum over routed columns of ceil(E_col / P)  + ceil(H / P)
+
+E_col is the number of entries the column stores. The layout bound is what this weight layout
+allows (lane imbalance included: a column whose entries crowd one lane costs that lane's list);
+the ideal bound is what P perfectly balanced lanes would take. Their ratio is the imbalance.
 """
 
 import dataclasses
@@ -33,7 +41,8 @@ class StepCycles:
     route: list      # per layer
     update: list     # per layer
     events: list     # per layer: number of input + recurrent events routed
-    bound: int
+    bound: int       # the layout bound (padded lane lists)
+    ideal_bound: int  # entries spread evenly over the lanes
 
     @property
     def total(self) -> int:
@@ -69,7 +78,7 @@ def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: i
     M = local_depth(cfg, cfg.lanes)
     out = []
     for t in range(x_q.shape[1]):
-        route, update, events, bound = [], [], [], 0
+        route, update, events, bound, ideal = [], [], [], 0, 0
         for layer in range(cfg.layers):
             src = layer_sources(image, x_q, res, n, t, layer, dense)
             lengths = [image.weights.length(c) for c in src]
@@ -77,7 +86,8 @@ def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: i
             update.append(M + sched.update_latency)
             events.append(len(src))
             bound += sum(lengths) + M
-        out.append(StepCycles(route=route, update=update, events=events, bound=bound))
+            ideal += sum(-(-image.weights.entries[c] // cfg.lanes) for c in src) + M
+        out.append(StepCycles(route=route, update=update, events=events, bound=bound, ideal_bound=ideal))
     return out
 
 

@@ -14,12 +14,13 @@ def schedule_report(image: CoreImage, params, x_q: torch.Tensor) -> dict:
     """x_q: quantized inputs [N, T, I]. Runs the golden model for the events, then the cycle
     model for every step of every sequence."""
     res = run(image.cfg, params, x_q)
-    per_step, bounds, worst = [], [], 0.0
+    per_step, bounds, ideals, worst = [], [], [], 0.0
     readout = []
     for n in range(x_q.shape[0]):
         for s in cycles.sequence_cycles(image, x_q, res, n):
             per_step.append(s.total)
             bounds.append(s.bound)
+            ideals.append(s.ideal_bound)
             worst = max(worst, (s.total - 8) / s.bound if s.bound else 0.0)
         readout.append(cycles.readout_cycles(image, res, n))
     T = x_q.shape[1]
@@ -32,6 +33,10 @@ def schedule_report(image: CoreImage, params, x_q: torch.Tensor) -> dict:
         "dense_cycles_per_step": dense,
         "dense_over_event_driven": dense / mean,
         "ratio_to_bound": mean / statistics.fmean(bounds),
+        # entries spread evenly over the lanes (sw/cycles.py); layout / ideal is the lane imbalance
+        "ideal_bound_cycles_per_step": statistics.fmean(ideals),
+        "ratio_to_ideal_bound": mean / statistics.fmean(ideals),
+        "lane_imbalance": statistics.fmean(bounds) / statistics.fmean(ideals),
         "worst_step_excess": worst,  # max over steps of (cycles - 8) / bound: the floor asks <= 1.10
         "readout_cycles": statistics.fmean(readout),
         "steps": len(per_step),

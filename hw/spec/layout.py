@@ -40,6 +40,7 @@ class WeightLayout:
     recurrent_base: tuple    # global column id of layer l's R column 0
     pointers: tuple          # per global column: (start, length)
     lane_words: tuple        # per lane: tuple of (local unit, w_u, w_r, w_g), all the same length
+    entries: tuple           # per global column: entries stored (the lane lists before padding)
 
     @property
     def depth(self) -> int:
@@ -71,7 +72,7 @@ def build(cfg: EGRUConfig, kernel_cols: list, recurrent_cols: list, lanes: int |
     if len(kernel_cols) != cfg.layers or len(recurrent_cols) != cfg.layers:
         raise ValueError(f"expected columns for {cfg.layers} layer(s)")
     H = cfg.hidden_size
-    pointers, lane_words = [], [[] for _ in range(P)]
+    pointers, lane_words, counts = [], [[] for _ in range(P)], []
     kernel_base, recurrent_base = [], []
     for layer in range(cfg.layers):
         for base, cols, S in ((kernel_base, kernel_cols[layer], cfg.layer_input_size(layer)),
@@ -90,13 +91,15 @@ def build(cfg: EGRUConfig, kernel_cols: list, recurrent_cols: list, lanes: int |
                     per_lane[k % P].append((k // P, wu, wr, wg))
                 length = max(len(lst) for lst in per_lane)
                 pointers.append((len(lane_words[0]), length))
+                counts.append(len(entries))
                 for p in range(P):
                     lane_words[p] += per_lane[p] + [(0, 0, 0, 0)] * (length - len(per_lane[p]))
     if not lane_words[0]:  # an all-pruned model still needs one (null) word per lane
         for p in range(P):
             lane_words[p].append((0, 0, 0, 0))
     return WeightLayout(lanes=P, kernel_base=tuple(kernel_base), recurrent_base=tuple(recurrent_base),
-                        pointers=tuple(pointers), lane_words=tuple(tuple(w) for w in lane_words))
+                        pointers=tuple(pointers), lane_words=tuple(tuple(w) for w in lane_words),
+                        entries=tuple(counts))
 
 
 def local_depth(cfg: EGRUConfig, lanes: int) -> int:

@@ -1,0 +1,50 @@
+"""The two bounds of the cycle model, named for what they are: the layout bound (each routed
+column costs its longest lane list) and the ideal bound (its entries spread evenly over the P
+lanes); their ratio is the lane imbalance."""
+
+import pytest
+
+from hw.spec.layout import build
+from sw import cycles
+from sw.golden import run
+from sw.hwimage import image_from_params
+from sw.perf import schedule_report
+from tests.random_models import random_config, random_inputs, random_params
+
+
+def test_entries_per_column_are_what_was_stored():
+    from hw.spec import EGRUConfig
+    cfg = EGRUConfig(input_size=2, hidden_size=8, num_classes=2, lanes=4)
+    # column 0: units 0, 4, 1 -> lanes 0, 0, 1: longest list 2, 3 entries; column 1: empty
+    kernel = [[(0, 1, 1, 1), (1, 1, 0, 0), (4, 0, 1, 0)], []]
+    recurrent = [[(k, 1, 1, 1)] for k in range(8)]
+    layout = build(cfg, [kernel], [recurrent])
+    assert layout.entries[:2] == (3, 0) and layout.length(0) == 2 and layout.length(1) == 0
+    assert layout.entries[2:] == (1,) * 8
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+def test_ideal_bound_is_at_most_the_layout_bound_and_equal_on_one_lane(lanes):
+    cfg = random_config(lanes, hidden_size=24, layers=2)
+    params = random_params(cfg, lanes, prune=0.6)
+    x_q = random_inputs(cfg, lanes, n=6, steps=6)
+    image = image_from_params(cfg, params, lanes=lanes)
+    res = run(image.cfg, params, x_q)
+    for n in range(x_q.shape[0]):
+        for s in cycles.sequence_cycles(image, x_q, res, n):
+            assert s.ideal_bound <= s.bound
+            if lanes == 1:
+                assert s.ideal_bound == s.bound
+    r = schedule_report(image, params, x_q)
+    assert r["lane_imbalance"] == pytest.approx(r["bound_cycles_per_step"] / r["ideal_bound_cycles_per_step"])
+    assert r["ratio_to_ideal_bound"] >= r["ratio_to_bound"]
+
+
+def test_a_balanced_layout_has_no_imbalance():
+    """Every column's entries spread 2 per lane over 4 lanes: both bounds agree."""
+    from hw.spec import EGRUConfig
+    cfg = EGRUConfig(input_size=3, hidden_size=16, num_classes=2, lanes=4)
+    cols = [[(k, 1, 1, 1) for k in (c, c + 4, c + 1, c + 5, c + 2, c + 6, c + 3, c + 7)] for c in range(3)]
+    layout = build(cfg, [[sorted(col) for col in cols]], [[[] for _ in range(16)]])
+    for c in range(3):
+        assert layout.length(c) == -(-layout.entries[c] // 4) == 2
