@@ -35,6 +35,10 @@ def add_arguments(p) -> None:
     p.add_argument("--input-bits", type=int, default=8, help="quantized inputs, 2..16 (%(default)s)")
     p.add_argument("--prune", type=float, default=0.0,
                    help="fraction of W and R entries to prune, in [0, 1) (%(default)s)")
+    p.add_argument("--balance-lanes", type=int, default=0, metavar="P",
+                   help="prune lane-balanced for P lanes (and its divisors): every column keeps the same number "
+                        "of entries in each lane, so no lane's list is longer than the others; 0: the largest "
+                        "entries of the whole matrix (%(default)s)")
     p.add_argument("--qat-epochs", type=int, default=20,
                    help="quantization-aware fine-tuning epochs; 0 = post-training only (%(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (%(default)s)")
@@ -46,7 +50,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> dict:
     settings = QuantSettings(weight_bits=args.weight_bits, state_bits=args.state_bits,
-                             input_bits=args.input_bits, prune=args.prune,
+                             input_bits=args.input_bits, prune=args.prune, balance_lanes=args.balance_lanes,
                              qat_epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
     out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
     model, blob = checkpoint.load(args.checkpoint)
@@ -82,6 +86,7 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         qat_logits, _ = qat(torch.from_numpy(data.x_test))
     differ = (qat_logits.argmax(dim=1) != res.predictions).double().mean().item()
     meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
+            "pruning": {"fraction": s.prune, "balance_lanes": s.balance_lanes},
             "source_checkpoint": os.path.abspath(checkpoint_path) if checkpoint_path else None}
     size = modelfile.save(out, cfg, params, meta)
     say(f"wrote {out} ({size} bytes)", quiet)
@@ -94,6 +99,7 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         "weight_bits": cfg.weight_bits,
         "state_bits": cfg.state_bits,
         "prune": s.prune,
+        "balance_lanes": s.balance_lanes,
         "qat_epochs": s.qat_epochs,
         "qat_seconds": round(t.seconds, 2),
         "golden_seconds": round(tg.seconds, 4),
@@ -106,7 +112,9 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
 def render(r: dict) -> str:
     return "\n".join([
         f"quantized to {r['weight_bits']}-bit weights, {r['state_bits']}-bit state"
-        + (f", {r['prune']:.0%} pruned" if r["prune"] else "") + f", {r['qat_epochs']} QAT epochs",
+        + (f", {r['prune']:.0%} pruned" if r["prune"] else "")
+        + (f" (lane-balanced for P = {r['balance_lanes']})" if r.get("balance_lanes") else "")
+        + f", {r['qat_epochs']} QAT epochs",
         f"  float accuracy        {r['float_accuracy']:.4f}",
         f"  post-training quant.  {r['ptq_accuracy']:.4f}   (golden model, before fine-tuning)",
         f"  quantized accuracy    {r['quant_accuracy']:.4f}   (golden model, integer, bit-exact reference)",

@@ -29,10 +29,17 @@ class QuantSettings:
     lr: float = 1e-3
     batch_size: int = 32
     seed: int = 0
+    balance_lanes: int = 0      # prune to equal lane lists for this many lanes (and its divisors); 0: global
 
     def __post_init__(self):
         if not 0.0 <= self.prune < 1.0:
             raise ValueError(f"prune must be a fraction in [0, 1), got {self.prune!r}")
+        if isinstance(self.balance_lanes, bool) or not isinstance(self.balance_lanes, int) \
+                or not 0 <= self.balance_lanes <= 64:
+            raise ValueError(f"--balance-lanes must be 0 (global pruning) or a lane count 1..64, "
+                             f"got {self.balance_lanes!r}")
+        if self.balance_lanes and not self.prune:
+            raise ValueError("--balance-lanes balances what pruning keeps: give --prune > 0 with it")
         if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) or self.qat_epochs < 0:
             raise ValueError(f"qat_epochs must be a non-negative integer, got {self.qat_epochs!r}")
         if self.prune and not self.qat_epochs:
@@ -57,20 +64,44 @@ def choose_config(model: EGRUClassifier, x_train: np.ndarray, s: QuantSettings, 
         )
 
 
-def prune_to(qat: QATModel, sparsity: float) -> None:
+def prune_to(qat: QATModel, sparsity: float, balance_lanes: int = 0) -> None:
     """Keep the largest entries of every W and R by the L2 norm of their three gate weights;
-    prune the rest (a pruned entry costs neither memory nor cycles on chip)."""
+    prune the rest (a pruned entry costs neither memory nor cycles on chip).
+
+    ``balance_lanes`` = P > 0 prunes lane-balanced instead (the idea of Spartus's
+    column-balanced targeted dropout): in every source column, the units of each lane
+    (k mod P) keep the same fraction, their largest entries, so every column's P lane lists
+    come out equally long and a step costs the ideal bound (sw/cycles.py), not the longest
+    lane's list. Balanced for P lanes is balanced for every divisor of P too."""
     H = qat.cfg.hidden_size
     with torch.no_grad():
         for layer in range(qat.cfg.layers):
             for kind, weight in (("kernel", qat.kernels[layer]), ("recurrent", qat.recurrents[layer])):
                 norms = weight.reshape(weight.shape[0], 3, H).pow(2).sum(dim=1)  # [source, H]
-                n_prune = int(round(sparsity * norms.numel()))
-                mask = torch.ones_like(norms)
-                if n_prune:
-                    order = torch.argsort(norms.flatten(), stable=True)
-                    mask.view(-1)[order[:n_prune]] = 0.0
+                if balance_lanes:
+                    mask = _balanced_mask(norms, sparsity, balance_lanes)
+                else:
+                    n_prune = int(round(sparsity * norms.numel()))
+                    mask = torch.ones_like(norms)
+                    if n_prune:
+                        order = torch.argsort(norms.flatten(), stable=True)
+                        mask.view(-1)[order[:n_prune]] = 0.0
                 qat.mask(kind, layer).copy_(mask)
+
+
+def _balanced_mask(norms: torch.Tensor, sparsity: float, lanes: int) -> torch.Tensor:
+    """[source, H] entry norms -> keep mask with, in every row, the same number of kept
+    entries among each lane's units (round((1 - sparsity) x units of the lane)); lanes with
+    fewer units (H not a multiple of P) keep proportionally."""
+    mask = torch.zeros_like(norms)
+    H = norms.shape[1]
+    for p in range(min(lanes, H)):
+        units = torch.arange(p, H, lanes)
+        keep = int(round((1.0 - sparsity) * len(units)))
+        if keep:
+            order = torch.argsort(norms[:, units], dim=1, descending=True, stable=True)[:, :keep]
+            mask[:, units] = mask[:, units].scatter(1, order, 1.0)
+    return mask
 
 
 def pruning_schedule(target: float, epoch: int, epochs: int) -> float:
@@ -84,7 +115,8 @@ def pruning_schedule(target: float, epoch: int, epochs: int) -> float:
 def fine_tune(qat: QATModel, data, s: QuantSettings, train_cfg: TrainConfig, on_epoch=None) -> list[float]:
     cfg = TrainConfig(hidden=qat.cfg.hidden_size, layers=qat.cfg.layers, epochs=s.qat_epochs,
                       batch_size=s.batch_size, lr=s.lr, seed=s.seed, activity_reg=train_cfg.activity_reg)
-    before = (lambda e: prune_to(qat, pruning_schedule(s.prune, e, s.qat_epochs))) if s.prune else None
+    before = (lambda e: prune_to(qat, pruning_schedule(s.prune, e, s.qat_epochs), s.balance_lanes)) \
+        if s.prune else None
     return fit(qat, data, cfg, on_epoch=on_epoch, before_epoch=before)
 
 

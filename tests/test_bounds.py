@@ -2,6 +2,8 @@
 column costs its longest lane list) and the ideal bound (its entries spread evenly over the P
 lanes); their ratio is the lane imbalance."""
 
+import re
+
 import pytest
 
 from hw.spec.layout import build
@@ -48,3 +50,48 @@ def test_a_balanced_layout_has_no_imbalance():
     layout = build(cfg, [[sorted(col) for col in cols]], [[[] for _ in range(16)]])
     for c in range(3):
         assert layout.length(c) == -(-layout.entries[c] // 4) == 2
+
+
+def _qat(hidden=12, layers=1):
+    import torch
+
+    from sw.datasets import load
+    from sw.qat import QATModel
+    from sw.quantize import QuantSettings, choose_config
+    from sw.train import TrainConfig, build_egru
+    data = load(task="digits")
+    torch.manual_seed(0)
+    model = build_egru(TrainConfig(hidden=hidden, layers=layers), data)
+    return QATModel(model, choose_config(model, data.x_train, QuantSettings(), data.steps))
+
+
+@pytest.mark.parametrize("lanes,hidden", [(4, 12), (4, 10), (3, 12)], ids=["P4-H12", "P4-H10-uneven", "P3-H12"])
+def test_balanced_pruning_keeps_the_same_count_in_every_lane_of_every_column(lanes, hidden):
+    from sw.quantize import prune_to
+    qat = _qat(hidden=hidden)
+    prune_to(qat, 0.5, balance_lanes=lanes)
+    for kind in ("kernel", "recurrent"):
+        mask = qat.mask(kind, 0)
+        for row in mask:
+            kept = [int(row[p::lanes].sum()) for p in range(lanes)]
+            units = [len(range(p, hidden, lanes)) for p in range(lanes)]
+            assert kept == [round(0.5 * u) for u in units], (kind, kept)
+
+
+def test_global_pruning_leaves_lanes_uneven_and_balanced_pruning_does_not():
+    from sw.quantize import prune_to
+    qat = _qat(hidden=16)
+    prune_to(qat, 0.75, balance_lanes=0)
+    rows = qat.mask("recurrent", 0)
+    assert any(len({int(r[p::4].sum()) for p in range(4)}) > 1 for r in rows)
+    prune_to(qat, 0.75, balance_lanes=4)
+    assert all(len({int(r[p::4].sum()) for p in range(4)}) == 1 for r in qat.mask("recurrent", 0))
+    assert float(qat.mask("recurrent", 0).mean()) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("kw,message", [({"balance_lanes": 65, "prune": 0.5}, "--balance-lanes must be 0"),
+                                        ({"balance_lanes": 4}, "give --prune > 0 with it")])
+def test_bad_balance_settings_are_refused(kw, message):
+    from sw.quantize import QuantSettings
+    with pytest.raises(ValueError, match=re.escape(message)):
+        QuantSettings(**kw)
