@@ -534,7 +534,8 @@ def mark_pareto(rows: list[dict]) -> str | None:
 
 # ---- outputs -----------------------------------------------------------------------------------------
 COLUMNS = ("lanes", "weight_bits", "state_bits", "prune", "threshold_scale", "pipeline", "accuracy", "activity",
-           "events_per_step", "cycles_per_step", "bound_cycles_per_step", "ratio_to_bound", "dense_cycles_per_step",
+           "events_per_step", "cycles_per_step", "bound_cycles_per_step", "ratio_to_bound",
+           "ideal_bound_cycles_per_step", "lane_imbalance", "dense_cycles_per_step",
            "memory_bits", "fits", "us_per_step", "luts", "pareto", "cached", "error")
 
 
@@ -545,7 +546,7 @@ def _cell(row: dict, col: str) -> str:
     if col == "fits":
         return " ".join(f"{t}={'yes' if ok else 'no'}" for t, ok in v.items())
     if isinstance(v, float):
-        return f"{v:.4f}" if col in ("accuracy", "activity", "ratio_to_bound") else f"{v:.6g}"
+        return f"{v:.4f}" if col in ("accuracy", "activity", "ratio_to_bound", "lane_imbalance") else f"{v:.6g}"
     return str(v)
 
 
@@ -575,18 +576,20 @@ def to_markdown(report: dict) -> str:
         f"{len(pts)} points ({report['computed']} computed, {report['cached']} from the cache, "
         f"{report['failed_points']} failed); QAT {report['qat_epochs']} epochs, seed {report['seed']}; "
         f"{report['workers']} dask workers. Accuracy and activity: golden model on the test set; cycles: "
-        "the cycle model (exact to the hardware); bound: entries read / P + H / P; memory: the model "
+        "the cycle model (exact to the hardware); / bound: over the layout bound (padded lane lists read + H / P), "
+        "imbalance: layout bound over the ideal bound (entries read / P + H / P); memory: the model "
         "memories' bits; fits: the fit check of the memories (before any tool). * = Pareto-optimal "
         "(accuracy against " + ("us" if any("us_per_step" in r for r in pts) else "cycles") + " per step).",
         "",
         "| | P | w bits | s bits | prune | thr x | pipeline | accuracy | activity | cycles/step | / bound |"
-        " memory bits | fits | note |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
+        " imbalance | memory bits | fits | note |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in pts:
         lines.append(f"| {'*' if r['pareto'] else ''} | {r['lanes']} | {r['weight_bits']} | {r['state_bits']} | "
                      f"{r['prune']:g} | {r['threshold_scale']:g} | {r['pipeline']} | {_cell(r, 'accuracy')} | "
                      f"{_cell(r, 'activity')} | {_cell(r, 'cycles_per_step')} | {_cell(r, 'ratio_to_bound')} | "
+                     f"{_cell(r, 'lane_imbalance')} | "
                      f"{_cell(r, 'memory_bits')} | {_cell(r, 'fits')} | {r.get('error', '')} |")
     if report["synth"]:
         lines += ["", "## Synthesis (UART top, Yosys + nextpnr)", "",
