@@ -79,6 +79,8 @@ def test_trained_digits_whole_test_set_on_verilator(digits_pruned, tmp_path):
     for key in ("activity", "cycles_per_step", "bound_cycles_per_step", "dense_cycles_per_step",
                 "sim_cycles_per_second"):
         assert r[key] > 0
+    assert 0 < r["ideal_bound_cycles_per_step"] <= r["bound_cycles_per_step"]
+    assert r["lane_imbalance"] == r["bound_cycles_per_step"] / r["ideal_bound_cycles_per_step"]
 
 
 @pytest.mark.slow
