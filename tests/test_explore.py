@@ -266,3 +266,23 @@ def test_a_failing_point_keeps_its_row_and_the_sweep_goes_on(tmp_path, monkeypat
     assert again["failed_points"] == 0 and again["computed"] == 1 and again["cached"] == 1  # the failure was not cached
     md = explore.to_markdown(report)
     assert "MemoryError: no room for two lanes" in md
+
+
+@pytest.mark.slow
+def test_synth_points_carry_the_placed_figures(tmp_path):
+    """--synth on a 4-unit model on the ECP5-25k (the UP5K is too small for even a tiny model with
+    the whole UART top): every point gets its
+    target's LUTs, Fmax and us per step, from the same report `egru synth` writes."""
+    ckpt = tmp_path / "tiny.pt"
+    egru("train", "--task", "digits", "--hidden", "4", "--epochs", "1", "--out", str(ckpt), "--quiet")
+    r = json.loads(egru("explore", str(ckpt), "--lanes", "1", "--qat-epochs", "1", "--target", "ecp5-25k",
+                        "--synth", "-o", str(tmp_path / "x"), "--json").stdout)
+    (p,) = r["points"]
+    assert "error" not in p, p.get("error")
+    s = p["synth"]["ecp5-25k"]
+    assert s["fits"] and 0 < s["luts"] <= s["available"]["luts"] and s["fmax_mhz"] > 0
+    assert p["us_per_step"] == pytest.approx(p["cycles_per_step"] / s["fmax_mhz"])
+    assert s["effective_gops"] == pytest.approx(p["dense_ops_per_step"] / p["us_per_step"] / 1e3)
+    with open(tmp_path / "x" / "explore.csv") as f:
+        header = f.readline().strip().split(",")
+    assert "ecp5-25k_fmax_mhz" in header and "fits_ecp5-25k" in header
