@@ -90,17 +90,41 @@ def prune_to(qat: QATModel, sparsity: float, balance_lanes: int = 0) -> None:
 
 
 def _balanced_mask(norms: torch.Tensor, sparsity: float, lanes: int) -> torch.Tensor:
-    """[source, H] entry norms -> keep mask with, in every row, the same number of kept
-    entries among each lane's units (round((1 - sparsity) x units of the lane)); lanes with
-    fewer units (H not a multiple of P) keep proportionally."""
+    """[source, H] entry norms -> a keep mask of round((1 - sparsity) x source x H) entries in
+    which every row keeps the same number k_row of entries in each lane (its k_row largest
+    among the lane's units; a lane with fewer units, H not a multiple of P, keeps all it has).
+
+    The rows' k_row are chosen together, so the fraction is met over the whole matrix although
+    a lane may hold only a few units (digits at P = 16: 4 units a lane, so a per-row rule could
+    keep 1 of 4 or 2 of 4, never 20%): slot j of a row, its j-th largest entry in every lane
+    that has one, scores the mean of those norms (made non-increasing in j, so a row's kept
+    slots are always its first ones), and the best slots of the whole matrix are kept."""
+    S, H = norms.shape
+    P = min(lanes, H)
+    per_lane = [torch.sort(norms[:, p::P], dim=1, descending=True, stable=True) for p in range(P)]
+    depth = max(v.shape[1] for v, _ in per_lane)
+    total = torch.zeros(S, depth, dtype=norms.dtype)
+    count = torch.zeros(S, depth, dtype=torch.int64)
+    for values, _ in per_lane:
+        total[:, :values.shape[1]] += values
+        count[:, :values.shape[1]] += 1
+    score = torch.cummin(total / count, dim=1).values  # slot j never outranks slot j - 1 of its row
+    order = sorted(range(S * depth), key=lambda i: (-float(score.view(-1)[i]), i // depth, i % depth))
+    budget = int(round((1.0 - sparsity) * S * H))
+    keep_slots = torch.zeros(S, dtype=torch.int64)
+    kept = 0
+    for i in order:
+        if kept >= budget:
+            break
+        row, j = divmod(i, depth)
+        keep_slots[row] = j + 1
+        kept += int(count[row, j])
     mask = torch.zeros_like(norms)
-    H = norms.shape[1]
-    for p in range(min(lanes, H)):
-        units = torch.arange(p, H, lanes)
-        keep = int(round((1.0 - sparsity) * len(units)))
-        if keep:
-            order = torch.argsort(norms[:, units], dim=1, descending=True, stable=True)[:, :keep]
-            mask[:, units] = mask[:, units].scatter(1, order, 1.0)
+    for p, (_, idx) in enumerate(per_lane):
+        units = torch.arange(p, H, P)
+        for row in range(S):
+            k = min(int(keep_slots[row]), idx.shape[1])
+            mask[row, units[idx[row, :k]]] = 1.0
     return mask
 
 
