@@ -5,6 +5,7 @@ messages that must name the real problem."""
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +13,7 @@ from gen.cli import main
 from sw import checkpoint
 from sw.checkpoint import CheckpointError
 from sw.classifier import EGRUClassifier
+from tests.test_cli_train import small_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -108,3 +110,117 @@ def test_a_directory_is_not_called_missing(tmp_path, capsys):
     assert code == 2 and "is a directory, not a file" in r["error"]
     code, r = run_json(capsys, "train", "--data", str(tmp_path), "--out", str(tmp_path / "n.pt"))
     assert code == 2 and "is a directory, not a file" in r["error"]
+
+
+# ---- an output never overwrites an input; a bad output is found before the work ------------------
+
+def test_train_refuses_to_write_over_its_data_set(tmp_path, capsys):
+    data = small_data(tmp_path)
+    before = open(data, "rb").read()
+    link = tmp_path / "link.npz"
+    os.symlink(data, link)
+    hard = tmp_path / "hard.npz"
+    os.link(data, hard)
+    for out in (data, str(link), str(hard)):
+        code, r = run_json(capsys, "train", "--data", data, "--out", out, "--epochs", "1", "--hidden", "4")
+        assert code == 2 and "is the data set" in r["error"] and "refusing to overwrite" in r["error"]
+    assert open(data, "rb").read() == before
+
+
+def test_quantize_refuses_to_write_over_its_checkpoint_or_data(tmp_path, capsys):
+    data = small_data(tmp_path)
+    ckpt = str(tmp_path / "a.pt")
+    assert run_json(capsys, "train", "--data", data, "--out", ckpt, "--epochs", "1", "--hidden", "4")[0] == 0
+    before = open(ckpt, "rb").read(), open(data, "rb").read()
+    for out, what in ((ckpt, "the checkpoint"), (data, "the data set")):
+        code, r = run_json(capsys, "quantize", ckpt, "--out", out, "--qat-epochs", "0")
+        assert code == 2 and what in r["error"], r
+    assert (open(ckpt, "rb").read(), open(data, "rb").read()) == before
+
+
+def test_an_unwritable_out_is_found_before_training(tmp_path, capsys, monkeypatch):
+    import gen.cmd_train
+    trained = []
+    monkeypatch.setattr(gen.cmd_train, "fit", lambda *a, **k: trained.append(1))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, r = run_json(capsys, "train", "--data", small_data(tmp_path), "--out", str(blocker / "x.pt"))
+    assert code == 2 and f"{blocker} is a file, not a folder" in r["error"] and ".tmp" not in r["error"]
+    code, r = run_json(capsys, "train", "--data", small_data(tmp_path), "--out", str(tmp_path))
+    assert code == 2 and "is a directory" in r["error"]
+    assert not trained
+
+
+def test_the_demo_never_retrains_over_the_shipped_checkpoints(capsys):
+    code, r = run_json(capsys, "demo", "--retrain", "--workdir", os.path.join(ROOT, "gen", "models"), "--no-synth")
+    assert code == 2 and "a shipped checkpoint" in r["error"]
+
+
+# ---- divergence: no NaN model is written -----------------------------------------------------------
+
+@pytest.mark.parametrize("option,value", [("--lr", "inf"), ("--lr", "nan"), ("--activity-reg", "nan"),
+                                          ("--activity-reg", "inf")])
+def test_non_finite_settings_are_refused_and_nothing_is_written(tmp_path, capsys, option, value):
+    out = tmp_path / "x.pt"
+    code, r = run_json(capsys, "train", "--data", small_data(tmp_path), "--out", str(out), "--epochs", "1",
+                       "--hidden", "4", option, value)
+    assert code == 2 and option.lstrip("-").replace("-", "_") in r["error"] and not out.exists()
+
+
+def test_a_loss_that_becomes_nan_stops_training(tmp_path):
+    from sw.datasets import load
+    from sw.train import TrainConfig, TrainingDiverged, build_egru, fit
+
+    data = load(data=small_data(tmp_path))
+    cfg = TrainConfig(hidden=4, epochs=2)
+    model = build_egru(cfg, data)
+
+    def poison(epoch):
+        with torch.no_grad():
+            model.readout.bias[0] = float("nan")
+
+    with pytest.raises(TrainingDiverged, match="the loss is nan in epoch 1, batch 1"):
+        fit(model, data, cfg, before_epoch=poison)
+
+
+@pytest.mark.parametrize("lr", ["1e20", "1e38"])
+def test_a_huge_learning_rate_diverges_with_a_clear_error(tmp_path, capsys, lr):
+    out = tmp_path / "x.pt"
+    code, r = run_json(capsys, "train", "--data", small_data(tmp_path), "--out", str(out), "--epochs", "3",
+                       "--hidden", "4", "--lr", lr)
+    assert code == 2 and "training diverged" in r["error"] and not out.exists()
+
+
+def test_quantize_refuses_a_non_finite_fine_tuning_rate(tmp_path, capsys):
+    data = small_data(tmp_path)
+    ckpt = str(tmp_path / "a.pt")
+    assert run_json(capsys, "train", "--data", data, "--out", ckpt, "--epochs", "1", "--hidden", "4")[0] == 0
+    out = tmp_path / "m.egru"
+    for lr in ("inf", "nan"):
+        code, r = run_json(capsys, "quantize", ckpt, "--out", str(out), "--qat-epochs", "2", "--lr", lr)
+        assert code == 2 and ("lr must be" in r["error"] or "diverged" in r["error"]), r
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--epochs", "1", "--hidden", "4"], ["quantize", "CKPT"], ["demo"]])
+def test_seed_overflow_names_seed(tmp_path, capsys, command):
+    command = [str(tmp_path / "a.pt") if c == "CKPT" else c for c in command]
+    if "train" in command:
+        command += ["--data", small_data(tmp_path), "--out", str(tmp_path / "b.pt")]
+    if "demo" in command:
+        command += ["--workdir", str(tmp_path / "demo"), "--no-synth"]
+    if "quantize" in command:
+        tiny_checkpoint(tmp_path / "a.pt")
+    code, r = run_json(capsys, *command, "--seed", str(2**70))
+    assert code == 2 and "--seed must be an integer in [0, 2**63 - 1]" in r["error"]
+
+
+def test_labels_with_gaps_warn(tmp_path, capsys):
+    from tests.test_datasets import write_npz
+    rng = np.random.default_rng(0)
+    data = write_npz(tmp_path / "g.npz", y_train=(np.arange(20) % 3) * 5, y_test=np.zeros(6, np.int64),
+                     x_train=rng.random((20, 5, 3), dtype=np.float32))
+    assert main(["train", "--data", data, "--out", str(tmp_path / "g.pt"), "--epochs", "1", "--hidden", "4",
+                 "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 8 of the 11 classes 0..10 never occur in y_train (1, 2, 3, 4, 6, 7, 8, 9)" in err
