@@ -224,3 +224,55 @@ def test_labels_with_gaps_warn(tmp_path, capsys):
                  "--json"]) == 0
     err = capsys.readouterr().err
     assert "warning: 8 of the 11 classes 0..10 never occur in y_train (1, 2, 3, 4, 6, 7, 8, 9)" in err
+
+
+# ---- usage errors and Ctrl-C: one JSON object, no traceback ----------------------------------------
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--hidden", "x"], "argument --hidden: invalid int value: 'x'"),
+    (["bogus"], "invalid choice: 'bogus'"),
+    (["verilog", "m.egru"], "the following arguments are required: -o/--out"),
+])
+def test_argument_errors_honour_json(capsys, argv, message):
+    code = main([*argv, "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and json.loads(captured.out) == {"error": json.loads(captured.out)["error"]}
+    assert message in json.loads(captured.out)["error"]
+    assert "usage: egru" in captured.err  # the usage line stays on stderr
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and message in captured.err
+
+
+def _interrupt(tmp_path, *argv):
+    """Start `egru ARGV`, wait for its training progress bar, send SIGINT: (status, stdout, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    err = open(tmp_path / "err.txt", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "gen.cli", *argv], stdout=subprocess.PIPE, stderr=err, text=True,
+                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while "train EGRU" not in (tmp_path / "err.txt").read_text() and time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp_path / "err.txt").read_text()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out, (tmp_path / "err.txt").read_text()
+
+
+def test_ctrl_c_during_training_exits_130_with_one_line(tmp_path):
+    out_file = tmp_path / "never.pt"
+    code, out, err = _interrupt(tmp_path, "train", "--task", "digits", "--epochs", "100000", "--out", str(out_file))
+    assert code == 130 and out == ""
+    assert "Traceback" not in err and "egru train: interrupted" in err
+    assert not out_file.exists()
+
+
+def test_ctrl_c_with_json_gives_one_json_object(tmp_path):
+    code, out, err = _interrupt(tmp_path, "train", "--task", "digits", "--epochs", "100000",
+                                "--out", str(tmp_path / "never.pt"), "--json")
+    assert code == 130 and json.loads(out) == {"error": "interrupted"} and out.count("\n") == 1
+    assert "Traceback" not in err
