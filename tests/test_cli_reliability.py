@@ -276,3 +276,56 @@ def test_ctrl_c_with_json_gives_one_json_object(tmp_path):
                                 "--out", str(tmp_path / "never.pt"), "--json")
     assert code == 130 and json.loads(out) == {"error": "interrupted"} and out.count("\n") == 1
     assert "Traceback" not in err
+
+
+# ---- outputs written together: a failed run leaves the previous ones ---------------------------------
+
+def _model_file(path):
+    from sw import modelfile
+    from tests.random_models import random_config, random_params
+    cfg = random_config(3)
+    modelfile.save(str(path), cfg, random_params(cfg, 3))
+    return str(path)
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, ValueError])
+def test_a_failed_verilog_run_leaves_the_previous_outputs(tmp_path, capsys, monkeypatch, failure):
+    import gen.cmd_verilog
+    model = _model_file(tmp_path / "m.egru")
+    out = tmp_path / "v"
+    assert run_json(capsys, "verilog", model, "-o", str(out))[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(before) == {"egru_core.v", "egru_core.json"}
+
+    def fail(*a, **k):
+        raise failure("stopped after the Verilog was written")
+
+    monkeypatch.setattr(gen.cmd_verilog, "schedule_summary", fail)
+    code, r = run_json(capsys, "verilog", model, "-o", str(out), "--lanes", "2")
+    assert code == (130 if failure is KeyboardInterrupt else 2)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing new, no temporary left
+
+
+def test_verilog_outputs_are_replaced_together_with_the_usual_permissions(tmp_path, capsys):
+    model = _model_file(tmp_path / "m.egru")
+    out = tmp_path / "v"
+    old = os.umask(0o022)
+    try:
+        assert run_json(capsys, "verilog", model, "-o", str(out))[0] == 0
+        _, r = run_json(capsys, "verilog", model, "-o", str(out), "--lanes", "2")
+    finally:
+        os.umask(old)
+    assert json.loads((out / "egru_core.json").read_text())["lanes"] == 2 == r["lanes"]
+    assert r["verilog"] == str(out / "egru_core.v")
+    assert sorted(p.name for p in out.iterdir()) == ["egru_core.json", "egru_core.v"]
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in out.iterdir())
+
+
+def test_verilog_never_writes_over_its_model_file_and_names_a_bad_folder(tmp_path, capsys):
+    model = _model_file(tmp_path / "egru_core.json")
+    before = open(model, "rb").read()
+    code, r = run_json(capsys, "verilog", model, "-o", str(tmp_path))
+    assert code == 2 and "would overwrite the model file" in r["error"]
+    assert open(model, "rb").read() == before
+    code, r = run_json(capsys, "verilog", model, "-o", model)
+    assert code == 2 and "is a file, not a folder" in r["error"]
