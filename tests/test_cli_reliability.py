@@ -329,3 +329,51 @@ def test_verilog_never_writes_over_its_model_file_and_names_a_bad_folder(tmp_pat
     assert open(model, "rb").read() == before
     code, r = run_json(capsys, "verilog", model, "-o", model)
     assert code == 2 and "is a file, not a folder" in r["error"]
+
+
+# ---- egru synth --from-logs: only the logs of the design asked for -------------------------------------
+
+def _fake_run(folder, stamp=None):
+    """The files a finished synthesis leaves (enough for the report's parser), optionally stamped."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stat.json").write_text(json.dumps({"design": {"num_cells_by_type": {"SB_LUT4": 7}}}))
+    (folder / "yosys.log").write_text("")
+    (folder / "nextpnr.log").write_text("")
+    if stamp is not None:
+        (folder / "design.json").write_text(json.dumps(stamp))
+
+
+def _stamp(model, target="ice40-up5k"):
+    from gen.cmd_synth import design_stamp
+    from gen.targets import target as find
+    from gen.verilog import build_top
+    top, _ = build_top(model, divisor=104)
+    return design_stamp(find(target), model, top.core, False)
+
+
+def test_from_logs_refuses_unstamped_logs(tmp_path, capsys):
+    from tests.test_synth import small_model
+    model = str(tmp_path / "s.egru")
+    small_model(model)
+    _fake_run(tmp_path / "out")
+    code, r = run_json(capsys, "synth", model, "--target", "ice40-up5k", "-o", str(tmp_path / "out"), "--from-logs")
+    assert code == 2 and "has no design.json" in r["error"]
+
+
+def test_from_logs_refuses_logs_of_another_target_model_or_design(tmp_path, capsys):
+    from tests.test_synth import small_model
+    model, other = str(tmp_path / "s.egru"), str(tmp_path / "t.egru")
+    small_model(model)
+    small_model(other, lut_bits=7)
+    out = tmp_path / "out"
+    cases = [(_stamp(model, "ecp5-25k"), "target 'ecp5-25k', asked 'ice40-up5k'"),
+             (_stamp(other), "the model file"),
+             ({**_stamp(model), "lanes": 4}, "lanes 4, asked 1"),
+             ({**_stamp(model), "pipeline": "deep"}, "pipeline 'deep', asked 'short'")]
+    for stamp, message in cases:
+        _fake_run(out, stamp)
+        code, r = run_json(capsys, "synth", model, "--target", "ice40-up5k", "-o", str(out), "--from-logs")
+        assert code == 2 and "are of another design" in r["error"] and message in r["error"], r
+    _fake_run(out, _stamp(model))  # its own logs: the report is rebuilt
+    code, r = run_json(capsys, "synth", model, "--target", "ice40-up5k", "-o", str(out), "--from-logs")
+    assert code == 0 and r["luts"] == 7, r
