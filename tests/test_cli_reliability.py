@@ -377,3 +377,20 @@ def test_from_logs_refuses_logs_of_another_target_model_or_design(tmp_path, caps
     _fake_run(out, _stamp(model))  # its own logs: the report is rebuilt
     code, r = run_json(capsys, "synth", model, "--target", "ice40-up5k", "-o", str(out), "--from-logs")
     assert code == 0 and r["luts"] == 7, r
+
+
+# ---- the driver's messages name what the user gave ------------------------------------------------
+
+@pytest.mark.parametrize("url", ["socket://127.0.0.1", "socket://127.0.0.1:", "socket://:5555",
+                                 "socket://localhost:99999", "socket://host:port"])
+def test_a_socket_url_without_a_port_is_named(url):
+    from sw.driver import Accelerator, DriverError
+    with pytest.raises(DriverError, match="a socket URL needs a host and a port, socket://HOST:PORT"):
+        Accelerator(url)
+
+
+def test_a_bad_timeout_does_not_mention_retries():
+    from sw.driver import Accelerator
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got 0") as e:
+        Accelerator("socket://127.0.0.1:1", timeout=0)
+    assert "retries" not in str(e.value)
