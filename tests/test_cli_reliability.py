@@ -394,3 +394,20 @@ def test_a_bad_timeout_does_not_mention_retries():
     with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got 0") as e:
         Accelerator("socket://127.0.0.1:1", timeout=0)
     assert "retries" not in str(e.value)
+
+
+def test_sim_and_board_check_their_folders_first(tmp_path, capsys):
+    from tests.test_synth import small_model
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    model = str(tmp_path / "s.egru")
+    small_model(model)
+    code, r = run_json(capsys, "sim", model, "--build-dir", str(blocker))
+    assert code == 2 and "is a file, not a folder" in r["error"]
+    inside = tmp_path / "b" / "verilog"
+    inside.mkdir(parents=True)
+    small_model(str(inside / "egru_core.v"))
+    code, r = run_json(capsys, "sim", str(inside / "egru_core.v"), "--build-dir", str(tmp_path / "b"))
+    assert code == 2 and "would overwrite the model file" in r["error"]
+    code, r = run_json(capsys, "board", "ulx3s-85f", model, "-o", str(blocker))
+    assert code == 2 and "is a file, not a folder" in r["error"]
