@@ -123,6 +123,9 @@ def load_npz(path: str) -> SequenceDataset:
             bad = np.argwhere(~np.isfinite(x))[0]
             raise DatasetError(f"{path}: x_{split} holds NaN or infinite values "
                                f"(first at index {tuple(int(i) for i in bad)})")
+        if x.dtype.itemsize > 4 and np.abs(x).max() > np.finfo(np.float32).max:  # would become inf
+            raise DatasetError(f"{path}: x_{split} holds values beyond float32's range "
+                               f"(largest magnitude {float(np.abs(x).max()):g}); training computes in float32")
         if y.min() < 0:
             raise DatasetError(f"{path}: y_{split} holds negative label {int(y.min())}")
         if int(y.max()) >= MAX_CLASSES:  # also what would overflow int64 or ask for a huge readout

@@ -50,6 +50,7 @@ CORRUPTIONS = {
     "one-class": (dict(y_train=np.zeros(20, np.int64), y_test=np.zeros(6, np.int64)), "single class"),
     "shape-mismatch": (dict(x_test=np.zeros((6, 4, 3), np.float32)), "x_train sequences are \\[T, I\\]"),
     "empty": (dict(x_test=np.zeros((0, 5, 3), np.float32), y_test=np.zeros(0, np.int64)), "holds no sequences"),
+    "beyond-float32": (dict(x_train=np.full((20, 5, 3), 1e300)), "x_train holds values beyond float32's range"),
     "label-2**40": (dict(y_train=np.full(20, 2**40)), "y_train holds label 1099511627776; .* at most 4096"),
     "label-int64-max": (dict(y_train=np.full(20, np.iinfo(np.int64).max)), "label 9223372036854775807; .* at most"),
     "label-uint64-max": (dict(y_test=np.full(6, np.iinfo(np.uint64).max)), "y_test holds label 18446744073709551615"),
