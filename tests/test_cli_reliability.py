@@ -396,7 +396,7 @@ def test_a_bad_timeout_does_not_mention_retries():
     assert "retries" not in str(e.value)
 
 
-def test_sim_and_board_check_their_folders_first(tmp_path, capsys):
+def test_sim_board_and_serve_sim_check_their_folders_first(tmp_path, capsys):
     from tests.test_synth import small_model
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -410,4 +410,6 @@ def test_sim_and_board_check_their_folders_first(tmp_path, capsys):
     code, r = run_json(capsys, "sim", str(inside / "egru_core.v"), "--build-dir", str(tmp_path / "b"))
     assert code == 2 and "would overwrite the model file" in r["error"]
     code, r = run_json(capsys, "board", "ulx3s-85f", model, "-o", str(blocker))
+    assert code == 2 and "is a file, not a folder" in r["error"]
+    code, r = run_json(capsys, "serve-sim", model, "--build-dir", str(blocker))
     assert code == 2 and "is a file, not a folder" in r["error"]
