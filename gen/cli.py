@@ -3,7 +3,9 @@
 Every subcommand takes ``--json``: it then prints exactly one JSON object on stdout (the
 result, or ``{"error": ...}``) and keeps progress bars and messages on stderr. Without
 ``--json`` it prints a readable summary on stdout. Bad input exits with status 2 and a
-message that names the problem.
+message that names the problem (argument errors too: with ``--json`` they are one JSON object
+as well). Ctrl-C stops any command with status 130 and one line (``{"error": "interrupted"}``
+with ``--json``), never a traceback.
 """
 
 import argparse
@@ -41,9 +43,26 @@ class UsageError(ValueError):
     """Input the user can fix; reported without a traceback."""
 
 
+class ArgumentsError(UsageError):
+    """A command line argparse refuses; carries the usage line of the (sub)command."""
+
+    def __init__(self, message: str, prog: str, usage: str):
+        super().__init__(message)
+        self.prog, self.usage = prog, usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing and exiting, so that main() can answer in JSON."""
+
+    def error(self, message):
+        raise ArgumentsError(message, self.prog, self.format_usage())
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="egru", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="egru", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for cmd in COMMANDS:
         p = sub.add_parser(cmd.NAME, help=cmd.HELP, description=cmd.DESCRIPTION,
@@ -73,11 +92,23 @@ def _warning_line(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ArgumentsError as e:
+        if "--json" in argv:
+            print(json.dumps({"error": str(e)}))
+        print(f"{e.usage}{e.prog}: error: {e}", file=sys.stderr)
+        return 2
     _venv_tools_on_path()
     warnings.showwarning = _warning_line
     try:
         result = args.run(args)
+    except KeyboardInterrupt:
+        if args.json:
+            print(json.dumps({"error": "interrupted"}), flush=True)
+        print(f"egru {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except (ValueError, OSError) as e:
         # ValueError covers every validation error of the project (DatasetError,
         # CheckpointError, UsageError, bad parameters); OSError a file we cannot write.

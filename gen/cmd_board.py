@@ -8,6 +8,7 @@ from gen.progress import say
 from gen.synth import parse_mapping, parse_pnr, parse_stat, resources
 from gen.verilog import PIPELINE_HELP, build_top, schedule_summary
 from hw.spec import PIPELINES
+from sw.files import check_output_folder
 
 NAME = "board"
 HELP = "build a bitstream of the accelerator for a development board"
@@ -47,6 +48,8 @@ def run(args) -> dict:
     plan = check_fit_or_force(top.core, b.target, args.force, args.quiet)
     runtime = args.runtime_weights
     out = args.out or os.path.join("build", "board", b.name)
+    check_output_folder(out, ["egru_board.v", "egru_board.rpt", "egru_board.tim", "stat.json", "nextpnr.json",
+                              "report.json", b.bitstream.format(name="egru_board")], [("the model file", args.model)])
     say(f"building for {b.name} ({b.target.device}, {clock / 1e6:g} MHz clock, UART divisor {divisor}) in {out}; "
         f"Yosys and nextpnr take minutes ...", args.quiet)
     files = boards.build(b, top, out, runtime, plan["spram"])

@@ -25,10 +25,12 @@ from hw.spec import PIPELINES
 from sw import checkpoint, cycles, modelfile, threads
 from sw.activity import threshold_sweep
 from sw.datasets import load
+from sw.files import check_output_folder
 from sw.golden import op_counts, quantize_inputs
 from sw.golden import run as golden_run
 from sw.hwimage import image_from_params
 from sw.quantize import QuantSettings
+from sw.train import check_seed
 
 NAME = "demo"
 HELP = "run the whole pipeline on the built-in digits model and print a report"
@@ -91,6 +93,8 @@ def _run(args) -> dict:
         raise ValueError(f"--lanes must be an integer in [1, 64], got {args.lanes}")
     if args.epochs < 1:
         raise ValueError(f"--epochs must be a positive integer, got {args.epochs}")
+    check_seed(args.seed)
+    _check_workdir(args.workdir)
     os.makedirs(args.workdir, exist_ok=True)
     data = load(task="digits")
     quiet = ["--quiet"] if args.quiet else []
@@ -145,6 +149,13 @@ def _run(args) -> dict:
     if simulated["mismatches"]:
         report["failed"] = f"{simulated['mismatches']} of {simulated['samples']} sequences differ from the golden model"
     return report
+
+
+def _check_workdir(workdir: str) -> None:
+    """The demo's checkpoints and model file go into ``workdir``: never over the shipped ones."""
+    names = ["digits.pt", "digits.egru", *(os.path.basename(regularised_model(r)) for r in ACTIVITY_REG)]
+    shipped = [("a shipped checkpoint", os.path.join(MODELS, n)) for n in names if n.endswith(".pt")]
+    check_output_folder(workdir, names, shipped, option="--workdir")
 
 
 def throughput(cycles_per_step: float, fmax_mhz: float, dense_ops_per_step: int) -> dict:

@@ -8,9 +8,10 @@ import torch
 from gen.progress import bar, say
 from sw import checkpoint, modelfile, threads
 from sw.datasets import load_recorded
+from sw.files import check_output
 from sw.qat import QATModel
 from sw.quantize import QuantSettings, choose_config, fine_tune, golden_eval, weight_sparsity
-from sw.train import Timer, TrainConfig, evaluate, seed_everything
+from sw.train import Timer, TrainConfig, check_seed, evaluate, seed_everything
 
 NAME = "quantize"
 HELP = "quantize (and optionally prune) a trained model into an .egru model file"
@@ -49,6 +50,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> dict:
+    check_seed(args.seed)
     settings = QuantSettings(weight_bits=args.weight_bits, state_bits=args.state_bits,
                              input_bits=args.input_bits, prune=args.prune, balance_lanes=args.balance_lanes,
                              qat_epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
@@ -66,6 +68,9 @@ def _data_of(blob: dict):
 
 def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quiet=False,
              checkpoint_path: str | None = None) -> dict:
+    source_kind, _, source_path = data.source.partition(":")
+    check_output(out, [("the checkpoint", checkpoint_path or ""),
+                       ("the data set", source_path if source_kind == "npz" else "")])
     seed_everything(s.seed)
     float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
     cfg = choose_config(model, data.x_train, s, data.steps)

@@ -10,6 +10,7 @@ from gen.progress import say
 from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, write_verilog
 from hw.spec import PIPELINES
 from sim import bridge
+from sw.files import check_output_folder
 
 NAME = "serve-sim"
 HELP = "simulate the accelerator's UART top and serve its pins on a TCP port"
@@ -44,6 +45,8 @@ def add_arguments(p) -> None:
 
 
 def run(args):
+    check_output_folder(os.path.join(args.build_dir, "verilog"), [f"{UART_TOP}.v"], [("the model file", args.model)],
+                        option="--build-dir")
     top, _ = build_top(args.model, divisor=args.divisor, lanes=args.lanes, depth=args.depth, pipeline=args.pipeline)
     say(f"elaborating {UART_TOP} ({top.core.geometry.P} lanes, {top.core.geometry.depth} weight words "
         f"per lane) ...", args.quiet)

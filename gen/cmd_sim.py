@@ -12,6 +12,7 @@ from hw.spec import PIPELINES
 from sim import runner
 from sim.spec import build_spec
 from sw.datasets import load_recorded
+from sw.files import check_output_folder
 from sw.golden import quantize_inputs
 from sw.golden import run as golden_run
 from sw.perf import schedule_report
@@ -50,6 +51,8 @@ def run(args) -> dict:
         v = getattr(args, name)
         if not 0.0 <= v < 1.0:
             raise ValueError(f"--{name} must be a probability in [0, 1), got {v}")
+    verilog_dir = os.path.join(args.build_dir, "verilog")
+    check_output_folder(verilog_dir, ["egru_core.v"], [("the model file", args.model)], option="--build-dir")
     core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace, pipeline=args.pipeline)
     data = load_recorded(model.meta.get("data"))
     x, y = data.x_test, data.y_test
@@ -58,7 +61,6 @@ def run(args) -> dict:
     cfg = core.image.cfg
     x_q = quantize_inputs(x, cfg)
     golden = golden_run(cfg, model.params, x_q)
-    verilog_dir = os.path.join(args.build_dir, "verilog")
     path = write_verilog(core, verilog_dir)
     say(f"simulating {len(x)} sequences on {args.simulator} ({core.geometry.P} lanes); "
         f"the first build of a design compiles for a while ...", args.quiet)

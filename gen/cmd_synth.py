@@ -1,5 +1,6 @@
 """`egru synth`: synthesis and place-and-route report of the accelerator for one FPGA target."""
 
+import hashlib
 import json
 import os
 
@@ -8,6 +9,7 @@ from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, core_memo
 from gen.targets import TARGETS, target
 from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, schedule_summary, write_verilog
 from hw.spec import PIPELINES
+from sw.files import check_output_folder, write_atomic
 
 NAME = "synth"
 HELP = "synthesise and place-and-route the accelerator for an FPGA and report resources and Fmax"
@@ -31,7 +33,9 @@ write every memory). Elsewhere everything is in the bitstream (weights: unless
 --runtime-weights); the report's runtime_loaded lists what the driver must write.
 
 Outputs in OUT (default build/synth/TARGET-pP): the Verilog, the Yosys script and log, the
-netlist, nextpnr's log and report, and report.json.
+netlist, nextpnr's log and report, report.json, and design.json: the target, the model file's
+hash, lanes, pipeline, depth and --runtime-weights that the logs are of. --from-logs refuses
+logs that were made for another design (or that carry no such record).
 
 Example: egru synth runs/digits.egru --target ecp5-25k --lanes 2"""
 
@@ -66,14 +70,21 @@ def run(args) -> dict:
     plan = check_fit_or_force(core, t, args.force, args.quiet)
     out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}")
     runtime = args.runtime_weights
+    stamp = design_stamp(t, args.model, core, runtime)
     if args.from_logs:
+        check_stamp(out, stamp)
         raw = collect(t, out)
     else:
+        check_output_folder(out, OUTPUTS, [("the model file", args.model)])
+        stamp_path = os.path.join(out, STAMP)
+        if os.path.exists(stamp_path):  # the logs are about to change: they describe no design until done
+            os.remove(stamp_path)
         say(f"elaborating {UART_TOP} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
             args.quiet)
         path = write_verilog(top, out, name=UART_TOP)
         raw = synthesize(t, path, out, UART_TOP, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
                          args.timeout)
+        write_json(stamp_path, stamp)
     report = assemble(t, raw, plan, core, runtime)
     report.update({"model": args.model, "folder": out})
     report.update(schedule_summary(core.image, model, args.quiet))
@@ -83,6 +94,42 @@ def run(args) -> dict:
         report["us_per_step"] = None
     write_json(os.path.join(out, "report.json"), report)
     return report
+
+
+STAMP = "design.json"  # what the logs in a folder are of
+OUTPUTS = (f"{UART_TOP}.v", "synth.ys", "yosys.log", "yosys.out", "stat.json", "netlist.json", "nextpnr.log",
+           "nextpnr.json", "pins.cst", "report.json", STAMP)
+
+
+def design_stamp(t, model_path: str, core, runtime_weights: bool) -> dict:
+    """The design a synthesis run is of: enough to tell whether logs belong to a request."""
+    with open(model_path, "rb") as f:
+        model_hash = hashlib.sha256(f.read()).hexdigest()
+    g = core.geometry
+    return {"target": t.name, "model_sha256": model_hash, "lanes": g.P, "pipeline": g.cfg.pipeline,
+            "depth": g.depth, "runtime_weights": runtime_weights}
+
+
+def check_stamp(folder: str, stamp: dict) -> None:
+    """--from-logs: refuse logs that are not of ``stamp``'s design, naming what differs."""
+    path = os.path.join(folder, STAMP)
+    try:
+        with open(path) as f:
+            found = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"--from-logs: {folder} has no {STAMP}, so nothing says which target, model and design "
+                         f"its logs are of; run the synthesis again without --from-logs") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--from-logs: {path} is unreadable ({e}); run the synthesis again") from None
+    found = found if isinstance(found, dict) else {}
+    differ = []
+    for key, asked in stamp.items():
+        if found.get(key) != asked:
+            differ.append("the model file (another model, or this one changed)" if key == "model_sha256"
+                          else f"{key} {found.get(key)!r}, asked {asked!r}")
+    if differ:
+        raise ValueError(f"--from-logs: the logs in {folder} are of another design: {'; '.join(differ)}; "
+                         f"give the same options as the run that made them, or run it again")
 
 
 def check_fit_or_force(core, t, force: bool, quiet: bool) -> dict:
@@ -129,10 +176,7 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
 
 
 def write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def render(r: dict) -> str:

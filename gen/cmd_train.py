@@ -3,10 +3,11 @@
 import dataclasses
 import os
 
-from gen.progress import bar
+from gen.progress import bar, say
 from sw import checkpoint, threads
-from sw.datasets import TASKS, load
-from sw.train import Timer, TrainConfig, build_egru, build_gru, count_params, evaluate, fit, seed_everything
+from sw.datasets import TASKS, load, missing_labels
+from sw.files import check_output
+from sw.train import Timer, TrainConfig, build_egru, build_gru, check_seed, count_params, evaluate, fit, seed_everything
 
 NAME = "train"
 HELP = "train the float EGRU classifier on a built-in task or your own data"
@@ -66,6 +67,7 @@ def config_from_args(args) -> TrainConfig:
 
 
 def run(args) -> dict:
+    check_seed(args.seed)
     cfg = config_from_args(args)
     data = load(task=args.task or (None if args.data else "digits"), data=args.data)
     out = args.out or os.path.join("runs", f"{data.name}.pt")
@@ -74,6 +76,15 @@ def run(args) -> dict:
 
 
 def train(cfg: TrainConfig, data, out: str, *, baseline: bool = False, quiet: bool = False) -> dict:
+    """Train, evaluate and write the checkpoint ``out``; ``out`` is checked first (not the data
+    set, a place that can be written), so a bad one costs no training time."""
+    source_kind, _, source_path = data.source.partition(":")
+    check_output(out, [("the data set", source_path if source_kind == "npz" else "")])
+    gaps = missing_labels(data)
+    if gaps:
+        shown = ", ".join(map(str, gaps[:10])) + (", ..." if len(gaps) > 10 else "")
+        say(f"warning: {len(gaps)} of the {data.num_classes} classes 0..{data.num_classes - 1} never occur in "
+            f"y_train ({shown}); labels should be 0..C-1 without gaps", quiet)
     seed_everything(cfg.seed)
     model = build_egru(cfg, data)
     with Timer() as t, bar(cfg.epochs, "train EGRU", quiet) as b:

@@ -6,6 +6,7 @@ import os
 from gen.progress import say
 from gen.verilog import PIPELINE_HELP, TOP, build_core, lint, ports, schedule_summary, write_verilog
 from hw.spec import PIPELINES
+from sw.files import check_output_folder, staged
 
 NAME = "verilog"
 HELP = "generate the Verilog of the accelerator core for a model file"
@@ -32,10 +33,23 @@ def add_arguments(p) -> None:
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only on the result")
 
 
+OUTPUTS = (f"{TOP}.v", f"{TOP}.json")
+
+
 def run(args) -> dict:
+    """Both outputs are made in a temporary folder inside OUT and renamed into place together,
+    so a failed or interrupted run leaves the previous .v and .json as they were."""
+    check_output_folder(args.out, OUTPUTS, [("the model file", args.model)])
     core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace, pipeline=args.pipeline)
+    with staged(args.out) as stage:
+        result = _generate(args, core, model, stage)
+    return result
+
+
+def _generate(args, core, model, stage: str) -> dict:
     say(f"elaborating {TOP} ({core.geometry.P} lanes) ...", args.quiet)
-    path = write_verilog(core, args.out)
+    staged_path = write_verilog(core, stage)
+    path = os.path.join(args.out, f"{TOP}.v")
     mems = [{"name": n, "depth": d, "width": w, "bits": d * w} for n, d, w in core.memories]
     result = {
         "verilog": path,
@@ -51,12 +65,12 @@ def run(args) -> dict:
     }
     result.update(schedule_summary(core.image, model, args.quiet))
     if args.lint:
-        clean, output = lint(path)
+        clean, output = lint(staged_path)
         result["lint_clean"] = clean
         if not clean:
-            say(output, args.quiet)
-    with open(os.path.join(args.out, f"{TOP}.json"), "w") as f:
-        json.dump({k: v for k, v in result.items()}, f, indent=1)
+            say(output.replace(staged_path, path), args.quiet)
+    with open(os.path.join(stage, f"{TOP}.json"), "w") as f:
+        json.dump(result, f, indent=1)
     return result
 
 

@@ -14,6 +14,7 @@ from hw.spec.layout import with_depth
 from hw.top import UARTTop
 from sw import modelfile
 from sw.datasets import DatasetError, load_recorded
+from sw.files import write_atomic
 from sw.golden import quantize_inputs
 from sw.hwimage import image_from_params
 from sw.perf import schedule_report
@@ -64,12 +65,8 @@ def package_version() -> str:
 def write_verilog(design, out_dir: str, name: str = TOP) -> str:
     """Write <out_dir>/<name>.v (memories initialised with the model) atomically."""
     text = verilog.convert(design, name=name, emit_src=False)
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"{name}.v")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
     return path
 
 

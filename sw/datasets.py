@@ -10,6 +10,9 @@ import os
 
 import numpy as np
 
+from hw.spec import MAX_CLASSES
+from sw.files import file_problem
+
 TASKS = ("digits", "mnist1d")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -101,8 +104,9 @@ def _mnist1d() -> SequenceDataset:
 def load_npz(path: str) -> SequenceDataset:
     """Load and validate a user's data set: keys x_train [N, T, I] float, y_train [N] int,
     x_test [M, T, I] float, y_test [M] int. Raises DatasetError naming the first problem."""
-    if not os.path.isfile(path):
-        raise DatasetError(f"{path}: no such file")
+    problem = file_problem(path)
+    if problem:
+        raise DatasetError(f"{path}: {problem}")
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # np.load would treat anything else as a pickle
             raise DatasetError(f"{path}: not a readable .npz file (an .npz is a zip archive of "
@@ -143,8 +147,14 @@ def load_npz(path: str) -> SequenceDataset:
             bad = np.argwhere(~np.isfinite(x))[0]
             raise DatasetError(f"{path}: x_{split} holds NaN or infinite values "
                                f"(first at index {tuple(int(i) for i in bad)})")
+        if x.dtype.itemsize > 4 and np.abs(x).max() > np.finfo(np.float32).max:  # would become inf
+            raise DatasetError(f"{path}: x_{split} holds values beyond float32's range "
+                               f"(largest magnitude {float(np.abs(x).max()):g}); training computes in float32")
         if y.min() < 0:
             raise DatasetError(f"{path}: y_{split} holds negative label {int(y.min())}")
+        if int(y.max()) >= MAX_CLASSES:  # also what would overflow int64 or ask for a huge readout
+            raise DatasetError(f"{path}: y_{split} holds label {int(y.max())}; labels must be class "
+                               f"numbers 0..C-1 with C at most {MAX_CLASSES} (the accelerator's readout)")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DatasetError(f"{path}: x_train sequences are [T, I] = "
                            f"{list(arrays['x_train'].shape[1:])} but x_test are "
@@ -171,13 +181,20 @@ def _make(name, source, x_tr, y_tr, x_te, y_te, num_classes=None) -> SequenceDat
     return SequenceDataset(name, x_tr, y_tr, x_te, y_te, num_classes, source, h.hexdigest())
 
 
+def missing_labels(data: SequenceDataset) -> list[int]:
+    """Class numbers below num_classes that no training sequence has (labels {0, 5, 10} leave
+    1-4 and 6-9 empty: a readout of 11 classes, 8 of them never trained)."""
+    return sorted(set(range(data.num_classes)) - set(np.unique(data.y_train).tolist()))
+
+
 def load_recorded(record: dict) -> SequenceDataset:
     """Load the data set a checkpoint or model file records ({"source", "sha256"}) and check
     that it is still the same data."""
     src = (record or {}).get("source", "")
     kind, _, where = src.partition(":")
     if kind not in ("task", "npz"):
-        raise DatasetError(f"no data set recorded (source {src!r}); give the data explicitly")
+        raise DatasetError(f"the model records no data set to load (source {src!r}); a checkpoint of "
+                           f"`egru train`, and a model file quantized from one, record it")
     data = load(task=where) if kind == "task" else load(data=where)
     if data.sha256 != record.get("sha256"):
         raise DatasetError(f"the data set {src} changed since the model was trained (hash differs)")

@@ -104,12 +104,26 @@ class SequenceOutput:
 _BUILD_FIELDS = [f.name for f in dataclasses.fields(EGRUConfig) if f.name not in ("lanes", "memory", "pipeline")]
 
 
+def _check_socket_url(url: str) -> None:
+    """pyserial's own error for ``socket://host`` is "'<=' not supported between int and NoneType"."""
+    if not url.startswith("socket://"):
+        return
+    address = url[len("socket://"):].split("?")[0].split("/")[0]
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise DriverError(f"{url}: a socket URL needs a host and a port, socket://HOST:PORT (for example "
+                          f"socket://127.0.0.1:5555; `egru serve-sim` prints its URL)")
+
+
 class Accelerator:
     """A connection to one accelerator (board or simulation)."""
 
     def __init__(self, url: str, timeout: float = 2.0, retries: int = 3, baudrate: int = 115200):
-        if not timeout > 0 or isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"timeout must be > 0 and retries a non-negative integer, got {timeout!r}, {retries!r}")
+        if not timeout > 0:  # each its own message: `egru run` has --timeout but no retries option
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+        _check_socket_url(url)
         self.url, self.timeout, self.retries = url, timeout, retries
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.02)

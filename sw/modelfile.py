@@ -14,14 +14,13 @@ ModelFileError naming the problem, and nothing is half-loaded.
 import dataclasses
 import hashlib
 import json
-import os
 import struct
-import tempfile
 
 import numpy as np
 import torch
 
 from hw.spec import LUT_KINDS, EGRUConfig
+from sw.files import file_problem, write_atomic
 from sw.golden import LayerParams, ModelParams
 
 MAGIC = b"EGRUMODL"
@@ -114,24 +113,16 @@ def save(path: str, cfg: EGRUConfig, p: ModelParams, meta: dict | None = None) -
         loads(data)
     except ModelFileError as e:
         raise ModelFileError(f"{path}: refusing to write an inconsistent model ({e})") from None
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".egru", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, data)
     return len(data)
 
 
 # ---- reading -------------------------------------------------------------------------------
 
 def load(path: str) -> Model:
-    if not os.path.isfile(path):
-        raise ModelFileError(f"{path}: no such file")
+    problem = file_problem(path)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
     with open(path, "rb") as f:
         data = f.read()
     try:
@@ -163,6 +154,8 @@ def loads(data: bytes) -> Model:
         meta = header.get("meta", {})
     except (ValueError, KeyError, TypeError) as e:
         raise ModelFileError(f"bad header: {e}") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"bad header: meta must be a JSON object, found {type(meta).__name__}")
     arrays = _read_tensors(directory, body[_PREFIX.size + header_len:])
     columns = {}
     params = _params(cfg, arrays, columns, surrogate)

@@ -16,7 +16,7 @@ from sw.classifier import EGRUClassifier
 from sw.fixedpoint import frac_for
 from sw.golden import GoldenResult, ModelParams, quantize_inputs, run
 from sw.qat import QATModel
-from sw.train import TrainConfig, fit
+from sw.train import TrainConfig, check_finite_positive, check_seed, fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,8 @@ class QuantSettings:
             raise ValueError(f"qat_epochs must be a non-negative integer, got {self.qat_epochs!r}")
         if self.prune and not self.qat_epochs:
             raise ValueError("pruning needs fine-tuning: give --qat-epochs > 0 with --prune")
+        check_finite_positive(self.lr, "lr")
+        check_seed(self.seed, "seed")
 
 
 def choose_config(model: EGRUClassifier, x_train: np.ndarray, s: QuantSettings, max_steps: int) -> EGRUConfig:

@@ -7,6 +7,7 @@ reaches a unit's state only where psi(v) != 0. That is the sparse BPTT of the EG
 """
 
 import dataclasses
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -18,6 +19,25 @@ import torch.nn as nn
 from sw import threads
 from sw.classifier import EGRUClassifier, GRUClassifier
 from sw.datasets import SequenceDataset
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the parameters became NaN or infinite: nothing trained is worth writing."""
+
+
+SEED_LIMIT = 2**63  # torch.manual_seed takes a 64-bit integer
+
+
+def check_seed(seed, name: str = "--seed") -> None:
+    """A seed torch and numpy both take, refused by ``name`` otherwise (torch's own error for
+    2**70 is "Overflow when unpacking long long", which names nothing)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**63 - 1], got {seed!r}")
+
+
+def check_finite_positive(value, name: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +64,14 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.activity_reg < 0:
-            raise ValueError(f"activity_reg must be >= 0, got {self.activity_reg!r}")
-        if not 0.0 <= self.init_activity < 0.5:
+        check_finite_positive(self.lr, "lr")
+        for name in ("activity_reg", "weight_decay"):  # NaN fails every comparison: test finiteness
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        check_seed(self.seed, "seed")
+        if not (math.isfinite(self.init_activity) and 0.0 <= self.init_activity < 0.5):
             raise ValueError(f"init_activity must be in [0, 0.5), got {self.init_activity!r}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
     def egru_kwargs(self) -> dict:
         return dict(thr_mean=self.thr_mean, dampening_factor=self.dampening_factor,
@@ -154,12 +174,23 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
             loss = loss_fn(logits, y[idx])
             if cfg.activity_reg and traces:
                 loss = loss + cfg.activity_reg * torch.stack([t.o.mean() for t in traces]).mean()
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training diverged: the loss is {loss.item()} in epoch {epoch + 1}, "
+                                       f"batch {i // cfg.batch_size + 1} (a smaller learning rate or activity "
+                                       f"regularisation weight may help); nothing was written")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            try:
+                opt.step()
+            except RuntimeError as e:  # Adam's step size overflows float at lr ~1e38
+                if "overflow" not in str(e):
+                    raise
+                raise TrainingDiverged(f"training diverged: the optimiser step overflows ({e}; a smaller "
+                                       f"learning rate may help); nothing was written") from None
             sched.step()
             total += loss.item() * len(idx)
         history.append(total / len(x))
+        _check_parameters_finite(model, epoch)
         for layer in [i for i, n in enumerate(events or []) if n == 0 and i not in warned]:
             warned.add(layer)
             warnings.warn(SilentLayerWarning(
@@ -169,6 +200,14 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     return history
+
+
+def _check_parameters_finite(model: nn.Module, epoch: int) -> None:
+    """The last optimiser step of an epoch can make a weight NaN after a finite loss."""
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise TrainingDiverged(f"training diverged: parameter {name} holds NaN or infinite values after "
+                                   f"epoch {epoch + 1} (a smaller learning rate may help); nothing was written")
 
 
 @torch.no_grad()

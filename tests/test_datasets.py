@@ -4,7 +4,7 @@ the problem."""
 import numpy as np
 import pytest
 
-from sw.datasets import DatasetError, load, load_npz
+from sw.datasets import DatasetError, load, load_npz, load_recorded, missing_labels
 
 
 def write_npz(path, **overrides):
@@ -50,6 +50,11 @@ CORRUPTIONS = {
     "one-class": (dict(y_train=np.zeros(20, np.int64), y_test=np.zeros(6, np.int64)), "single class"),
     "shape-mismatch": (dict(x_test=np.zeros((6, 4, 3), np.float32)), "x_train sequences are \\[T, I\\]"),
     "empty": (dict(x_test=np.zeros((0, 5, 3), np.float32), y_test=np.zeros(0, np.int64)), "holds no sequences"),
+    "beyond-float32": (dict(x_train=np.full((20, 5, 3), 1e300)), "x_train holds values beyond float32's range"),
+    "label-2**40": (dict(y_train=np.full(20, 2**40)), "y_train holds label 1099511627776; .* at most 4096"),
+    "label-int64-max": (dict(y_train=np.full(20, np.iinfo(np.int64).max)), "label 9223372036854775807; .* at most"),
+    "label-uint64-max": (dict(y_test=np.full(6, np.iinfo(np.uint64).max)), "y_test holds label 18446744073709551615"),
+    "a-million-classes": (dict(y_train=np.arange(20) * 50_000), "label 950000; .* at most 4096"),
 }
 
 
@@ -78,3 +83,20 @@ def test_a_file_that_is_not_npz_or_does_not_exist(tmp_path):
 def test_unknown_task_names_the_known_ones():
     with pytest.raises(DatasetError, match="unknown task 'mnist'; known tasks: digits"):
         load(task="mnist")
+
+
+def test_labels_with_gaps_are_listed(tmp_path):
+    d = load(data=write_npz(tmp_path / "gaps.npz", y_train=(np.arange(20) % 3) * 5, y_test=np.zeros(6, np.int64)))
+    assert d.num_classes == 11 and missing_labels(d) == [1, 2, 3, 4, 6, 7, 8, 9]
+    assert missing_labels(load(task="digits")) == []
+
+
+def test_a_directory_is_called_a_directory(tmp_path):
+    with pytest.raises(DatasetError, match="is a directory, not a file"):
+        load_npz(str(tmp_path))
+
+
+def test_no_recorded_data_set_does_not_ask_for_an_option_that_does_not_exist():
+    with pytest.raises(DatasetError, match="records no data set") as e:
+        load_recorded({})
+    assert "explicitly" not in str(e.value)

@@ -148,3 +148,31 @@ def test_every_quoted_command_names_options_its_subcommand_has():
             if option not in subcommands[sub]._option_string_actions:
                 problems.append(f"{doc}: `{command}`: egru {sub} has no {option}")
     assert not problems, "\n".join(problems)
+
+
+def _block_with(text: str) -> tuple[str, str]:
+    return next((lang, body) for doc, _, lang, body in BLOCKS if doc == "README.md" and text in body)
+
+
+def test_the_wait_for_serve_sim_stops_when_serve_sim_dies(tmp_path):
+    """The README's wait loop, with a server that died before it printed its address: the loop
+    must end (it spun forever), as a user's shell runs it (no -e)."""
+    _, body = _block_with("until grep -q serving")
+    loop = next(line for line in body.splitlines() if line.startswith("until "))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "serve.log").write_text("egru serve-sim: error: port in use\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp_path / "runs" / "serve.pid").write_text(str(dead.pid))
+    proc = subprocess.run(["bash", "-c", loop], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert "serving" not in (tmp_path / "runs" / "serve.log").read_text()  # it ended because the server is gone
+    assert proc.returncode == 0
+
+
+def test_the_data_set_example_runs_in_a_fresh_folder(tmp_path):
+    """The waves example writes into runs/, which a fresh clone does not have."""
+    lang, body = _block_with('np.savez("runs/waves.npz"')
+    assert lang == "python"
+    proc = subprocess.run([sys.executable, "-c", body], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "runs" / "waves.npz").exists()

@@ -145,6 +145,8 @@ CASES = {
     "colptr-decreasing": (dict(edit_arrays=lambda a: _set(a["layer0.kernel.colptr"], 1, a["layer0.kernel.colptr"][-1])),
                           "never decrease|more than"),
     "unknown-dtype": (dict(edit_header=lambda h: _set(h["tensors"][0], "dtype", "float32")), "unknown dtype 'float32'"),
+    "meta-not-an-object": (dict(edit_header=lambda h: _set(h, "meta", [1, 2])), "meta must be a JSON object"),
+    "meta-a-string": (dict(edit_header=lambda h: _set(h, "meta", "data")), "meta must be a JSON object"),
 }
 
 
@@ -182,3 +184,17 @@ def test_load_names_the_file_and_a_failed_save_keeps_the_old_file(tmp_path):
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
     with pytest.raises(ModelFileError, match=f"{tmp_path / 'absent.egru'}: no such file"):
         modelfile.load(str(tmp_path / "absent.egru"))
+    with pytest.raises(ModelFileError, match=f"{tmp_path}: is a directory, not a file"):
+        modelfile.load(str(tmp_path))
+
+
+def test_a_written_model_file_has_the_usual_permissions(tmp_path):
+    """0666 less the umask, as any file the user makes (mkstemp alone gives 0600)."""
+    import os
+    cfg, p = sample(6)
+    old = os.umask(0o022)
+    try:
+        modelfile.save(str(tmp_path / "m.egru"), cfg, p)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.egru").stat().st_mode & 0o777 == 0o644

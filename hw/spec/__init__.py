@@ -38,6 +38,9 @@ def signed_bits(magnitude: int) -> int:
     return max(1, int(magnitude).bit_length()) + 1
 
 
+MAX_CLASSES = 1 << 12  # the readout's class accumulators; sw.datasets refuses more at train time
+
+
 def _check_int(name, value, lo, hi):
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ValueError(f"EGRUConfig: {name} must be an integer in [{lo}, {hi}], got {value!r}")
@@ -78,7 +81,7 @@ class EGRUConfig:
     def __post_init__(self):
         _check_int("input_size", self.input_size, 1, 1 << 16)
         _check_int("hidden_size", self.hidden_size, 1, 1 << 14)
-        _check_int("num_classes", self.num_classes, 2, 1 << 12)
+        _check_int("num_classes", self.num_classes, 2, MAX_CLASSES)
         _check_int("layers", self.layers, 1, 16)
         _check_int("max_steps", self.max_steps, 1, 1 << 20)
         _check_int("input_bits", self.input_bits, 2, 16)
