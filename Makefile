@@ -3,6 +3,7 @@
 #   make demo    the main job on the embedded default (digits, H=64)
 #   make bench   benchmarks -> docs/benchmarks.md (about an hour; BENCH_ARGS=--reuse-synth keeps synthesis reports)
 #   make lint    ruff only
+#   make fuzz    100,000 fuzzed frames against the simulated UART top (FUZZ_FRAMES=N; figures in build/fuzz/)
 #   make clean   remove build output (keeps .venv and caches)
 
 SHELL := /bin/bash
@@ -24,7 +25,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Pip's configured extra local indexes warn about every package they lack; that noise hides real errors.
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: venv test lint demo bench clean system-deps
+.PHONY: venv test lint demo bench fuzz clean system-deps
 
 venv: $(STAMP)
 
@@ -58,6 +59,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m gen.bench $(BENCH_ARGS)
+
+FUZZ_FRAMES ?= 100000
+fuzz: $(STAMP)
+	$(PY) -m tests.host_fuzz --frames $(FUZZ_FRAMES) --report build/fuzz/report.json
 
 clean:
 	rm -rf build runs sim_build .pytest_cache
