@@ -4,6 +4,7 @@
 #   make bench   benchmarks -> docs/benchmarks.md (about an hour; BENCH_ARGS=--reuse-synth keeps synthesis reports)
 #   make lint    ruff only
 #   make fuzz    100,000 fuzzed frames against the simulated UART top (FUZZ_FRAMES=N; figures in build/fuzz/)
+#   make soak    10,000 sequences through egru serve-sim + egru run, with disturbances (SOAK_SEQUENCES=N)
 #   make clean   remove build output (keeps .venv and caches)
 
 SHELL := /bin/bash
@@ -25,7 +26,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Pip's configured extra local indexes warn about every package they lack; that noise hides real errors.
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: venv test lint demo bench fuzz clean system-deps
+.PHONY: venv test lint demo bench fuzz soak clean system-deps
 
 venv: $(STAMP)
 
@@ -63,6 +64,10 @@ bench: $(STAMP)
 FUZZ_FRAMES ?= 100000
 fuzz: $(STAMP)
 	$(PY) -m tests.host_fuzz --frames $(FUZZ_FRAMES) --report build/fuzz/report.json
+
+SOAK_SEQUENCES ?= 10000
+soak: $(STAMP)
+	$(PY) -m tests.host_soak --sequences $(SOAK_SEQUENCES) --report build/soak/report.json
 
 clean:
 	rm -rf build runs sim_build .pytest_cache
