@@ -172,13 +172,13 @@ def soak(url: str, model: str, sequences: int, per_run: int, say=None) -> dict:
     seconds = time.perf_counter() - t0
     return {"sequences": done, "mismatches": 0, "runs": runs, "disturbances": counts,
             "two_clients_first_finished": first_finished, "seconds": round(seconds, 1),
-            "sequences_per_second": round(done / seconds, 2), "per_run": per_run}
+            "sequences_per_second": round(done / seconds, 2), "per_run": per_run, "url": url}
 
 
-def serve(model: str, build_dir: str):
+def serve(model: str, build_dir: str, divisor: int):
     """`egru serve-sim` of ``model`` (2 lanes): (process, url)."""
-    proc = subprocess.Popen([*EGRU, "serve-sim", model, "--lanes", "2", "--build-dir", build_dir, "--json", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=None, text=True, cwd=ROOT)
+    proc = subprocess.Popen([*EGRU, "serve-sim", model, "--lanes", "2", "--divisor", str(divisor), "--build-dir",
+                             build_dir, "--json", "--quiet"], stdout=subprocess.PIPE, stderr=None, text=True, cwd=ROOT)
     line = proc.stdout.readline()
     if not line:
         raise SoakFailure(f"egru serve-sim did not start (exit {proc.wait()})")
@@ -191,6 +191,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sequences", type=int, default=10000)
     ap.add_argument("--per-run", type=int, default=360, help="test sequences per `egru run` (%(default)s)")
+    ap.add_argument("--divisor", type=int, default=4,
+                    help="UART clock cycles per bit of the simulation; 4, the fastest, halves the cycles per "
+                         "sequence of serve-sim's default 8 (%(default)s)")
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "soak"))
     ap.add_argument("--report", default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
         subprocess.run([*EGRU, "quantize", os.path.join(ROOT, "gen", "models", "digits.pt"), "--out", model,
                         "--prune", "0.5", "--quiet"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     say("soak: starting egru serve-sim (the first build compiles for a minute or two) ...")
-    server, url = serve(model, os.path.join(args.work, "serve"))
+    server, url = serve(model, os.path.join(args.work, "serve"), args.divisor)
     t0 = time.perf_counter()
     try:
         report = soak(url, model, args.sequences, args.per_run, say)
