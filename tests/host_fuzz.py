@@ -380,19 +380,19 @@ class Generator:
             cmd, payload = self.valid(kind)
             return encode(Frame(cmd, seq, payload)), (cmd, seq, payload), False
         if kind == "bit_flips":
-            data = bytearray(encode(Frame(*self._swap(self.any_valid(), seq))))
+            data = bytearray(encode(Frame(*self._with_seq(self.any_valid(), seq))))
             for bit in rng.sample(range(8 * len(data)), rng.randint(1, 3)):  # distinct bits: none undone
                 data[bit // 8] ^= 1 << (bit % 8)
             return bytes(data), None, False
         if kind == "bad_crc":
-            data = bytearray(encode(Frame(*self._swap(self.any_valid(), seq))))
+            data = bytearray(encode(Frame(*self._with_seq(self.any_valid(), seq))))
             data[-rng.randint(1, 2)] ^= rng.randint(1, 255)
             return bytes(data), None, False
         if kind == "truncated":
-            data = encode(Frame(*self._swap(self.any_valid(), seq)))
+            data = encode(Frame(*self._with_seq(self.any_valid(), seq)))
             return data[:rng.randint(1, len(data) - 1)], None, True
         if kind == "wrong_length":  # LEN changed, the CRC not recomputed
-            data = bytearray(encode(Frame(*self._swap(self.any_valid(), seq))))
+            data = bytearray(encode(Frame(*self._with_seq(self.any_valid(), seq))))
             data[3 + rng.randrange(2)] ^= 1 << rng.randrange(8)
             return bytes(data), None, False
         if kind == "oversize":  # LEN beyond the build's frame buffer, with a valid CRC
@@ -415,7 +415,7 @@ class Generator:
             return self.garbage(rng.randint(1, 40), sof=True), None, False
         raise ValueError(kind)
 
-    def _swap(self, cmd_payload, seq):
+    def _with_seq(self, cmd_payload, seq):
         cmd, payload = cmd_payload
         return cmd, seq, payload
 
@@ -608,25 +608,16 @@ def memories(image: CoreImage, geometry) -> dict:
 
 def word_pool(cfg, geometry, seeds) -> dict:
     """target -> words of other random models of this configuration (as READ returns them)."""
-    from sw.hwimage import image_from_params
+    from sw.hwimage import image_from_params, load_words
     from tests.random_models import random_params
 
     pool = collections.defaultdict(list)
     for s in seeds:
         image = image_from_params(cfg, random_params(cfg, s), lanes=geometry.P, pipeline=cfg.pipeline)
-        for (target, _), words in memories_loose(image, geometry).items():
-            pool[target] += words
-    pool[T_POINTER] = sorted(set(pool[T_POINTER]))
+        for w in load_words(image, geometry):
+            pool[w["target"]].append(w["data"])
+    pool[T_POINTER] = sorted(set(pool[T_POINTER]))  # each distinct (start, length) equally likely
     return dict(pool)
-
-
-def memories_loose(image: CoreImage, geometry) -> dict:
-    from sw.hwimage import load_words
-
-    mem = collections.defaultdict(list)
-    for w in load_words(image, geometry):
-        mem[(w["target"], w["lane"])].append(w["data"])
-    return mem
 
 
 def check_test_set(port: int, cfg, params, sequences: int, seed: int) -> int:

@@ -147,16 +147,19 @@ def two_clients(url: str, model: str, samples: int) -> tuple[int, dict]:
     return done_first + done_second, {"first_finished": done_first > 0}
 
 
-def soak(url: str, model: str, sequences: int, per_run: int, say=None) -> dict:
+def soak(url: str, model: str, sequences: int, per_run: int, say=None, load_first: bool = True) -> dict:
     """Run at least ``sequences`` test sequences through `egru run` at ``url`` (``per_run`` a
-    run), one disturbance between runs in turn; raises SoakFailure. Returns the figures."""
+    run), one disturbance between runs in turn; raises SoakFailure. Returns the figures. The
+    first run loads the model, unless ``load_first`` is False (the accelerator holds it)."""
     t0 = time.perf_counter()
     checker = Checker(url, model)
     per_run = min(per_run, len(checker.x_q))
-    done = finish(egru_run(url, model, per_run, load=True), "the first run (loads the model)")
-    runs, counts, first_finished = 1, dict.fromkeys(DISTURBANCES, 0), 0
+    done = runs = 0
+    if load_first:
+        done, runs = finish(egru_run(url, model, per_run, load=True), "the first run (loads the model)"), 1
+    counts, first_finished = dict.fromkeys(DISTURBANCES, 0), 0
     while done < sequences:
-        kind = DISTURBANCES[(runs - 1) % len(DISTURBANCES)]
+        kind = DISTURBANCES[sum(counts.values()) % len(DISTURBANCES)]
         counts[kind] += 1
         if kind == "two_clients":
             n, outcome = two_clients(url, model, per_run)
@@ -219,7 +222,7 @@ def main(argv=None) -> int:
         status = server.wait(timeout=60)
     if status != 0 and code == 0:
         report["failed"], code = f"egru serve-sim exited with status {status}", 1
-    report["machine"] = machine()
+    report["machine"], report["divisor"] = machine(), args.divisor
     report["command"] = "python -m tests.host_soak " + " ".join(argv if argv is not None else sys.argv[1:])
     text = json.dumps(report, indent=1, sort_keys=True)
     if args.report:

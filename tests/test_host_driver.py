@@ -13,6 +13,7 @@ from hw.spec.layout import T_POINTER
 from sw import modelfile
 from sw.driver import Accelerator, DriverError, ModelDoesNotFit
 from sw.hwimage import image_from_params
+from tests import host_soak
 from tests.conftest import EGRU
 from tests.random_models import random_config, random_params
 
@@ -97,3 +98,11 @@ def test_mismatches_fail_the_run_and_name_another_model_left_on_the_accelerator(
     assert proc.returncode == 1 and "FAILED: 2 of 2 sequences differ" in proc.stdout
     code, r = egru_run("--url", url, model, "--samples", "2")  # loading it again puts it right
     assert code == 0 and r["mismatches"] == 0 and "failed" not in r
+
+
+def test_a_short_soak_with_cancel_reset_half_frames_and_two_clients_stays_bit_exact(served):
+    url, model = served
+    # serve-sim started with this model, and the tests before put it back: no loading run
+    r = host_soak.soak(url, model, sequences=40, per_run=10, load_first=False)  # `make soak` runs 10,000
+    assert r["sequences"] >= 40 and r["mismatches"] == 0
+    assert all(r["disturbances"][kind] == 1 for kind in host_soak.DISTURBANCES), r["disturbances"]
