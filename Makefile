@@ -3,6 +3,8 @@
 #   make demo    the main job on the embedded default (digits, H=64)
 #   make bench   benchmarks -> docs/benchmarks.md (about an hour; its egru explore cache in build/bench keeps finished points)
 #   make lint    ruff only
+#   make fuzz    100,000 fuzzed frames against the simulated UART top (FUZZ_FRAMES=N; figures in build/fuzz/)
+#   make soak    10,000 sequences through egru serve-sim + egru run, with disturbances (SOAK_SEQUENCES=N)
 #   make clean   remove build output (keeps .venv and caches)
 
 SHELL := /bin/bash
@@ -24,7 +26,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Pip's configured extra local indexes warn about every package they lack; that noise hides real errors.
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: venv test lint demo bench clean system-deps
+.PHONY: venv test lint demo bench fuzz soak clean system-deps
 
 venv: $(STAMP)
 
@@ -58,6 +60,14 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m gen.bench $(BENCH_ARGS)
+
+FUZZ_FRAMES ?= 100000
+fuzz: $(STAMP)
+	$(PY) -m tests.host_fuzz --frames $(FUZZ_FRAMES) --report build/fuzz/report.json
+
+SOAK_SEQUENCES ?= 10000
+soak: $(STAMP)
+	$(PY) -m tests.host_soak --sequences $(SOAK_SEQUENCES) --report build/soak/report.json
 
 clean:
 	rm -rf build runs sim_build .pytest_cache

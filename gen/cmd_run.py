@@ -22,7 +22,8 @@ for `egru serve-sim`), check that the model fits the build (refused with the rea
 write every model memory and read it back, then stream the test sequences of the model's data
 set (or the first --samples) step by step. Every step's events, the logits, the class and
 every step's cycle count are compared with the golden model and the cycle model; a sample
-with any difference is a mismatch.
+with any difference is a mismatch, and any mismatch makes the exit status 1 with what it most
+probably means (e.g. --no-load while the accelerator holds another model).
 
 Example: egru run --url socket://127.0.0.1:5555 runs/digits.egru --samples 100 --json"""
 
@@ -105,7 +106,22 @@ def run(args) -> dict:
             "seconds": round(seconds, 3),
             "hardware": {"lanes": info.config.lanes, "depth": info.depth, "version": info.version},
         }
+        if mismatched:  # the report is printed, and the exit status says that the run failed
+            result["failed"] = (f"{len(mismatched)} of {len(x)} sequences differ from the golden model; "
+                                f"{_likely_cause(acc, image, args.no_load)}")
     return result
+
+
+def _likely_cause(acc: Accelerator, image, no_load: bool) -> str:
+    """What a mismatch most probably means, from a read-back of the model memories."""
+    difference = acc.differs(image)
+    if difference and no_load:
+        return (f"the accelerator holds another model (its memories differ from this model's at {difference}): "
+                f"run without --no-load")
+    if difference:
+        return f"the model's memories changed after loading ({difference}): the hardware lost or overwrote them"
+    return ("the accelerator holds exactly this model, so the hardware computes something else than the golden "
+            "model (a hardware or build bug; the first mismatches are listed)")
 
 
 def render(r: dict) -> str:
@@ -120,4 +136,6 @@ def render(r: dict) -> str:
         f"  wall time             {r['seconds']:.1f} s",
     ]
     lines += [f"  {m}" for m in r["mismatch_messages"]]
+    if r.get("failed"):
+        lines += ["", f"FAILED: {r['failed']}"]
     return "\n".join(lines)

@@ -19,7 +19,9 @@ Build the UART top for a model file (core, command unit, frame receiver and tran
 as Verilog, compile it with Verilator together with a bridge that carries the bytes of one TCP
 client to the design's rx pin and its tx pin back, bit by bit, and listen on 127.0.0.1.
 The first line printed is the address (with --json: one JSON object with "port" and "url");
-the simulation then runs until it is interrupted (Ctrl-C or SIGTERM).
+the simulation then runs until it is interrupted (Ctrl-C or SIGTERM: exit status 0). If the
+simulation ends by itself (it crashed or was killed), a FAILED line (with --json: an object
+with "failed") says so and the exit status is 1. A --port that is taken is refused at once.
 
 The design's memories start with the given model; `egru run --url ...` (or sw.driver) loads
 a model again through the protocol anyway, as on a board. --depth leaves room in the weight
@@ -61,19 +63,37 @@ def run(args):
     else:
         print(f"serving the simulation on {ready['url']} (Ctrl-C stops it)", flush=True)
 
+    stopped = []  # the signal that asked us to stop: the simulation then ends as it should
+
     def stop(signum, frame):
+        stopped.append(signum)
         proc.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     try:
         proc.wait()
     except KeyboardInterrupt:
+        stopped.append(signal.SIGINT)
         proc.terminate()
         proc.wait()
-    if proc.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
-        print(f"egru serve-sim: the simulation exited with status {proc.returncode}", file=sys.stderr)
-    return None  # everything was printed when the simulation came up
+    if stopped or proc.returncode == -signal.SIGINT:  # (a Ctrl-C in the terminal reaches both processes)
+        return None  # everything was printed when the simulation came up
+    # nobody asked it to stop: it crashed or was killed, and whoever uses the URL is cut off
+    code = proc.returncode
+    how = f"was killed by signal {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
+    failed = (f"the simulation (pid {proc.pid}) {how}; {ready['url']} no longer serves "
+              f"(messages of the simulation, if any, are above)")
+    if args.json:
+        print(f"egru serve-sim: error: {failed}", file=sys.stderr)
+    return {"failed": failed}
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def render(result) -> str:
-    return ""
+    return f"FAILED: {result['failed']}" if result.get("failed") else ""

@@ -5,10 +5,12 @@ One build folder per design (keyed by a hash of the Verilog and of the bridge so
 unchanged design is not rebuilt.
 """
 
+import errno
 import hashlib
 import os
 import select
 import shutil
+import socket
 import subprocess
 import time
 
@@ -19,8 +21,29 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bridge.cpp")
 EXE = "egru_bridge"
 
 
-class BridgeError(RuntimeError):
-    """The bridge could not be built or did not start."""
+class BridgeError(OSError):
+    """The bridge could not be built or did not start (an OSError: the CLI reports it without a
+    traceback)."""
+
+
+class PortInUse(BridgeError):
+    """The TCP port asked for is taken."""
+
+
+def _check_port(port: int) -> None:
+    """Refuse a port that is taken, with the bind options the bridge uses (SO_REUSEADDR: a port
+    in TIME_WAIT is free, one that something listens on is not)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on 127.0.0.1 is already in use (another `egru serve-sim`?): "
+                                f"stop what listens there, or give another --port (0 picks a free one)") from None
+            raise BridgeError(f"cannot listen on port {port} of 127.0.0.1: {e.strerror}") from None
 
 
 def build(verilog_path: str, work_dir: str, quick: bool = False) -> tuple[str, float]:
@@ -60,6 +83,7 @@ def start(binary: str, divisor: int, port: int = 0, timeout: float = 30.0) -> tu
     """Start the bridge; returns (process, the TCP port it listens on)."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer in [0, 65535] (0: any free port), got {port!r}")
+    _check_port(port)
     # the bridge's own messages (only on a fatal error) go straight to our stderr
     proc = subprocess.Popen([binary, "--divisor", str(divisor), "--port", str(port)],
                             stdout=subprocess.PIPE, text=True)
@@ -67,7 +91,11 @@ def start(binary: str, divisor: int, port: int = 0, timeout: float = 30.0) -> tu
     line = proc.stdout.readline() if ready else ""
     if line.startswith("PORT "):
         return proc, int(line.split()[1])
-    proc.kill()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+        raise BridgeError(f"the simulation bridge did not start listening within {timeout} s")
     proc.wait()
-    raise BridgeError(f"the simulation bridge did not start within {timeout} s "
-                      f"(exit status {proc.returncode}; its messages, if any, are above)")
+    where = f"port {port}" if port else "a free port"
+    raise BridgeError(f"the simulation bridge exited with status {proc.returncode} before it listened on "
+                      f"{where} of 127.0.0.1 (its message is above; a port taken meanwhile gives 'bind')")

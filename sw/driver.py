@@ -283,16 +283,32 @@ class Accelerator:
             if progress:
                 progress(done, total)
         if verify:
-            for target, lane, addr, data in runs:
-                got = self.read(target, lane, addr, len(data))
-                if got != data:
-                    bad = next(i for i, (a, b) in enumerate(zip(got, data, strict=True)) if a != b)
-                    raise DriverError(f"read-back differs at target {target} lane {lane} address {addr + bad}: "
-                                      f"wrote {data[bad]:#x}, read {got[bad]:#x}")
-                done += len(data)
+            def step(n):
+                nonlocal done
+                done += n
                 if progress:
                     progress(done, total)
+            difference = self._compare(runs, step)
+            if difference:
+                raise DriverError(f"read-back differs at {difference}")
         return total // (2 if verify else 1)
+
+    def differs(self, model) -> str | None:
+        """Read back every model memory and compare it with ``model`` (as for ``load``): None
+        when the accelerator holds exactly this model, else where the first word differs."""
+        image = model if isinstance(model, CoreImage) else self.fit(model)
+        return self._compare(self._runs(load_words(image, self.info().geometry)))
+
+    def _compare(self, runs, progress=None) -> str | None:
+        for target, lane, addr, data in runs:
+            got = self.read(target, lane, addr, len(data))
+            if got != data:
+                bad = next(i for i, (a, b) in enumerate(zip(got, data, strict=True)) if a != b)
+                return (f"target {target} lane {lane} address {addr + bad}: expected {data[bad]:#x}, "
+                        f"read {got[bad]:#x}")
+            if progress:
+                progress(len(data))
+        return None
 
     def _runs(self, words: list[dict]) -> list[tuple[int, int, int, list[int]]]:
         """Consecutive words of one memory, in chunks of at most one WRITE frame."""

@@ -2,6 +2,7 @@
 UART top in one process, `egru run` (the driver) in another talks to it over TCP, loads the
 trained digits model, runs test samples, and every output equals the golden model."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from hw.spec.layout import T_POINTER
 from sw import modelfile
 from sw.driver import Accelerator, DriverError, ModelDoesNotFit
 from sw.hwimage import image_from_params
+from tests import host_soak
 from tests.conftest import EGRU
 from tests.random_models import random_config, random_params
 
@@ -78,3 +80,29 @@ def test_a_model_of_another_configuration_is_refused_naming_the_fields(served, t
 def test_no_accelerator_at_the_url_is_a_clear_error():
     with pytest.raises(DriverError, match="cannot open"):
         Accelerator("socket://127.0.0.1:1")
+
+
+def test_mismatches_fail_the_run_and_name_another_model_left_on_the_accelerator(served, tmp_path):
+    url, model = served
+    m = modelfile.load(model)
+    other = str(tmp_path / "other.egru")  # the same configuration and sparsity, another readout
+    modelfile.save(other, m.config, dataclasses.replace(m.params, readout_weight=-m.params.readout_weight), m.meta)
+    code, r = egru_run("--url", url, other, "--samples", "5")
+    assert code == 0 and r["mismatches"] == 0, r
+    code, r = egru_run("--url", url, model, "--samples", "5", "--no-load")  # the accelerator holds `other`
+    assert code == 1 and r["mismatches"] == 5
+    assert "5 of 5 sequences differ" in r["failed"] and "another model" in r["failed"]
+    assert "run without --no-load" in r["failed"]
+    proc = subprocess.run([EGRU, "run", "--url", url, model, "--samples", "2", "--no-load", "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "FAILED: 2 of 2 sequences differ" in proc.stdout
+    code, r = egru_run("--url", url, model, "--samples", "2")  # loading it again puts it right
+    assert code == 0 and r["mismatches"] == 0 and "failed" not in r
+
+
+def test_a_short_soak_with_cancel_reset_half_frames_and_two_clients_stays_bit_exact(served):
+    url, model = served
+    # serve-sim started with this model, and the tests before put it back: no loading run
+    r = host_soak.soak(url, model, sequences=40, per_run=10, load_first=False)  # `make soak` runs 10,000
+    assert r["sequences"] >= 40 and r["mismatches"] == 0
+    assert all(r["disturbances"][kind] == 1 for kind in host_soak.DISTURBANCES), r["disturbances"]
