@@ -6,6 +6,9 @@ from gen import explore
 from gen.progress import open_bar, say
 from gen.targets import TARGETS
 from hw.spec import PIPELINES
+from sw import checkpoint
+from sw.datasets import load_recorded
+from sw.files import check_output_folder, file_problem
 
 NAME = "explore"
 HELP = "sweep lanes, bit widths, pruning and targets on a dask cluster; table, CSV and Pareto plot"
@@ -73,9 +76,9 @@ def add_arguments(p) -> None:
 
 
 def parse(args) -> tuple[list, explore.Sweep]:
-    if not os.path.isfile(args.checkpoint):
-        raise ValueError(f"{args.checkpoint}: no such file" if not os.path.exists(args.checkpoint)
-                         else f"{args.checkpoint}: not a file")
+    problem = file_problem(args.checkpoint)
+    if problem:
+        raise ValueError(f"{args.checkpoint}: {problem}")
     targets = [t.strip() for spec in (args.target or list(TARGETS)) for t in spec.split(",") if t.strip()]
     points = explore.grid(args.lanes, args.weight_bits, args.state_bits, args.prune, args.threshold_scale,
                           args.pipeline)
@@ -85,15 +88,10 @@ def parse(args) -> tuple[list, explore.Sweep]:
                           synth=args.synth)
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise ValueError("--workers must be >= 1, and is for the local cluster only (not with --scheduler)")
-    out = os.path.abspath(args.out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {args.out}: exists and is not a folder")
-    if os.path.realpath(args.checkpoint).startswith(os.path.realpath(out) + os.sep) and \
-            os.path.basename(args.checkpoint) in ("explore.json", "explore.csv", "explore.md", "pareto.png"):
-        raise ValueError(f"--out {args.out}: would overwrite the checkpoint {args.checkpoint}")
-    os.makedirs(out, exist_ok=True)
-    if not os.access(out, os.W_OK):
-        raise ValueError(f"--out {args.out}: not writable")
+    check_output_folder(args.out, explore.OUTPUTS.values(), [("the checkpoint", args.checkpoint)], option="--out")
+    # a damaged checkpoint or a data set that changed fails here, once, not in every point's task
+    _, blob = checkpoint.load(args.checkpoint)
+    load_recorded(blob["data"])
     return points, sweep
 
 

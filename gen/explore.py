@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from sw.files import staged, write_atomic
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE_VERSION = 1  # bump when a task's result changes meaning
 # The code whose behaviour a cached result depends on (its fingerprint is part of every key).
@@ -173,22 +175,8 @@ class Cache:
             return  # a failure is tried again next time
         result = dict(result)
         if "model" in result:
-            _write_atomic(self._path(key, ".egru"), result.pop("model"))
-        _write_atomic(self._path(key, ".json"), json.dumps(result, sort_keys=True).encode())
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+            write_atomic(self._path(key, ".egru"), result.pop("model"))
+        write_atomic(self._path(key, ".json"), json.dumps(result, sort_keys=True))
 
 
 # ---- the tasks (run on the workers; each returns a plain dict and never raises) ---------------------
@@ -640,30 +628,24 @@ def plot(report: dict, path: str) -> str | None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        fig.savefig(path, dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
+OUTPUTS = {"json": "explore.json", "csv": "explore.csv", "markdown": "explore.md", "plot": "pareto.png"}
+
+
 def write_outputs(report: dict, out: str) -> dict:
-    """explore.json, explore.csv, explore.md and pareto.png in ``out``, each written whole
-    (temporary file, then rename). Returns their paths."""
-    os.makedirs(out, exist_ok=True)
-    paths = {"json": os.path.join(out, "explore.json"), "csv": os.path.join(out, "explore.csv"),
-             "markdown": os.path.join(out, "explore.md")}
-    _write_atomic(paths["json"], json.dumps(report, indent=1, sort_keys=True).encode())
-    _write_atomic(paths["csv"], to_csv(report).encode())
-    _write_atomic(paths["markdown"], to_markdown(report).encode())
-    png = plot(report, os.path.join(out, "pareto.png"))
-    if png:
-        paths["plot"] = png
-    return paths
+    """explore.json, explore.csv, explore.md and pareto.png in ``out``, written together (in a
+    temporary folder, then renamed): an interrupted or failed write leaves the previous ones.
+    Returns their paths."""
+    with staged(out) as stage:
+        put = lambda kind, data: write_atomic(os.path.join(stage, OUTPUTS[kind]), data)  # noqa: E731
+        put("json", json.dumps(report, indent=1, sort_keys=True))
+        put("csv", to_csv(report))
+        put("markdown", to_markdown(report))
+        drawn = plot(report, os.path.join(stage, OUTPUTS["plot"]))
+    return {kind: os.path.join(out, name) for kind, name in OUTPUTS.items() if kind != "plot" or drawn}

@@ -117,6 +117,15 @@ def test_bad_options_are_refused_before_any_work(args, message, tmp_path):
     assert not (tmp_path / "x" / "cache").exists()
 
 
+def test_a_model_file_given_as_checkpoint_is_refused_before_any_work(tmp_path):
+    model = tmp_path / "m.egru"
+    model.write_bytes(b"EGRU" + bytes(60))
+    proc = egru("explore", str(model), "-o", str(tmp_path / "x"), "--json", check=False, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert str(model) in json.loads(proc.stdout)["error"]
+    assert not (tmp_path / "x" / "cache").exists()
+
+
 def test_an_unreachable_scheduler_is_named(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
