@@ -93,40 +93,35 @@ def prune_to(qat: QATModel, sparsity: float, balance_lanes: int = 0) -> None:
 
 def _balanced_mask(norms: torch.Tensor, sparsity: float, lanes: int) -> torch.Tensor:
     """[source, H] entry norms -> a keep mask of round((1 - sparsity) x source x H) entries in
-    which every row keeps the same number k_row of entries in each lane (its k_row largest
-    among the lane's units; a lane with fewer units, H not a multiple of P, keeps all it has).
+    which, in every row, the lanes' counts differ by at most one: a column's longest lane list
+    is then ceil(entries / P), the ideal bound's cost (sw/cycles.py).
 
-    The rows' k_row are chosen together, so the fraction is met over the whole matrix although
-    a lane may hold only a few units (digits at P = 16: 4 units a lane, so a per-row rule could
-    keep 1 of 4 or 2 of 4, never 20%): slot j of a row, its j-th largest entry in every lane
-    that has one, scores the mean of those norms (made non-increasing in j, so a row's kept
-    slots are always its first ones), and the best slots of the whole matrix are kept."""
+    A row keeps its entries in "levels": first the best entry of every lane, then the second
+    best of every lane, and so on, within a level the larger norms first; keeping any prefix of
+    that order leaves the lanes within one of each other. Each slot of that order scores its
+    entry's norm, made non-increasing along the row (so a row's kept slots are a prefix), and the
+    best slots of the whole matrix are kept: the fraction is met exactly, and rows keep more or
+    less as their entries deserve, as global magnitude pruning would."""
     S, H = norms.shape
     P = min(lanes, H)
-    per_lane = [torch.sort(norms[:, p::P], dim=1, descending=True, stable=True) for p in range(P)]
-    depth = max(v.shape[1] for v, _ in per_lane)
-    total = torch.zeros(S, depth, dtype=norms.dtype)
-    count = torch.zeros(S, depth, dtype=torch.int64)
-    for values, _ in per_lane:
-        total[:, :values.shape[1]] += values
-        count[:, :values.shape[1]] += 1
-    score = torch.cummin(total / count, dim=1).values  # slot j never outranks slot j - 1 of its row
-    order = sorted(range(S * depth), key=lambda i: (-float(score.view(-1)[i]), i // depth, i % depth))
+    depth = -(-H // P)
+    vals = torch.full((S, depth, P), float("-inf"), dtype=norms.dtype)
+    where = torch.zeros((S, depth, P), dtype=torch.int64)  # unit index of each lane's j-th best
+    for p in range(P):
+        v, i = torch.sort(norms[:, p::P], dim=1, descending=True, stable=True)
+        vals[:, :v.shape[1], p] = v
+        where[:, :v.shape[1], p] = p + P * i
+    level_vals, lane_order = torch.sort(vals, dim=2, descending=True, stable=True)
+    units = torch.gather(where, 2, lane_order).reshape(S, depth * P)
+    slots = level_vals.reshape(S, depth * P)
+    valid = torch.isfinite(slots)  # lanes with fewer units lack the last level's slot
+    score = torch.cummin(torch.where(valid, slots, torch.full_like(slots, float("inf"))), dim=1).values
+    score = torch.where(valid, score, torch.full_like(score, float("-inf")))
     budget = int(round((1.0 - sparsity) * S * H))
-    keep_slots = torch.zeros(S, dtype=torch.int64)
-    kept = 0
-    for i in order:
-        if kept >= budget:
-            break
-        row, j = divmod(i, depth)
-        keep_slots[row] = j + 1
-        kept += int(count[row, j])
+    order = torch.sort(score.flatten(), descending=True, stable=True).indices[:budget]
     mask = torch.zeros_like(norms)
-    for p, (_, idx) in enumerate(per_lane):
-        units = torch.arange(p, H, P)
-        for row in range(S):
-            k = min(int(keep_slots[row]), idx.shape[1])
-            mask[row, units[idx[row, :k]]] = 1.0
+    rows = order // (depth * P)
+    mask[rows, units.flatten()[order]] = 1.0
     return mask
 
 

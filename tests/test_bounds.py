@@ -76,11 +76,10 @@ def test_balanced_pruning_keeps_the_same_count_in_every_lane_of_every_column(lan
         mask = qat.mask(kind, 0)
         for row in mask:
             kept = [int(row[p::lanes].sum()) for p in range(lanes)]
-            k = max(kept)
-            assert kept == [min(k, u) for u in units], (kind, kept)  # equal lists, but for lanes with fewer units
-        # the fraction holds over the matrix (one row's slot, at most P entries, past the budget)
-        budget = round((1 - sparsity) * mask.numel())
-        assert budget <= int(mask.sum()) < budget + lanes, (kind, int(mask.sum()), budget)
+            # the lanes within one of each other, so the longest list is ceil(entries / P)
+            assert max(kept) - min(kept) <= 1, (kind, kept)
+            assert max(kept) == -(-sum(kept) // lanes) or all(k == u for k, u in zip(kept, units, strict=True))
+        assert int(mask.sum()) == round((1 - sparsity) * mask.numel())  # the fraction, exactly
 
 
 def test_global_pruning_leaves_lanes_uneven_and_balanced_pruning_does_not():
@@ -90,7 +89,7 @@ def test_global_pruning_leaves_lanes_uneven_and_balanced_pruning_does_not():
     rows = qat.mask("recurrent", 0)
     assert any(len({int(r[p::4].sum()) for p in range(4)}) > 1 for r in rows)
     prune_to(qat, 0.75, balance_lanes=4)
-    assert all(len({int(r[p::4].sum()) for p in range(4)}) == 1 for r in qat.mask("recurrent", 0))
+    assert all(max(c) - min(c) <= 1 for c in ([int(r[p::4].sum()) for p in range(4)] for r in qat.mask("recurrent", 0)))
     assert float(qat.mask("recurrent", 0).mean()) == pytest.approx(0.25)
 
 
