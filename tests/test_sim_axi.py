@@ -15,6 +15,7 @@ from sim import runner
 from sim.axi_spec import build_axi_spec
 from sw.golden import run
 from sw.hwimage import image_from_params, load_words
+from tests.conftest import egru_json
 from tests.random_models import random_config, random_inputs, random_params
 
 BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "test-sim-axi")
@@ -61,3 +62,27 @@ def test_cancel_and_soft_reset_in_the_middle_of_a_sequence(action, tmp_path):
     r, spec = simulate("verilator", tmp_path, n=3, interrupt={"action": action, "sequence": 1, "steps": 2}, load=False)
     check(r, spec, skipped=(1,))
     assert r.sequences[1].get("abandoned") is True
+
+
+DIGITS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gen", "models", "digits.pt")
+
+
+@pytest.mark.slow
+def test_egru_sim_top_axi_runs_digits_test_sequences_with_pauses(tmp_path):
+    """`egru sim --top axi` on the shipped digits model: the model loaded and read back over
+    AXI4-Lite, the first test sequences with random tvalid and tready pauses, 0 mismatches
+    (the full 360: docs/integration.md)."""
+    model = tmp_path / "digits.egru"
+    egru_json("quantize", DIGITS, "--out", str(model))
+    r = egru_json("sim", str(model), "--top", "axi", "--samples", "12", "--idle", "0.3", "--backpressure", "0.3",
+                  "--build-dir", BUILD)
+    assert r["top"] == "axi" and r["samples"] == 12 and r["verilog"].endswith("egru_axi.v")
+    assert r["mismatches"] == 0, (r["mismatch_messages"], r["axi_problems"])
+    assert r["memory_words_read_back"] > 1000
+    assert r["hw_accuracy"] == r["golden_accuracy"]
+
+
+def test_egru_sim_top_axi_refuses_trace(tmp_path, capsys):
+    from gen.cli import main
+    assert main(["sim", str(tmp_path / "none.egru"), "--top", "axi", "--trace"]) == 2
+    assert "--trace is not available with --top axi" in capsys.readouterr().err
