@@ -10,6 +10,7 @@ import subprocess
 from gen.verilog import LINT_WAIVERS, package_version, write_verilog
 from hw.axi import EGRUAxi
 from hw.spec import axi as spec
+from hw.spec.layout import with_depth
 from sw import modelfile
 from sw.hwimage import image_from_params
 
@@ -17,10 +18,14 @@ AXI_TOP = "egru_axi"
 TB_TOP = "egru_axi_tb"
 
 
-def build_axi(model_path: str, lanes: int | None = None, dense: bool = False, pipeline: str | None = None):
-    """The AXI top for a model file; returns (top, model)."""
+def build_axi(model_path: str, lanes: int | None = None, dense: bool = False, pipeline: str | None = None,
+              depth: int | None = None):
+    """The AXI top for a model file (``depth`` weight words per lane: room for larger models
+    loaded at run time); returns (top, model)."""
     m = modelfile.load(model_path)
     image = image_from_params(m.config, m.params, lanes=lanes, dense=True if dense else None, pipeline=pipeline)
+    if depth is not None:
+        image = with_depth(image, depth)
     return EGRUAxi(image, version=package_version()), m
 
 
