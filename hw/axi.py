@@ -34,7 +34,8 @@ class InputAdapter(wiring.Component):
     Checks (one-cycle error pulses, the stream never stalls on them): bits above input_bits that
     are not the sign (the value is truncated), more than input_size beats in a step (the extra
     beats are dropped; a dropped beat with tlast still ends the step), a sequence reaching
-    max_steps without tuser (its last step is ended as the sequence's end)."""
+    max_steps without tuser (its last step is ended as the sequence's end). A step of fewer
+    beats is one whose remaining elements are zero."""
 
     def __init__(self, core: EGRUCore, width: int):
         self._core = core
@@ -68,7 +69,7 @@ class InputAdapter(wiring.Component):
             m.d.sync += [k.eq(0), over.eq(0), steps.eq(0), self.in_sequence.eq(0)]
         with m.Elif(take):
             m.d.comb += [self.range_error.eq((top != 0) & (top != (1 << len(top)) - 1) & ~drop),
-                         self.length_error.eq(drop & ~self.tlast)]
+                         self.length_error.eq(drop)]
             with m.If(self.tlast):
                 m.d.sync += [k.eq(0), over.eq(0)]
                 with m.If(end):
@@ -340,6 +341,10 @@ class EGRUAxi(wiring.Component):
         then runs in the enclosing ``sync`` domain and its reset."""
         if not isinstance(image, CoreImage):
             reject(self, TypeError(f"EGRUAxi: image must be a CoreImage, got {type(image).__name__}"))
+        if not isinstance(version, str):
+            reject(self, TypeError(f"EGRUAxi: version must be a string, got {type(version).__name__}"))
+        if not isinstance(clock_ports, bool):
+            reject(self, TypeError(f"EGRUAxi: clock_ports must be True or False, got {clock_ports!r}"))
         self.core = EGRUCore(image)
         g = self.core.geometry
         try:

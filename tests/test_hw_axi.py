@@ -286,4 +286,42 @@ def test_parameters_are_validated():
     with pytest.raises(TypeError, match="CoreImage"):
         EGRUAxi("not an image")
     top, _, _ = small_top()
+    with pytest.raises(TypeError, match="version must be a string"):
+        EGRUAxi(top.core.image, version=3)
+    with pytest.raises(TypeError, match="clock_ports"):
+        EGRUAxi(top.core.image, clock_ports="yes")
     assert info_document(top.map.wire, 0, "0") == top.info
+
+
+def test_input_checks_set_sticky_status_bits_and_clear():
+    """A beat whose bits above input_bits are not its sign, and a step with one beat too many:
+    RANGE_ERROR and LENGTH_ERROR stay set until CONTROL.CLEAR_ERRORS; the extra beat is dropped."""
+    top, cfg, p = small_top(seed=3, lanes=2)
+    got = {}
+    width = top.map.input_bits
+
+    async def bench(ctx):
+        bus = Bus(top, ctx)
+        ctx.set(top.m_axis_tready, 1)
+        beats = [(0, 0, 0)] * cfg.input_size + [(1, 1, 1)]  # one beat too many, the last ends the sequence
+        if cfg.input_bits < width:
+            beats[0] = ((1 << (width - 1)) | 1, 0, 0)  # the top bit set, the value's sign bit clear
+        for data, last, user in beats:
+            ctx.set(top.s_axis_tdata, data)
+            ctx.set(top.s_axis_tlast, last)
+            ctx.set(top.s_axis_tuser, user)
+            ctx.set(top.s_axis_tvalid, 1)
+            await ctx.tick().until(top.s_axis_tready)
+        ctx.set(top.s_axis_tvalid, 0)
+        await ctx.tick().repeat(5)
+        got["status"] = (await bus.read(top.map.offset("STATUS")))[1]
+        got["beats"] = (await bus.read(top.map.offset("IN_BEATS")))[1]
+        await bus.write(top.map.offset("CONTROL"), spec.CTRL_CLEAR_ERRORS)
+        got["cleared"] = (await bus.read(top.map.offset("STATUS")))[1]
+
+    run_tb(top, bench)
+    assert got["status"] & spec.ST_LENGTH_ERROR
+    if cfg.input_bits < width:
+        assert got["status"] & spec.ST_RANGE_ERROR
+    assert got["beats"] == cfg.input_size + 1
+    assert got["cleared"] & (spec.ST_RANGE_ERROR | spec.ST_LENGTH_ERROR | spec.ST_STEPS_ERROR) == 0
