@@ -172,10 +172,11 @@ class AxiLiteSlave(wiring.Component):
     the model memories through the core's load and peek ports.
 
     One transaction at a time: AW and W are accepted in any order (each held until both are
-    there), a read waits while a write is being answered and vice versa. Latency: a register
-    write or read answers 2 cycles after its last handshake (INFO 3, a memory read the core's
-    peek latency + 2); throughput one transaction per 3 cycles or so, back-pressure on B and R
-    holds the slave."""
+    there), a read waits while a write is being answered and vice versa (writes first). Latency:
+    BVALID/RVALID rise one cycle after the last address/data handshake (an INFO read two, a
+    memory read the core's peek latency + 1); a new address is accepted the cycle after the
+    response's handshake, so with BREADY/RREADY held high one transaction takes about three
+    cycles. Back-pressure on B and R holds the response (and the slave) until it is taken."""
 
     def __init__(self, core: EGRUCore, amap: spec.AxiMap, info: bytes):
         self._core, self._map, self._info = core, amap, info
