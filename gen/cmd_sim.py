@@ -6,15 +6,18 @@ import statistics
 
 import torch
 
+from gen.axi import AXI_TOP, build_axi
 from gen.progress import bar, say
 from gen.verilog import PIPELINE_HELP, build_core, write_verilog
 from hw.spec import PIPELINES
 from sim import runner
+from sim.axi_spec import build_axi_spec
 from sim.spec import build_spec
 from sw.datasets import load_recorded
 from sw.files import check_output_folder
 from sw.golden import quantize_inputs
 from sw.golden import run as golden_run
+from sw.hwimage import load_words
 from sw.perf import schedule_report
 
 NAME = "sim"
@@ -26,6 +29,11 @@ event, the logits, the class and every step's cycle count against the golden and
 A sample whose outputs or events differ counts as a mismatch (the messages name step, layer,
 unit, expected and got). The first build of a design takes tens of seconds (Verilator compiles
 C++); an unchanged design is not rebuilt.
+
+--top axi simulates the AXI IP (egru verilog --top axi) with cocotbext-axi instead: the model is
+written over AXI4-Lite and every word read back, the steps go in on s_axis and the results come
+out on m_axis (--idle and --backpressure: random tvalid and tready pauses), every beat is
+checked the same way, and the counter registers at the end of every chunk.
 
 Example: egru sim runs/digits.egru --simulator verilator --samples 100"""
 
@@ -42,6 +50,8 @@ def add_arguments(p) -> None:
     p.add_argument("--backpressure", type=float, default=0.0, help="probability of not-ready on outputs")
     p.add_argument("--waves", action="store_true", help="record waveforms (path printed; also WAVES=1)")
     p.add_argument("--build-dir", default=os.path.join("build", "sim"), help="(%(default)s)")
+    p.add_argument("--top", choices=("core", "axi"), default="core",
+                   help="the bare core, or the AXI IP through cocotbext-axi (%(default)s)")
 
 
 def run(args) -> dict:
@@ -51,9 +61,18 @@ def run(args) -> dict:
         v = getattr(args, name)
         if not 0.0 <= v < 1.0:
             raise ValueError(f"--{name} must be a probability in [0, 1), got {v}")
+    axi = getattr(args, "top", "core") == "axi"
+    if axi and args.trace:
+        raise ValueError("--trace is not available with --top axi (the AXI top has no trace stream)")
     verilog_dir = os.path.join(args.build_dir, "verilog")
-    check_output_folder(verilog_dir, ["egru_core.v"], [("the model file", args.model)], option="--build-dir")
-    core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace, pipeline=args.pipeline)
+    check_output_folder(verilog_dir, [f"{AXI_TOP if axi else 'egru_core'}.v"], [("the model file", args.model)],
+                        option="--build-dir")
+    if axi:
+        top, model = build_axi(args.model, lanes=args.lanes, dense=args.dense, pipeline=args.pipeline)
+        core = top.core
+    else:
+        core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace,
+                                 pipeline=args.pipeline)
     data = load_recorded(model.meta.get("data"))
     x, y = data.x_test, data.y_test
     if args.samples is not None:
@@ -61,7 +80,8 @@ def run(args) -> dict:
     cfg = core.image.cfg
     x_q = quantize_inputs(x, cfg)
     golden = golden_run(cfg, model.params, x_q)
-    path = write_verilog(core, verilog_dir)
+    path = write_verilog(top, verilog_dir, AXI_TOP) if axi else write_verilog(core, verilog_dir)
+    problems, memory_words = [], 0
     say(f"simulating {len(x)} sequences on {args.simulator} ({core.geometry.P} lanes); "
         f"the first build of a design compiles for a while ...", args.quiet)
     chunk = max(1, -(-len(x) // 10))
@@ -70,9 +90,17 @@ def run(args) -> dict:
         for start in range(0, len(x), chunk):
             part = slice(start, start + chunk)
             sub = golden.take(part)
-            spec = build_spec(core, x_q[part], sub, trace=args.trace, idle=args.idle,
-                              backpressure=args.backpressure, seed=start, stop_on_mismatch=False)
-            r = runner.run(path, spec, args.simulator, args.build_dir, waves=args.waves or None)
+            if axi:  # the model is loaded and read back in the first run
+                spec = build_axi_spec(top, x_q[part], sub, idle=args.idle, backpressure=args.backpressure, seed=start,
+                                      load=load_words(core.image) if start == 0 else None)
+                r = runner.run(path, spec, args.simulator, args.build_dir, waves=args.waves or None,
+                               top=AXI_TOP, test_module="sim.cocotb_axi")
+                problems += r.problems
+                memory_words += r.memory_words
+            else:
+                spec = build_spec(core, x_q[part], sub, trace=args.trace, idle=args.idle,
+                                  backpressure=args.backpressure, seed=start, stop_on_mismatch=False)
+                r = runner.run(path, spec, args.simulator, args.build_dir, waves=args.waves or None)
             if len(r.sequences) != len(spec["sequences"]) or any(s["class"] is None for s in r.sequences):
                 raise RuntimeError(f"the simulation did not complete; its log ends:\n{r.log[-2000:]}")
             observed += r.sequences
@@ -104,7 +132,11 @@ def run(args) -> dict:
         "sim_cycles_per_second": sim_cycles / sim_seconds if sim_seconds else 0.0,
         "build_seconds": round(build_seconds, 2),
         "verilog": path,
+        "top": "axi" if axi else "core",
     }
+    if axi:
+        result.update(memory_words_read_back=memory_words, axi_problems=problems[:20],
+                      mismatches=len(mismatched) + len(problems))
     if waves:
         result["waves"] = waves
         say(f"waveforms: {waves}", args.quiet)
@@ -113,7 +145,8 @@ def run(args) -> dict:
 
 def render(r: dict) -> str:
     lines = [
-        f"simulated {r['samples']} sequences on {r['simulator']} ({r['lanes']} lanes)",
+        f"simulated {r['samples']} sequences on {r['simulator']} ({r['lanes']} lanes"
+        f"{', AXI IP' if r.get('top') == 'axi' else ''})",
         f"  golden accuracy       {r['golden_accuracy']:.4f}",
         f"  hardware accuracy     {r['hw_accuracy']:.4f}",
         f"  mismatching samples   {r['mismatches']}",
@@ -123,6 +156,9 @@ def render(r: dict) -> str:
         f"  simulation speed      {r['sim_cycles_per_second']:.0f} cycles/s ({r['sim_cycles']} cycles in "
         f"{r['sim_seconds']:.1f} s; build {r['build_seconds']:.1f} s)",
     ]
+    if r.get("top") == "axi":
+        lines.append(f"  memory words written and read back over AXI4-Lite: {r['memory_words_read_back']}")
+        lines += [f"  {m}" for m in r["axi_problems"]]
     lines += [f"  {m}" for m in r["mismatch_messages"]]
     if "waves" in r:
         lines.append(f"  waveforms: {r['waves']}")

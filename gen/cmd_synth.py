@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 
+from gen.axi import AXI_TOP, build_axi
 from gen.progress import say
 from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, core_memory_name, memory_plan, synthesize
 from gen.targets import TARGETS, target
@@ -37,6 +38,9 @@ netlist, nextpnr's log and report, report.json, and design.json: the target, the
 hash, lanes, pipeline, depth and --runtime-weights that the logs are of. --from-logs refuses
 logs that were made for another design (or that carry no such record).
 
+--top axi synthesises the AXI IP (egru verilog --top axi) instead, placed and routed out of
+context (no pins: its ports stay inside the fabric, as in a SoC), on the ECP5 targets only.
+
 Example: egru synth runs/digits.egru --target ecp5-25k --lanes 2"""
 
 
@@ -54,6 +58,8 @@ def add_arguments(p) -> None:
     p.add_argument("--timeout", type=float, default=TOOL_TIMEOUT,
                    help="stop a tool after this many seconds (%(default)s; the report then says so)")
     p.add_argument("-o", "--out", metavar="DIR", help="output folder (default build/synth/TARGET-pP)")
+    p.add_argument("--top", choices=("uart", "axi"), default="uart",
+                   help="the UART top, or the AXI IP out of context (ECP5 only) (%(default)s)")
     p.add_argument("--from-logs", action="store_true",
                    help="no tool run: rebuild the report from the files of an earlier run in OUT")
 
@@ -64,29 +70,38 @@ def run(args) -> dict:
         raise ValueError(f"--freq must be in [1, 1000] MHz, got {args.freq}")
     if args.timeout <= 0:
         raise ValueError(f"--timeout must be positive, got {args.timeout}")
-    top, model = build_top(args.model, divisor=104, lanes=args.lanes, depth=args.depth, pipeline=args.pipeline)
+    axi = getattr(args, "top", "uart") == "axi"
+    if axi and t.family != "ecp5":
+        raise ValueError(f"--top axi is placed and routed out of context, which only nextpnr-ecp5 does here; "
+                         f"choose ecp5-25k or ecp5-85k, not {t.name}")
+    if axi:
+        top, model = build_axi(args.model, lanes=args.lanes, pipeline=args.pipeline, depth=args.depth)
+    else:
+        top, model = build_top(args.model, divisor=104, lanes=args.lanes, depth=args.depth, pipeline=args.pipeline)
+    name = AXI_TOP if axi else UART_TOP
     core = top.core
     P = core.geometry.P
     plan = check_fit_or_force(core, t, args.force, args.quiet)
-    out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}")
+    out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}{'-axi' if axi else ''}")
     runtime = args.runtime_weights
-    stamp = design_stamp(t, args.model, core, runtime)
+    stamp = {**design_stamp(t, args.model, core, runtime), "top": name}
     if args.from_logs:
         check_stamp(out, stamp)
         raw = collect(t, out)
     else:
-        check_output_folder(out, OUTPUTS, [("the model file", args.model)])
+        check_output_folder(out, (f"{name}.v",) + OUTPUTS[1:], [("the model file", args.model)])
         stamp_path = os.path.join(out, STAMP)
         if os.path.exists(stamp_path):  # the logs are about to change: they describe no design until done
             os.remove(stamp_path)
-        say(f"elaborating {UART_TOP} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
+        say(f"elaborating {name} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
             args.quiet)
-        path = write_verilog(top, out, name=UART_TOP)
-        raw = synthesize(t, path, out, UART_TOP, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
-                         args.timeout)
+        path = write_verilog(top, out, name=name)
+        raw = synthesize(t, path, out, name, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
+                         args.timeout, pnr_extra=("--out-of-context",) if axi else ())
         write_json(stamp_path, stamp)
     report = assemble(t, raw, plan, core, runtime)
-    report.update({"model": args.model, "folder": out})
+    report.update({"model": args.model, "folder": out, "top": "axi" if axi else "uart",
+                   "out_of_context": axi})
     report.update(schedule_summary(core.image, model, args.quiet))
     if report.get("cycles_per_step") and report["fmax_mhz"]:
         report["us_per_step"] = round(report["cycles_per_step"] / report["fmax_mhz"], 3)
@@ -181,7 +196,8 @@ def write_json(path: str, data: dict) -> None:
 
 def render(r: dict) -> str:
     a = r["available"]
-    lines = [f"{r['target']} ({r['device']}), {r['lanes']} lane(s): "
+    lines = [f"{r['target']} ({r['device']}), {r['lanes']} lane(s)"
+             f"{', AXI IP out of context' if r.get('top') == 'axi' else ''}: "
              f"{'FITS' if r['fits'] else 'DOES NOT FIT'}"
              + (f" (over: {', '.join(r['over'])})" if r["over"] else "")
              + (f" - {r['pnr_error']}" if r["pnr_error"] else "")]

@@ -3,6 +3,7 @@
 import json
 import os
 
+from gen.axi import render_axi, run_axi
 from gen.progress import say
 from gen.verilog import PIPELINE_HELP, TOP, build_core, lint, ports, schedule_summary, write_verilog
 from hw.spec import PIPELINES
@@ -20,6 +21,10 @@ memory sizes.
 stores every weight entry and routes every input and unit each step (the plain GRU schedule on
 the same machine); --trace adds a stream of every unit's state per step.
 
+--top axi writes the AXI IP instead (hw/axi.py): OUT/egru_axi.v (AXI4-Stream data, AXI4-Lite
+control, aclk/aresetn), OUT/registers.md (its register map, from the same source as the
+hardware), OUT/egru_axi.json, and a FuseSoC core file OUT/egru_axi.core with a small testbench.
+
 Example: egru verilog runs/digits.egru -o build/digits --lanes 2"""
 
 
@@ -31,14 +36,20 @@ def add_arguments(p) -> None:
     p.add_argument("--dense", action="store_true", help="dense memories and the GRU schedule")
     p.add_argument("--trace", action="store_true", help="add the trace stream (every unit's state per step)")
     p.add_argument("--lint", action="store_true", help="also run verilator --lint-only on the result")
+    p.add_argument("--top", choices=("core", "axi"), default="core",
+                   help="the bare core, or the AXI IP with register map and FuseSoC core file (%(default)s)")
 
 
 OUTPUTS = (f"{TOP}.v", f"{TOP}.json")
 
 
 def run(args) -> dict:
-    """Both outputs are made in a temporary folder inside OUT and renamed into place together,
-    so a failed or interrupted run leaves the previous .v and .json as they were."""
+    if getattr(args, "top", "core") == "axi":
+        if args.trace:
+            raise ValueError("--trace is not available with --top axi (the AXI top has no trace stream)")
+        return run_axi(args)
+    # Both outputs are made in a temporary folder inside OUT and renamed into place together,
+    # so a failed or interrupted run leaves the previous .v and .json as they were.
     check_output_folder(args.out, OUTPUTS, [("the model file", args.model)])
     core, model = build_core(args.model, lanes=args.lanes, dense=args.dense, trace=args.trace, pipeline=args.pipeline)
     with staged(args.out) as stage:
@@ -75,6 +86,8 @@ def _generate(args, core, model, stage: str) -> dict:
 
 
 def render(r: dict) -> str:
+    if r.get("top") == "axi":
+        return render_axi(r)
     lines = [f"wrote {r['verilog']}  ({r['lanes']} lanes{', dense' if r['dense'] else ''}"
              f"{', trace' if r['trace'] else ''})", "", "ports:"]
     for p in r["ports"]:

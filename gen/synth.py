@@ -309,9 +309,10 @@ def _whole(x: float) -> float | int:
 
 
 def synthesize(t: Target, verilog_path: str, folder: str, top: str, runtime_weights: bool, spram: list[str],
-               freq_mhz: float, quiet: bool, timeout: float = TOOL_TIMEOUT) -> dict:
+               freq_mhz: float, quiet: bool, timeout: float = TOOL_TIMEOUT, pnr_extra: tuple = ()) -> dict:
     """Yosys then nextpnr on ``verilog_path`` (copied into ``folder``). Returns the raw results:
-    cells, resources, mapping, place-and-route figures and the seconds of each tool."""
+    cells, resources, mapping, place-and-route figures and the seconds of each tool.
+    ``pnr_extra``: more nextpnr options (``--out-of-context`` for a block without pins)."""
     os.makedirs(folder, exist_ok=True)
     if os.path.abspath(verilog_path) != os.path.abspath(os.path.join(folder, f"{top}.v")):
         shutil.copy(verilog_path, os.path.join(folder, f"{top}.v"))
@@ -329,7 +330,7 @@ def synthesize(t: Target, verilog_path: str, folder: str, top: str, runtime_weig
     constraints = write_constraints(t, folder)
     say(f"nextpnr: {t.pnr[0]} {' '.join(t.pnr[1:])} ...", quiet)
     cmd = t.pnr_command("netlist.json", "nextpnr.json", os.path.basename(constraints) if constraints else None,
-                        freq_mhz)
+                        freq_mhz) + list(pnr_extra)
     log = os.path.join(folder, "nextpnr.log")
     status, pnr_s = run_tool(cmd, log, log, "nextpnr", quiet, folder, timeout)
     result = collect(t, folder)

@@ -33,6 +33,8 @@ class SimResult:
     build_seconds: float
     waves: str | None
     log: str
+    problems: list = dataclasses.field(default_factory=list)  # AXI top: memory read-back, registers
+    memory_words: int = 0                                     # AXI top: model words loaded and read back
 
     @property
     def cycles_per_second(self) -> float:
@@ -66,9 +68,11 @@ def icarus_source(verilog: str) -> str:
 
 
 def run(verilog_path: str, spec: dict, simulator: str, work_dir: str, waves: bool | None = None,
-        quick_build: bool = False) -> SimResult:
+        quick_build: bool = False, top: str = TOP, test_module: str = "sim.cocotb_core") -> SimResult:
     """Build (unless already built) and run one spec. ``quick_build`` compiles Verilator's C++
-    without optimisation: builds about twice as fast, runs slower; for many small designs."""
+    without optimisation: builds about twice as fast, runs slower; for many small designs.
+    ``top`` and ``test_module``: the design's top and its cocotb tests (the AXI IP:
+    "egru_axi" and "sim.cocotb_axi")."""
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     _env()
@@ -83,17 +87,25 @@ def run(verilog_path: str, spec: dict, simulator: str, work_dir: str, waves: boo
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     log = os.path.join(build_dir, "build.log")
     os.makedirs(build_dir, exist_ok=True)
+    with open(verilog_path) as f:
+        text = f.read()
     if simulator == "icarus":
+        text = icarus_source(text)
+    # the build folder's own copy, rewritten only when it differs: the runner rebuilds when a
+    # source is newer than its last build, and a caller may write the same design anew each time
+    verilog_path = os.path.join(build_dir, f"{top}.v")
+    old = None
+    if os.path.exists(verilog_path):
         with open(verilog_path) as f:
-            text = icarus_source(f.read())
-        verilog_path = os.path.join(build_dir, f"{TOP}.v")
+            old = f.read()
+    if old != text:
         with open(verilog_path, "w") as f:
             f.write(text)
     saved = os.environ.get("MAKEFLAGS", "")
     if quick_build:
         os.environ["MAKEFLAGS"] = f"{saved} OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
     try:
-        runner.build(sources=[verilog_path], hdl_toplevel=TOP, build_dir=build_dir, build_args=build_args,
+        runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
                      waves=waves, log_file=log, timescale=("1ns", "1ps"))
     finally:
         os.environ["MAKEFLAGS"] = saved
@@ -105,7 +117,7 @@ def run(verilog_path: str, spec: dict, simulator: str, work_dir: str, waves: boo
     test_log = os.path.join(test_dir, "test.log")
     results_xml = pathlib.Path(test_dir, "results.xml")
     try:
-        runner.test(test_module="sim.cocotb_core", hdl_toplevel=TOP, build_dir=build_dir, test_dir=test_dir,
+        runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir, test_dir=test_dir,
                     waves=waves, log_file=test_log, results_xml=results_xml,
                     extra_env={"EGRU_SIM_SPEC": spec_path, "EGRU_SIM_OUT": out_path,
                                "PYTHONPATH": _ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
@@ -123,10 +135,11 @@ def run(verilog_path: str, spec: dict, simulator: str, work_dir: str, waves: boo
         log_text = f.read()
     wave_path = None
     if waves:
-        for cand in (os.path.join(test_dir, "dump.vcd"), os.path.join(build_dir, f"{TOP}.fst"),
-                     os.path.join(test_dir, f"{TOP}.fst")):
+        for cand in (os.path.join(test_dir, "dump.vcd"), os.path.join(build_dir, f"{top}.fst"),
+                     os.path.join(test_dir, f"{top}.fst")):
             if os.path.exists(cand):
                 wave_path = cand
     return SimResult(passed=total > 0 and failed == 0, sequences=observed["sequences"],
                      cycles=observed.get("cycles") or 0, seconds=observed.get("seconds") or 0.0,
-                     build_seconds=build_seconds, waves=wave_path, log=log_text)
+                     build_seconds=build_seconds, waves=wave_path, log=log_text,
+                     problems=observed.get("problems", []), memory_words=observed.get("memory_words", 0))
