@@ -11,7 +11,7 @@ from sw import checkpoint
 from sw.activity import scale_thresholds, threshold_sweep
 from sw.datasets import load
 from sw.quantize import golden_eval
-from sw.train import evaluate
+from sw.train import TrainConfig, evaluate
 from tests.conftest import egru_json
 from tests.random_models import random_config, random_params
 
@@ -27,7 +27,9 @@ def test_shipped_models_are_the_default_training_run_and_report_their_own_accura
     expected = dataclasses.replace(cmd_train.DEFAULTS, hidden=64)
     if reg is not None:
         expected = dataclasses.replace(expected, activity_reg=reg)
-    assert blob["train"] == dataclasses.asdict(expected)
+    # a setting added after the model was trained reads as its default: init_activity, whose
+    # calibration leaves a 1 x 64 digits model as EvNN drew it (tests/test_train_scale.py)
+    assert dataclasses.asdict(TrainConfig(**blob["train"])) == dataclasses.asdict(expected)
     assert blob["data"]["name"] == "digits"
     data = load(task="digits")
     measured = evaluate(model, data.x_test, data.y_test)
