@@ -38,6 +38,27 @@ from sw.quantize import QuantSettings
 CHECKPOINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "digits.pt")
 
 
+RELIABILITY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "reliability.md")
+
+
+def reliability_figures(path: str = RELIABILITY) -> list[str]:
+    """The figure tables of docs/reliability.md (written by the long `make fuzz` and `make soak`
+    runs, which `make bench` does not repeat), each under its section's heading one level down."""
+    out, heading, table = [], None, []
+    with open(path) as f:
+        lines = f.read().splitlines() + [""]
+    for line in lines:
+        if line.startswith("## "):
+            heading = "#" + line
+        elif line.startswith("|"):
+            table.append(line)
+        elif table:
+            if table[0].startswith("| figure |"):
+                out += [heading, "", *table, ""]
+            table = []
+    return out
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -106,9 +127,10 @@ def main(argv=None) -> int:
         f"- date: {time.strftime('%Y-%m-%d')}",
         "- model: digits, EGRU 1x64, 8-bit weights, 16-bit state, 50% pruned; core with 2 lanes",
         "",
-        "The fuzz and soak of the host protocol (`make fuzz`, `make soak`) have their figures in",
-        "[reliability.md](reliability.md).",
+        "The fuzz and soak of the host protocol (`make fuzz`, `make soak`) are described in",
+        "[reliability.md](reliability.md); their figures, as that page records them:",
         "",
+        *reliability_figures(),
         "## Simulation and golden-model speed",
         "",
         "| engine | sequences | cycles | seconds | cycles/s | sequences/s | sequences/s vs Verilator |",
