@@ -4,10 +4,8 @@ testbench for the simulation targets), all written beside the Verilog."""
 
 import json
 import os
-import shutil
-import subprocess
 
-from gen.verilog import LINT_WAIVERS, package_version, write_verilog
+from gen.verilog import LINT_WAIVERS, lint, package_version, write_verilog
 from hw.axi import EGRUAxi
 from hw.spec import axi as spec
 from hw.spec.layout import with_depth
@@ -159,17 +157,6 @@ def write_axi(top: EGRUAxi, out_dir: str) -> dict:
     return files
 
 
-def lint_axi(verilog_path: str) -> tuple[bool, str]:
-    """Verilator --lint-only of egru_axi with the documented waivers. Returns (clean, output)."""
-    exe = shutil.which("verilator")
-    if exe is None:
-        raise OSError("verilator not found on PATH (make installs it into .venv/bin)")
-    proc = subprocess.run([exe, "--lint-only", *LINT_WAIVERS, "--top-module", AXI_TOP, verilog_path],
-                          capture_output=True, text=True)
-    output = proc.stdout + proc.stderr
-    return proc.returncode == 0 and "%Warning" not in output, output
-
-
 def run_axi(args) -> dict:
     """`egru verilog --top axi`: the outputs and a description (also written as egru_axi.json)."""
     top, _model = build_axi(args.model, lanes=args.lanes, dense=args.dense, pipeline=args.pipeline)
@@ -180,7 +167,7 @@ def run_axi(args) -> dict:
                          else int(m.shape)} for name, m in top.signature.members.items()],
               "register_map": top.map.to_dict(), "config": top.core.image.cfg.to_dict()}
     if args.lint:
-        clean, output = lint_axi(files["verilog"])
+        clean, output = lint(files["verilog"], AXI_TOP)
         result["lint_clean"] = clean
         if not clean:
             result["lint_output"] = output[-3000:]

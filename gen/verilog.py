@@ -81,12 +81,12 @@ def ports(core: EGRUCore) -> list[dict]:
     return out
 
 
-def lint(verilog_path: str) -> tuple[bool, str]:
-    """Verilator --lint-only with the documented waivers. Returns (clean, output)."""
+def lint(verilog_path: str, top: str = TOP) -> tuple[bool, str]:
+    """Verilator --lint-only of module ``top`` with the documented waivers. Returns (clean, output)."""
     exe = shutil.which("verilator")
     if exe is None:
         raise OSError("verilator not found on PATH (make installs it into .venv/bin)")
-    proc = subprocess.run([exe, "--lint-only", *LINT_WAIVERS, "--top-module", TOP, verilog_path],
+    proc = subprocess.run([exe, "--lint-only", *LINT_WAIVERS, "--top-module", top, verilog_path],
                           capture_output=True, text=True)
     output = proc.stdout + proc.stderr
     return proc.returncode == 0 and "%Warning" not in output, output

@@ -27,7 +27,6 @@ import collections
 import dataclasses
 import json
 import os
-import platform
 import random
 import select
 import socket
@@ -35,6 +34,7 @@ import struct
 import sys
 import time
 
+from gen.bench import machine
 from hw.spec.layout import T_POINTER, CoreImage
 from hw.spec.protocol import ACCESS_HEADER, RESPONSE, SOF, STEP_END, STEP_FLAGS, STEP_START, Command, Status
 from sw.protocol import CRC, HEADER, Decoder, Frame, crc16, encode
@@ -711,24 +711,19 @@ def main(argv=None) -> int:
         proc.kill()
         proc.wait()
     report["machine"] = machine()
-    report["command"] = "python -m tests.host_fuzz " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = json.dumps(report, indent=1, sort_keys=True)
-    if args.report:
-        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-        with open(args.report, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    publish(report, "tests.host_fuzz", argv, args.report)
     return code
 
 
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+def publish(report: dict, module: str, argv, path: str | None) -> None:
+    """Print the run's report as JSON (and write it to ``path``), with the command that made it."""
+    report["command"] = f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = json.dumps(report, indent=1, sort_keys=True)
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

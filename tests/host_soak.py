@@ -189,7 +189,7 @@ def serve(model: str, build_dir: str, divisor: int):
 
 
 def main(argv=None) -> int:
-    from tests.host_fuzz import machine
+    from tests.host_fuzz import machine, publish
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sequences", type=int, default=10000)
@@ -223,13 +223,7 @@ def main(argv=None) -> int:
     if status != 0 and code == 0:
         report["failed"], code = f"egru serve-sim exited with status {status}", 1
     report["machine"], report["divisor"] = machine(), args.divisor
-    report["command"] = "python -m tests.host_soak " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = json.dumps(report, indent=1, sort_keys=True)
-    if args.report:
-        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-        with open(args.report, "w") as f:
-            f.write(text + "\n")
-    print(text)
+    publish(report, "tests.host_soak", argv, args.report)
     return code
 
 
