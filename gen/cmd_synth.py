@@ -84,7 +84,7 @@ def run(args) -> dict:
     plan = check_fit_or_force(core, t, args.force, args.quiet)
     out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}{'-axi' if axi else ''}")
     runtime = args.runtime_weights
-    stamp = {**design_stamp(t, args.model, core, runtime), "top": name}
+    stamp = design_stamp(t, args.model, core, runtime, top=name)
     if args.from_logs:
         check_stamp(out, stamp)
         raw = collect(t, out)
@@ -116,13 +116,14 @@ OUTPUTS = (f"{UART_TOP}.v", "synth.ys", "yosys.log", "yosys.out", "stat.json", "
            "nextpnr.json", "pins.cst", "report.json", STAMP)
 
 
-def design_stamp(t, model_path: str, core, runtime_weights: bool) -> dict:
-    """The design a synthesis run is of: enough to tell whether logs belong to a request."""
+def design_stamp(t, model_path: str, core, runtime_weights: bool, top: str = UART_TOP) -> dict:
+    """The design a synthesis run is of (``top``: the UART top or the AXI IP): enough to tell
+    whether logs belong to a request."""
     with open(model_path, "rb") as f:
         model_hash = hashlib.sha256(f.read()).hexdigest()
     g = core.geometry
     return {"target": t.name, "model_sha256": model_hash, "lanes": g.P, "pipeline": g.cfg.pipeline,
-            "depth": g.depth, "runtime_weights": runtime_weights}
+            "depth": g.depth, "runtime_weights": runtime_weights, "top": top}
 
 
 def check_stamp(folder: str, stamp: dict) -> None:

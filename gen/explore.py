@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from sw.files import staged, write_atomic
@@ -323,13 +324,15 @@ def local_cluster(workers: int | None = None):
     # Ctrl-C in a terminal reaches the whole process group: the workers start with SIGINT
     # ignored (a disposition that survives exec, and Python then installs no handler), so only
     # this process stops, cancels the sweep and closes the cluster, and no worker prints a traceback.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         # ":0": any free port for the scheduler's HTTP server (None would mean 8787, taken by a second sweep)
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                             silence_logs=logging.ERROR)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 class Connection:

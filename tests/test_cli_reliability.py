@@ -252,14 +252,22 @@ def _interrupt(tmp_path, *argv):
     import time
 
     err = open(tmp_path / "err.txt", "w+")
+    # SIGINT as a terminal delivers it: a shell that started the test suite in the background
+    # (or a CI runner) may have left it ignored, and children inherit that
     proc = subprocess.Popen([sys.executable, "-m", "gen.cli", *argv], stdout=subprocess.PIPE, stderr=err, text=True,
-                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
-    while "train EGRU" not in (tmp_path / "err.txt").read_text() and time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp_path / "err.txt").read_text()
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+                            cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while "train EGRU" not in (tmp_path / "err.txt").read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "err.txt").read_text()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failed test leaves no 100,000-epoch training behind
+            proc.kill()
+            proc.wait()
     return proc.returncode, out, (tmp_path / "err.txt").read_text()
 
 

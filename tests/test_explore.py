@@ -233,13 +233,20 @@ def test_ctrl_c_stops_the_sweep_cleanly_and_a_rerun_resumes(tmp_path):
     import glob
     args = [sys.executable, "-m", "gen.cli", "explore", CKPT, "--lanes", "1,2,4", "--prune", "0,0.5",
             "--qat-epochs", "1", "-o", str(tmp_path), "--json"]
+    # SIGINT as a terminal delivers it, even where the suite was started with it ignored
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
-    t0 = time.time()
-    while time.time() - t0 < 300 and not glob.glob(str(tmp_path / "cache" / "evaluate" / "*.json")):
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+                            env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 300 and not glob.glob(str(tmp_path / "cache" / "evaluate" / "*.json")):
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert json.loads(out) == {"error": "interrupted"}
