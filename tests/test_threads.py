@@ -106,7 +106,7 @@ def test_check_refuses_what_is_not_a_thread_count(bad):
 def test_the_threads_section_replaces_only_itself_in_benchmarks_md():
     from gen import bench_threads
     rows = [{"busy_loops": 1, "threads_option": 0, "threads": 1, "wall": 37.0, "cpu": 36.5, "load": 3.0,
-             "test_accuracy": 0.9}]
+             "nice": 10, "test_accuracy": 0.9}]
     section = bench_threads.table(rows, "2 cores")
     doc = "# Benchmarks\n\n## Simulation\n\nrows\n"
     once = bench_threads.replace_section(doc, section)
