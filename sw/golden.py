@@ -56,13 +56,16 @@ class LayerRecord:
 
 @dataclasses.dataclass
 class GoldenResult:
-    logits: torch.Tensor          # [N, C] readout accumulators (readout_acc_frac)
+    logits: torch.Tensor          # [N, C] readout accumulators (readout_acc_frac): the sequence's
+                                  # readout, or with a per-step readout the last step's
     layers: list                  # LayerRecord per layer
+    step_logits: torch.Tensor | None = None  # [N, T, C] with a per-step readout (cfg.readout "step")
 
     def take(self, part) -> "GoldenResult":
         """The result for a subset of the sequences (a slice or index tensor)."""
         return GoldenResult(logits=self.logits[part],
-                            layers=[LayerRecord(c=r.c[part], o=r.o[part], y=r.y[part]) for r in self.layers])
+                            layers=[LayerRecord(c=r.c[part], o=r.o[part], y=r.y[part]) for r in self.layers],
+                            step_logits=None if self.step_logits is None else self.step_logits[part])
 
     @property
     def predictions(self) -> torch.Tensor:
@@ -110,6 +113,9 @@ def forward(ops, cfg: EGRUConfig, p: ModelParams, x) -> GoldenResult:
         rec = LayerRecord(c=torch.stack(cs, 1), o=torch.stack(os_, 1), y=torch.stack(ys, 1))
         records.append(rec)
         h_in = rec.y
+    if cfg.per_step:  # every step's events alone: logits_t = b + y_t W_out
+        step_logits = p.readout_bias + h_in @ p.readout_weight
+        return GoldenResult(logits=step_logits[:, -1], layers=records, step_logits=step_logits)
     logits = p.readout_bias + h_in.sum(dim=1) @ p.readout_weight
     return GoldenResult(logits=logits, layers=records)
 
@@ -158,7 +164,7 @@ def op_counts(cfg: EGRUConfig, p: ModelParams, x_q: torch.Tensor, result: Golden
         event_macs += 3 * (prev @ col_r)
         h_in_active = rec.o != 0
         dense += 3 * cfg.hidden_size * (cfg.layer_input_size(layer) + cfg.hidden_size)
-    event_macs += cfg.num_classes * h_in_active.to(torch.int64).sum(dim=2)
+    event_macs += cfg.num_classes * h_in_active.to(torch.int64).sum(dim=2)  # the readout rows either way
     dense += cfg.hidden_size * cfg.num_classes
     return {"event_macs": event_macs, "dense_macs_per_step": dense}
 

@@ -24,7 +24,8 @@ from sw.files import file_problem, write_atomic
 from sw.golden import LayerParams, ModelParams
 
 MAGIC = b"EGRUMODL"
-VERSION = 2  # 2: biases at preact_frac (version 1 held them at acc_frac)
+VERSION = 3  # 2: biases at preact_frac (version 1 held them at acc_frac); 3: the readout mode
+READS = (2, 3)  # a version 2 file has no readout field: its readout is "sequence", as 3's default
 _PREFIX = struct.Struct("<8sHHI")
 _DIGEST = 32
 _DTYPES = {"int16": np.dtype("<i2"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
@@ -137,9 +138,9 @@ def loads(data: bytes) -> Model:
     magic, version, _, header_len = _PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise ModelFileError(f"not an .egru model file (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION:
-        raise ModelFileError(f"model file version {version} is not supported (this egru reads version {VERSION}; "
-                             "run `egru quantize` on the checkpoint again)")
+    if version not in READS:
+        raise ModelFileError(f"model file version {version} is not supported (this egru reads versions "
+                             f"{', '.join(map(str, READS))}; run `egru quantize` on the checkpoint again)")
     body, digest = data[:-_DIGEST], data[-_DIGEST:]
     if _PREFIX.size + header_len > len(body):
         raise ModelFileError(f"truncated: the header claims {header_len} bytes but the file "
@@ -149,6 +150,8 @@ def loads(data: bytes) -> Model:
     try:
         header = json.loads(data[_PREFIX.size:_PREFIX.size + header_len])
         cfg = EGRUConfig.from_dict(header["config"])
+        if version < 3 and "readout" in header["config"]:
+            raise ModelFileError("bad header: a version 2 file cannot carry a readout mode")
         directory = header["tensors"]
         surrogate = header["surrogate"]
         meta = header.get("meta", {})

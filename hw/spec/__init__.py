@@ -12,6 +12,9 @@ import math
 
 MEMORY_LAYOUTS = ("sparse", "dense")
 PIPELINES = ("short", "deep")  # hw.spec.schedule has their latencies
+# "sequence": one readout after the last step, on the sum over steps of the last layer's events;
+# "step": a readout after every step, on that step's events (streaming use, language models)
+READOUT_MODES = ("sequence", "step")
 
 
 def rshift_round(v: int, s: int) -> int:
@@ -77,6 +80,7 @@ class EGRUConfig:
     lanes: int = 1                   # P: multiplier lanes, accumulators banked by unit mod P
     memory: str = "sparse"           # weight memory layout: "sparse" (CSC) or "dense"
     pipeline: str = "short"          # "short" (fewest cycles) or "deep" (for the clock): hw.spec.schedule
+    readout: str = "sequence"        # READOUT_MODES: at the sequence's end on summed events, or every step
 
     def __post_init__(self):
         _check_int("input_size", self.input_size, 1, 1 << 16)
@@ -112,6 +116,8 @@ class EGRUConfig:
             raise ValueError(f"EGRUConfig: memory must be one of {MEMORY_LAYOUTS}, got {self.memory!r}")
         if self.pipeline not in PIPELINES:
             raise ValueError(f"EGRUConfig: pipeline must be one of {PIPELINES}, got {self.pipeline!r}")
+        if self.readout not in READOUT_MODES:
+            raise ValueError(f"EGRUConfig: readout must be one of {READOUT_MODES}, got {self.readout!r}")
 
     # ---- per-layer input formats: layer 0 reads x, layer l > 0 reads layer l-1's events y
     def layer_input_size(self, layer: int) -> int:
@@ -151,7 +157,17 @@ class EGRUConfig:
             + (self.hidden_size * y * w << self.recurrent_shift(layer))
         return signed_bits(bound)
 
-    # ---- readout: logits = b_out + sum over steps and events of y_j * W_out[j, :]
+    # ---- readout: logits = b_out + sum over steps and events of y_j * W_out[j, :] ("sequence"),
+    # or logits_t = b_out + sum over step t's events of y_j * W_out[j, :] ("step")
+    @property
+    def per_step(self) -> bool:
+        return self.readout == "step"
+
+    @property
+    def summed_steps(self) -> int:
+        """Steps whose events one readout sums: the bound of the event-sum and logit registers."""
+        return 1 if self.per_step else self.max_steps
+
     @property
     def readout_acc_frac(self) -> int:
         return self.state_frac + self.readout_frac
@@ -164,7 +180,7 @@ class EGRUConfig:
     def readout_acc_bits(self) -> int:
         w = 1 << (self.weight_bits - 1)
         y = 1 << (self.state_bits - 1)
-        return signed_bits(self.max_steps * self.hidden_size * y * w + self.readout_bias_limit)
+        return signed_bits(self.summed_steps * self.hidden_size * y * w + self.readout_bias_limit)
 
     @property
     def one(self) -> int:

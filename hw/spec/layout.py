@@ -170,7 +170,7 @@ class CoreGeometry:
         self.S, self.WB = cfg.state_bits, cfg.weight_bits
         self.VB = max(cfg.input_bits, cfg.state_bits)
         self.AB = max(cfg.acc_bits(layer) for layer in range(self.L))
-        self.SB = cfg.state_bits + cfg.max_steps.bit_length() + 1
+        self.SB = cfg.state_bits + cfg.summed_steps.bit_length() + 1
         self.RB = cfg.readout_acc_bits
         self.columns = columns
         self.depth = depth
