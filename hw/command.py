@@ -344,7 +344,7 @@ class CommandUnit(wiring.Component):
                     with m.If(final):
                         m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_lane.eq(0),
                                      la.eq(w.logits_at)]
-                        with m.If(end):
+                        with m.If(end):  # (a per-step readout's events_at(False) is this already)
                             m.d.sync += wa.eq(w.events_at(True))
                         m.next = "STEP_COLLECT"
                     with m.Else():
@@ -380,7 +380,9 @@ class CommandUnit(wiring.Component):
                             with m.If(end):
                                 m.d.sync += steps.eq(0)
                             with m.Else():
-                                m.d.sync += [steps.eq(steps + 1), finishing.eq(1)]
+                                m.d.sync += steps.eq(steps + 1)
+                                if not w.carries_readout(False):  # else the readout's counter word finishes
+                                    m.d.sync += finishing.eq(1)
                     with m.Elif(cw.kind == C_READOUT):
                         m.d.comb += self.counters.ready.eq(1)
                         emit(cw.cycles, 4, w.readout_at)

@@ -16,7 +16,9 @@ Schedule of one time step, per layer l (docs/datapath.md has the diagrams):
 
 After a sequence's last step the **readout** multiplies the per-unit sums of the last layer's
 event values (accumulated during the updates) with the readout weights, for units whose sum is
-nonzero (compacted first), one class at a time, and sends the logits and the class.
+nonzero (compacted first), one class at a time, and sends the logits and the class. With a
+per-step readout (configuration readout "step") the sums hold one step's event values and the
+readout runs after every step: only the rows of units that fired in the step are read.
 
 Streams: ``inputs`` (index, value, last = end of step, end = end of sequence), ``events``,
 ``result``, ``counters`` (one word per step and one per readout), optional ``trace`` (every
@@ -89,7 +91,9 @@ class EGRUCore(wiring.Component):
 
     Output order: a step's counter word leaves after all of the step's events (and trace
     words), and a sequence's readout counter word after its result, so a consumer can split
-    steps and sequences at the counter words even under output backpressure.
+    steps and sequences at the counter words even under output backpressure. A per-step
+    readout sends its result and readout counter word after every step's counter word, and the
+    next step's inputs are accepted after them.
 
     Read-back: a ``peek`` request (target, lane, addr of the load-port map) accepted in cycle n
     gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1 (n + 4 in the deep
@@ -162,6 +166,7 @@ class EGRUCore(wiring.Component):
         dense = cfg.memory == "dense"
         sched = schedule(cfg.pipeline)
         deep = sched.deep
+        per_step = cfg.per_step  # a readout after every step (on its events), not only after the last
         drain, late = sched.mac_drain_latency, sched.update_lane_late
         # the output FIFOs have room for every unit in flight (from the banks' read to the lanes'
         # outputs, and the FIFO's own write latency) and as many again
@@ -579,8 +584,9 @@ class EGRUCore(wiring.Component):
                 w_valid, w_m, w_y = Signal(name=f"sum_valid2_{p}"), Signal.like(sum_m), Signal.like(sum_y)
                 m.d.sync += [old_sum.eq(sum_rd[p].data[:g.SB].as_signed()), w_valid.eq(sum_valid), w_m.eq(sum_m),
                              w_y.eq(sum_y)]
-            m.d.comb += [sum_wr[p].addr.eq(w_m), sum_wr[p].data.eq(Mux(first, 0, old_sum) + w_y),
-                         sum_wr[p].en.eq(w_valid)]
+            # a per-step readout reads this step's events alone: the sum starts again every step
+            new_sum = w_y if per_step else Mux(first, 0, old_sum) + w_y
+            m.d.comb += [sum_wr[p].addr.eq(w_m), sum_wr[p].data.eq(new_sum), sum_wr[p].en.eq(w_valid)]
         ev_word = Cat(layer, o_m, fires, *[lane.o_y for lane in lanes])
         m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
         if self._trace:
@@ -758,7 +764,7 @@ class EGRUCore(wiring.Component):
                 m.d.comb += [self.counters.valid.eq(drained), *step_counters]
                 with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
-                    with m.If(end_seq):
+                    with m.If(end_seq | per_step):
                         m.d.sync += [ro_k.eq(0), ro_kc.eq(0), rd_lane.eq(0), rd_addr.eq(0), wr_lane.eq(0),
                                      wr_addr.eq(0), nnz.eq(0), ro_cycles.eq(0)]
                         m.next = "RO_SCAN"
@@ -801,7 +807,9 @@ class EGRUCore(wiring.Component):
                 m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_READOUT), cw.step.eq(step),
                              cw.cycles.eq(ro_cycles)]
                 with m.If(drained & self.counters.ready):
-                    m.d.sync += [step.eq(0), end_seq.eq(0), n_in.eq(0)]
+                    with m.If(end_seq):  # (a per-step readout's sequence goes on after the others)
+                        m.d.sync += [step.eq(0), end_seq.eq(0)]
+                    m.d.sync += n_in.eq(0)
                     m.next = "LOAD"
 
         with m.If(ld_fire & (ld.target == T_READOUT_B)):

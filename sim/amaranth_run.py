@@ -13,14 +13,17 @@ from sim.words import input_words, layout_fields, unpack
 def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, load=()):
     """``load``: words sent through the load port before the sequences.
     Returns per sequence {"events": [(step, layer, k, y)], "trace": [(step, layer, k, c, o, y)],
-    "logits": [...], "class": int, "steps": [counter dicts], "readout": counter dict}."""
+    "logits": [...], "class": int, "steps": [counter dicts], "readout": counter dict,
+    "readouts": [{"logits", "class", "readout"}: one, or one per step with a per-step readout]}
+    ("logits", "class" and "readout" are the last readout's)."""
     rng = random.Random(seed)
     P = core.geometry.P
     too_long = [len(s) for s in sequences if len(s) > core.geometry.cfg.max_steps]
     if too_long:  # the core does not check; its readout sums would overflow
         reject(core, ValueError(f"a sequence of {too_long[0]} steps is longer than max_steps "
                                 f"{core.geometry.cfg.max_steps}"))  # (reject: the core is never elaborated)
-    results = [dict(events=[], trace=[], logits=[], steps=[]) for _ in sequences]
+    results = [dict(events=[], trace=[], logits=[], steps=[], readouts=[]) for _ in sequences]
+    per_step = core.geometry.cfg.per_step
     done = {"seq": 0}
 
     async def driver(ctx):
@@ -69,18 +72,24 @@ def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, l
 
     def on_result(w):
         r = results[done["seq"]]
+        if not r["readouts"] or "readout" in r["readouts"][-1]:
+            r["readouts"].append({"logits": []})
+        ro = r["readouts"][-1]
         if w["kind"] == R_CLASS:
-            r["class"] = w["index"]
+            ro["class"] = r["class"] = w["index"]
         else:
-            r["logits"].append(w["value"])
+            ro["logits"].append(w["value"])
+            r["logits"] = ro["logits"]
 
     def on_counter(w):
-        r = results[done["seq"]]
+        seq = done["seq"]
+        r = results[seq]
         if w["kind"] == C_STEP:
             r["steps"].append(w)
         elif w["kind"] == C_READOUT:
-            r["readout"] = w
-            done["seq"] += 1
+            r["readout"] = r["readouts"][-1]["readout"] = w
+            if not per_step or len(r["readouts"]) == len(sequences[seq]):
+                done["seq"] += 1
 
     sim = Simulator(core)
     sim.add_clock(1e-8)

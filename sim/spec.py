@@ -25,12 +25,17 @@ def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: b
     dense = image.cfg.memory == "dense"
     seqs = []
     for n in range(x_q.shape[0]):
+        # one readout after the last step, or one after every step (per-step readout)
+        logits = res.step_logits[n] if image.cfg.per_step else res.logits[n:n + 1]
+        ro = [{"logits": lg.tolist(), "class": int(lg.argmax()), "cycles": c}
+              for lg, c in zip(logits, cycles.readouts(image, res, n), strict=True)]
         expected = {
             "events": [list(e) for e in events(res, n)],
             "logits": res.logits[n].tolist(),
             "class": int(res.predictions[n]),
             "cycles": [s.total for s in cycles.sequence_cycles(image, x_q, res, n)],
-            "readout_cycles": cycles.readout_cycles(image, res, n),
+            "readout_cycles": ro[-1]["cycles"],
+            "readouts": ro,
         }
         if trace:
             expected["trace"] = [[[int(r.c[n, t, k]), int(r.o[n, t, k]), int(r.y[n, t, k])]

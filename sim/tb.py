@@ -4,7 +4,8 @@
 `egru_core`. It loads a model through the load port (if the spec carries load words), streams
 input sequences with optional idle cycles, applies optional random backpressure to the output
 streams, and checks as words arrive: every event (step, layer, unit, value) in order, every
-unit's state on the trace stream, the logits and class, and every step's cycle count against
+unit's state on the trace stream, the logits and class of every readout (one per sequence, or
+one per step with a per-step readout), and every step's and readout's cycle count against
 the cycle model. A mismatch names the sequence, step, layer, unit, expected and got; with
 ``stop_on_mismatch`` it fails the test at once, else it is counted per sequence.
 
@@ -37,7 +38,9 @@ class TB:
         self.P, self.H = spec["lanes"], spec["hidden"]
         self.n = 0                        # sequence whose outputs are arriving
         self.event_pos = 0
-        self.results = [{"mismatches": [], "logits": [], "class": None, "cycles": []}
+        self.readout = 0                  # its readout whose result is arriving
+        # per sequence: logits and class of its last readout, "readouts" [logits] of each
+        self.results = [{"mismatches": [], "logits": [], "class": None, "cycles": [], "readouts": [[]]}
                         for _ in spec["sequences"]]
         self.done = None
         self.cycles = 0
@@ -124,17 +127,26 @@ class TB:
             if got != want:
                 self.mismatch(f"step {w['step']} layer {w['layer']} unit {k}: expected (c, o, y) {want}, got {got}")
 
+    def readout_name(self) -> str:
+        return f"step {self.readout}: " if len(self.expected()["readouts"]) > 1 else ""
+
     def on_result(self, w):
         r = self.results[self.n]
+        readouts = self.expected()["readouts"]
+        if self.readout >= len(readouts):
+            self.mismatch(f"an unexpected readout result {w} (expected {len(readouts)} readouts)")
+            return
+        exp = readouts[self.readout]
         if w["kind"] == 1:
             r["class"] = w["index"]
-            if w["index"] != self.expected()["class"]:
-                self.mismatch(f"expected class {self.expected()['class']}, got {w['index']}")
+            if w["index"] != exp["class"]:
+                self.mismatch(f"{self.readout_name()}expected class {exp['class']}, got {w['index']}")
         else:
-            want = self.expected()["logits"][w["index"]]
-            r["logits"].append(w["value"])
+            want = exp["logits"][w["index"]] if w["index"] < len(exp["logits"]) else None
+            r["readouts"][-1].append(w["value"])
+            r["logits"] = r["readouts"][-1]
             if w["value"] != want:
-                self.mismatch(f"logit {w['index']}: expected {want}, got {w['value']}")
+                self.mismatch(f"{self.readout_name()}logit {w['index']}: expected {want}, got {w['value']}")
 
     def on_counter(self, w):
         r = self.results[self.n]
@@ -146,12 +158,19 @@ class TB:
                 self.mismatch(f"step {t}: expected {exp['cycles'][t] if t < len(exp['cycles']) else None} "
                               f"cycles (cycle model), got {w['cycles']}")
         else:
-            if w["cycles"] != exp["readout_cycles"]:
-                self.mismatch(f"readout: expected {exp['readout_cycles']} cycles, got {w['cycles']}")
+            readouts = exp["readouts"]
+            want = readouts[self.readout]["cycles"] if self.readout < len(readouts) else None
+            if w["cycles"] != want:
+                self.mismatch(f"{self.readout_name()}readout: expected {want} cycles, got {w['cycles']}")
+            self.readout += 1
+            if self.readout < len(readouts):  # a per-step readout: the sequence goes on
+                r["readouts"].append([])
+                return
             if self.event_pos != len(exp["events"]):
                 self.mismatch(f"expected {len(exp['events'])} events, got {self.event_pos}")
             self.n += 1
             self.event_pos = 0
+            self.readout = 0
             if self.n == len(self.spec["sequences"]):
                 self.done.set()
 

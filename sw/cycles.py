@@ -14,7 +14,8 @@ Per layer and step (see docs/datapath.md), with the latencies of the configurati
     update = ceil(H / P) + update_latency
 
 and per sequence: readout = H + readout_scan + C * (units whose event sum is nonzero +
-readout_per_class) + readout_final. L_col is the column's padded lane-list length
+readout_per_class) + readout_final; with a per-step readout, one after every step, on the
+units that fired in the step. L_col is the column's padded lane-list length
 (hw.spec.layout): the longest of its P lane lists.
 
 Two bounds, both the schedule without its pipeline constants, per layer and step:
@@ -107,12 +108,25 @@ def route_cycles(lengths: list[int], sched: Schedule) -> int:
     return max(sched.route_walk + walked, sched.route_latency + last_read if last_read is not None else 0)
 
 
-def readout_cycles(image: CoreImage, res: GoldenResult, n: int) -> int:
+def readout_cycles(image: CoreImage, res: GoldenResult, n: int, t: int | None = None) -> int:
+    """Cycles of sequence n's readout: the one after its last step, or with a per-step readout
+    the one after step t (default: the last)."""
     cfg = image.cfg
     sched = schedule(cfg.pipeline)
-    sums = res.layers[-1].y[n].sum(dim=0)
+    y = res.layers[-1].y[n]
+    if cfg.per_step:
+        sums = y[y.shape[0] - 1 if t is None else t]
+    else:
+        sums = y.sum(dim=0)
     return (cfg.hidden_size + sched.readout_scan + cfg.num_classes * (int((sums != 0).sum()) + sched.readout_per_class)
             + sched.readout_final)
+
+
+def readouts(image: CoreImage, res: GoldenResult, n: int) -> list[int]:
+    """Cycles of every readout of sequence n, in order: one, or one per step (per-step readout)."""
+    if not image.cfg.per_step:
+        return [readout_cycles(image, res, n)]
+    return [readout_cycles(image, res, n, t) for t in range(res.layers[-1].y.shape[1])]
 
 
 def dense_step_cycles(image: CoreImage, first_step: bool = False) -> int:

@@ -90,6 +90,11 @@ class BuildInfo:
 class StepOutput:
     counters: dict                # step, cycles, input_events, recurrent_events, lane_cycles, macs
     events: list                  # (layer, unit, value) in the order the hardware sent them
+    # the step's readout: every step's with a per-step readout (config readout "step"), else the
+    # last step's only (None on the others)
+    logits: list | None = None    # readout accumulators (readout_acc_frac)
+    predicted: int | None = None
+    readout_cycles: int | None = None
 
 
 @dataclasses.dataclass
@@ -350,17 +355,35 @@ class Accelerator:
                 raise ValueError(f"step {t} has {len(row)} inputs, the hardware takes {cfg.input_size}")
             if any(not lo <= v <= hi for v in row):
                 raise ValueError(f"step {t} has an input outside the {cfg.input_bits}-bit range [{lo}, {hi}]")
-        steps, readout = [], None
-        for t, row in enumerate(rows):
-            end = t == T - 1
-            flags = (STEP_START if t == 0 else 0) | (STEP_END if end else 0)
-            payload = bytes([flags]) + b"".join(v.to_bytes(w.input_bytes, "little", signed=True) for v in row)
-            raw = self.request(Command.STEP, payload)
-            steps.append(self._step_output(raw, end))
-            if end:
-                readout = self._readout(raw)
-        logits, predicted, cycles = readout
-        return SequenceOutput(steps=steps, logits=logits, predicted=predicted, readout_cycles=cycles)
+        steps = [self._step(row, start=t == 0, end=t == T - 1) for t, row in enumerate(rows)]
+        last = steps[-1]
+        return SequenceOutput(steps=steps, logits=last.logits, predicted=last.predicted,
+                              readout_cycles=last.readout_cycles)
+
+    def step(self, row, *, start: bool, end: bool = False) -> StepOutput:
+        """One step of a sequence that the host builds as it goes (each input may depend on
+        the last step's output, as when a language model's sample is fed back): ``row`` holds
+        the step's input_size quantized inputs; ``start`` begins a new sequence (abandoning a
+        running one), ``end`` ends it. With a per-step readout every step's output carries its
+        logits; otherwise only the ``end`` step's does."""
+        cfg = self.info().config
+        row = [int(v) for v in (row.tolist() if hasattr(row, "tolist") else row)]
+        lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
+        if len(row) != cfg.input_size:
+            raise ValueError(f"a step has {len(row)} inputs, the hardware takes {cfg.input_size}")
+        if any(not lo <= v <= hi for v in row):
+            raise ValueError(f"a step has an input outside the {cfg.input_bits}-bit range [{lo}, {hi}]")
+        return self._step(row, start=start, end=end)
+
+    def _step(self, row: list, *, start: bool, end: bool) -> StepOutput:
+        w = self.wire
+        flags = (STEP_START if start else 0) | (STEP_END if end else 0)
+        payload = bytes([flags]) + b"".join(v.to_bytes(w.input_bytes, "little", signed=True) for v in row)
+        raw = self.request(Command.STEP, payload)
+        out = self._step_output(raw, end)
+        if w.carries_readout(end):
+            out.logits, out.predicted, out.readout_cycles = self._readout(raw)
+        return out
 
     def counters(self) -> dict:
         """The last step's counters and the last readout's cycles."""

@@ -3,6 +3,7 @@ randomized configurations with idle inputs and output backpressure, the trained 
 its whole test set, and a model trained on a data set of other sizes. And the testbench does
 catch a difference."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -117,3 +118,20 @@ def test_load_port_gives_the_verilog_another_model(simulator, tmp_path):
     r = runner.run(path, spec, simulator, BUILD, quick_build=True)
     assert r.passed and not [m for s in r.sequences for m in s["mismatches"]]
     assert [s["logits"] for s in r.sequences] == run(cfg, b, x).logits.tolist() != run(cfg, a, x).logits.tolist()
+
+
+PER_STEP_CASES = [("verilator", s) for s in range(4)] + [("icarus", s) for s in range(4, 6)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator,seed", PER_STEP_CASES, ids=[f"{a}-random-{s}" for a, s in PER_STEP_CASES])
+def test_per_step_classification_on_random_configurations(simulator, seed, tmp_path):
+    """A per-step readout on random configurations (layers, lanes, pruning, pipeline): every
+    step's logits, class and readout cycles are checked against the golden and cycle models."""
+    cfg, p, lanes = random_case(100 + seed)
+    cfg = dataclasses.replace(cfg, readout="step")
+    r, spec = simulate(cfg, p, lanes, seed, simulator, tmp_path, idle=0.2, backpressure=0.3)
+    messages = [m for s in r.sequences for m in s["mismatches"]]
+    assert r.passed, messages or r.log[-3000:]
+    want = run(cfg, p, random_inputs(cfg, seed, 3, 6)).step_logits
+    assert [s["readouts"] for s in r.sequences] == want.tolist()

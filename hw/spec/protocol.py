@@ -24,7 +24,8 @@ class Command(enum.IntEnum):
     INFO = 0x01      # -> the build description (JSON, see info_document)
     WRITE = 0x02     # target u8, lane u8, addr u32, count u16, count words -> -
     READ = 0x03      # target u8, lane u8, addr u32, count u16 -> count words
-    STEP = 0x04      # flags u8, input_size values -> counters, [readout], events (see StepLayout)
+    STEP = 0x04      # flags u8, input_size values -> counters, [readout], events (Wire; the readout on
+                     # the last step, or on every step with a per-step readout)
     COUNTERS = 0x05  # -> the last step's counters, the last readout's cycles
     RESET = 0x06     # abandon the running sequence -> -
 
@@ -92,8 +93,13 @@ class Wire:
         self.counters_response = 1 + COUNTER_BYTES + 4
         self.max_response = max(step_max, 1 + self.max_payload, self.counters_response, 1 + INFO_LIMIT)
 
+    def carries_readout(self, end: bool) -> bool:
+        """Whether a STEP response carries the readout: every step's with a per-step readout
+        (configuration readout "step"), else the sequence's last step's only."""
+        return end or self.geometry.cfg.per_step
+
     def events_at(self, end: bool) -> int:
-        return self.readout_at + (self.readout_bytes if end else 0)
+        return self.readout_at + (self.readout_bytes if self.carries_readout(end) else 0)
 
     def max_read(self) -> int:
         """Most words one READ returns."""
