@@ -5,6 +5,7 @@ import statistics
 import time
 
 import numpy as np
+import torch
 
 from gen.progress import bar, say
 from sw import cycles, modelfile
@@ -69,6 +70,7 @@ def run(args) -> dict:
                 words = acc.load(image, verify=not args.no_verify, progress=progress)
         load_seconds = time.perf_counter() - t0
         predicted, mismatched, messages, step_cycles, model_cycles = [], [], [], [], []
+        per_step, step_logits = image.cfg.per_step, []
         with bar(len(x), "run", args.quiet) as b:
             for n in range(len(x)):
                 out = acc.run(x_q[n])
@@ -78,7 +80,14 @@ def run(args) -> dict:
                 problems = []
                 if got_events != golden_events(golden, n):
                     problems.append("events differ")
-                if out.logits != golden.logits[n].tolist():
+                if per_step:  # every step's readout, not only the last
+                    got_logits = [s.logits for s in out.steps]
+                    bad = [t for t, lg in enumerate(got_logits) if lg != golden.step_logits[n, t].tolist()]
+                    if bad:
+                        problems.append(f"step {bad[0]}: logits {got_logits[bad[0]]} != "
+                                        f"{golden.step_logits[n, bad[0]].tolist()} ({len(bad)} steps differ)")
+                    step_logits.append(got_logits)
+                elif out.logits != golden.logits[n].tolist():
                     problems.append(f"logits {out.logits} != {golden.logits[n].tolist()}")
                 if got_cycles != expect:
                     problems.append(f"cycles per step {got_cycles} != cycle model {expect}")
@@ -90,11 +99,16 @@ def run(args) -> dict:
                 model_cycles += expect
                 b.step()
         seconds = time.perf_counter() - t0
+        if per_step:  # a prediction at every step (ties go to the lowest class, as on chip)
+            hw_logits = torch.tensor(step_logits, dtype=torch.int64)
+            predicted, golden_pred = hw_logits.argmax(dim=2).numpy(), golden.step_logits.argmax(dim=2).numpy()
+        else:
+            golden_pred = golden.predictions.numpy()
         result = {
             "url": args.url,
             "samples": len(x),
             "accuracy": float((np.asarray(predicted) == np.asarray(y)).mean()),
-            "golden_accuracy": float((golden.predictions.numpy() == y).mean()),
+            "golden_accuracy": float((golden_pred == y).mean()),
             "mismatches": len(mismatched),
             "mismatch_messages": messages[:5],
             "cycles_per_step": statistics.fmean(step_cycles),
@@ -106,6 +120,12 @@ def run(args) -> dict:
             "seconds": round(seconds, 3),
             "hardware": {"lanes": info.config.lanes, "depth": info.depth, "version": info.version},
         }
+        if per_step:
+            from sw.charlm import bpc
+
+            scale = 2.0 ** -image.cfg.readout_acc_frac
+            result["bpc"] = bpc(hw_logits.double() * scale, torch.as_tensor(y))
+            result["golden_bpc"] = bpc(golden.step_logits.double() * scale, torch.as_tensor(y))
         if mismatched:  # the report is printed, and the exit status says that the run failed
             result["failed"] = (f"{len(mismatched)} of {len(x)} sequences differ from the golden model; "
                                 f"{_likely_cause(acc, image, args.no_load)}")
@@ -131,6 +151,7 @@ def render(r: dict) -> str:
         f"  golden accuracy       {r['golden_accuracy']:.4f}",
         f"  mismatching samples   {r['mismatches']}",
         f"  cycles per step       {r['cycles_per_step']:.1f}",
+        *([f"  bits per step         {r['bpc']:.4f} (golden {r['golden_bpc']:.4f})"] if "bpc" in r else []),
         f"  loaded                {r['words_loaded']} words in {r['load_seconds']:.1f} s",
         f"  bytes sent / received {r['bytes_sent']} / {r['bytes_received']} ({r['retries']} retries)",
         f"  wall time             {r['seconds']:.1f} s",

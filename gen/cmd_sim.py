@@ -109,16 +109,20 @@ def run(args) -> dict:
             build_seconds += r.build_seconds
             waves = waves or r.waves
             b.step()
-    hw_pred = [s["class"] for s in observed]
     mismatched = [i for i, s in enumerate(observed) if s["mismatches"]]
+    if cfg.per_step:  # a prediction at every step, from its own readout
+        hw_logits = torch.tensor([s["readouts"] for s in observed], dtype=torch.int64)  # [N, T, C]
+        hw_pred, golden_pred = hw_logits.argmax(dim=2), golden.step_logits.argmax(dim=2)
+    else:
+        hw_pred, golden_pred = torch.tensor([s["class"] for s in observed]), golden.predictions
     steps = [c for s in observed for c in s["cycles"]]
     schedule = schedule_report(core.image, model.params, x_q)  # bound and dense schedule (cycle model)
     result = {
         "simulator": args.simulator,
         "samples": len(x),
         "lanes": core.geometry.P, "pipeline": core.geometry.cfg.pipeline,
-        "golden_accuracy": float((golden.predictions.numpy() == y).mean()),
-        "hw_accuracy": float((torch.tensor(hw_pred).numpy() == y).mean()),
+        "golden_accuracy": float((golden_pred.numpy() == y).mean()),
+        "hw_accuracy": float((hw_pred.numpy() == y).mean()),
         "mismatches": len(mismatched),
         "mismatch_messages": [f"sample {i}: {m}" for i in mismatched[:5] for m in observed[i]["mismatches"][:3]],
         "activity": float(torch.cat([r.o for r in golden.layers], dim=2).double().mean()),
@@ -134,6 +138,15 @@ def run(args) -> dict:
         "verilog": path,
         "top": "axi" if axi else "core",
     }
+    if cfg.per_step:
+        from sw.charlm import bpc  # bits per character of the next-step predictions
+
+        scale = 2.0 ** -cfg.readout_acc_frac
+        result.update(golden_bpc=bpc(golden.step_logits.double() * scale, torch.as_tensor(y)),
+                      hw_bpc=bpc(hw_logits.double() * scale, torch.as_tensor(y)),
+                      readout_cycles_per_step=schedule["readout_cycles"],
+                      cycles_per_step_with_readout=schedule["cycles_per_step_with_readout"],
+                      bound_cycles_per_step_with_readout=schedule["bound_cycles_per_step_with_readout"])
     if axi:
         result.update(memory_words_read_back=memory_words, axi_problems=problems[:20],
                       mismatches=len(mismatched) + len(problems))
@@ -156,6 +169,12 @@ def render(r: dict) -> str:
         f"  simulation speed      {r['sim_cycles_per_second']:.0f} cycles/s ({r['sim_cycles']} cycles in "
         f"{r['sim_seconds']:.1f} s; build {r['build_seconds']:.1f} s)",
     ]
+    if "hw_bpc" in r:  # a per-step readout (language model)
+        lines[2:4] = [f"  golden accuracy       {r['golden_accuracy']:.4f} (next step), "
+                      f"{r['golden_bpc']:.4f} bits per step",
+                      f"  hardware accuracy     {r['hw_accuracy']:.4f} (next step), {r['hw_bpc']:.4f} bits per step"]
+        lines.append(f"  with the readout      {r['cycles_per_step_with_readout']:.1f} cycles per step (readout "
+                     f"{r['readout_cycles_per_step']:.1f}; bound {r['bound_cycles_per_step_with_readout']:.1f})")
     if r.get("top") == "axi":
         lines.append(f"  memory words written and read back over AXI4-Lite: {r['memory_words_read_back']}")
         lines += [f"  {m}" for m in r["axi_problems"]]

@@ -346,6 +346,9 @@ class EGRUAxi(wiring.Component):
             reject(self, TypeError(f"EGRUAxi: version must be a string, got {type(version).__name__}"))
         if not isinstance(clock_ports, bool):
             reject(self, TypeError(f"EGRUAxi: clock_ports must be True or False, got {clock_ports!r}"))
+        if image.cfg.per_step:  # its tuser marks a sequence's one readout; a readout per step needs a new beat map
+            reject(self, ValueError("EGRUAxi: the AXI IP reads out once per sequence; a model with a per-step "
+                                    "readout runs on the UART top (egru verilog / sim / serve-sim without --top axi)"))
         self.core = EGRUCore(image)
         g = self.core.geometry
         try:

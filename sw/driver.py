@@ -344,7 +344,7 @@ class Accelerator:
     def run(self, x_q) -> SequenceOutput:
         """One sequence of quantized inputs [T][I] (integers at input_frac, e.g. from
         sw.golden.quantize_inputs); a running sequence is abandoned first."""
-        cfg, w = self.info().config, self.wire
+        cfg = self.info().config
         rows = [[int(v) for v in row] for row in (x_q.tolist() if hasattr(x_q, "tolist") else x_q)]
         T = len(rows)
         if not 1 <= T <= cfg.max_steps:

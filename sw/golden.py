@@ -80,33 +80,15 @@ def forward(ops, cfg: EGRUConfig, p: ModelParams, x) -> GoldenResult:
     if T > cfg.max_steps:
         raise ValueError(f"sequence of {T} steps is longer than the configured max_steps "
                          f"{cfg.max_steps} the readout accumulator is sized for")
-    H, S, P, Fs, Fp = cfg.hidden_size, cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
-    sigmoid, update = torch.sigmoid, update_gate_fn(cfg.zoneout)
     records = []
     h_in = x
     for layer, L in enumerate(p.layers):
         ax = (h_in @ L.kernel) * (1 << cfg.input_shift(layer))           # input phase, [N, T, 3H]
-        shift_h, to_preact = cfg.recurrent_shift(layer), cfg.acc_frac(layer) - Fp
-        y = x.new_zeros(N, H)
-        c = x.new_zeros(N, H)
+        y = x.new_zeros(N, cfg.hidden_size)
+        c = x.new_zeros(N, cfg.hidden_size)
         cs, os_, ys = [], [], []
         for t in range(T):
-            ah = (y @ L.recurrent) * (1 << shift_h)                       # recurrent phase
-            a_u = ax[:, t, :H] + ah[:, :H]
-            a_r = ax[:, t, H:2 * H] + ah[:, H:2 * H]
-            a_gx = ax[:, t, 2 * H:]
-            a_gh = ah[:, 2 * H:]
-            p_u, p_r, p_gx, p_gh = (ops.saturate(ops.rshift_round(a, to_preact) + b, P)
-                                    for a, b in ((a_u, L.bias_u), (a_r, L.bias_r), (a_gx, L.bias_gx),
-                                                 (a_gh, L.bias_gh)))
-            u = ops.lut(p.luts["update"], p_u, cfg, cfg.sigmoid_frac, update)  # update phase
-            r = ops.lut(p.luts["sigmoid"], p_r, cfg, cfg.sigmoid_frac, sigmoid)
-            p_g = ops.saturate(p_gx + ops.rshift_round(r * p_gh, Fs), P)
-            g = ops.lut(p.luts["tanh"], p_g, cfg, cfg.tanh_frac, torch.tanh)
-            c_hat = ops.saturate(g + ops.rshift_round(u * (c - g), Fs), S)
-            o = ops.fire(c_hat, L.thr, cfg, p.gamma, p.eps)
-            y = o * c_hat
-            c = c_hat - o * L.thr
+            c, o, y = _layer_step(ops, cfg, p, layer, ax[:, t], c, y)
             cs.append(c)
             os_.append(o)
             ys.append(y)
@@ -118,6 +100,60 @@ def forward(ops, cfg: EGRUConfig, p: ModelParams, x) -> GoldenResult:
         return GoldenResult(logits=step_logits[:, -1], layers=records, step_logits=step_logits)
     logits = p.readout_bias + h_in.sum(dim=1) @ p.readout_weight
     return GoldenResult(logits=logits, layers=records)
+
+
+def _layer_step(ops, cfg: EGRUConfig, p: ModelParams, layer: int, ax_t, c, y):
+    """One step of one layer: the input phase's accumulators ax_t [N, 3H] (already aligned),
+    the state c and the events y of the previous step -> (c, o, y) after this step."""
+    H, S, P, Fs, Fp = cfg.hidden_size, cfg.state_bits, cfg.preact_bits, cfg.state_frac, cfg.preact_frac
+    L = p.layers[layer]
+    ah = (y @ L.recurrent) * (1 << cfg.recurrent_shift(layer))          # recurrent phase
+    to_preact = cfg.acc_frac(layer) - Fp
+    a_u = ax_t[:, :H] + ah[:, :H]
+    a_r = ax_t[:, H:2 * H] + ah[:, H:2 * H]
+    a_gx = ax_t[:, 2 * H:]
+    a_gh = ah[:, 2 * H:]
+    p_u, p_r, p_gx, p_gh = (ops.saturate(ops.rshift_round(a, to_preact) + b, P)
+                            for a, b in ((a_u, L.bias_u), (a_r, L.bias_r), (a_gx, L.bias_gx), (a_gh, L.bias_gh)))
+    u = ops.lut(p.luts["update"], p_u, cfg, cfg.sigmoid_frac, update_gate_fn(cfg.zoneout))  # update phase
+    r = ops.lut(p.luts["sigmoid"], p_r, cfg, cfg.sigmoid_frac, torch.sigmoid)
+    p_g = ops.saturate(p_gx + ops.rshift_round(r * p_gh, Fs), P)
+    g = ops.lut(p.luts["tanh"], p_g, cfg, cfg.tanh_frac, torch.tanh)
+    c_hat = ops.saturate(g + ops.rshift_round(u * (c - g), Fs), S)
+    o = ops.fire(c_hat, L.thr, cfg, p.gamma, p.eps)
+    return c_hat - o * L.thr, o, o * c_hat
+
+
+class Stepper:
+    """The golden model one step at a time, for a sequence built as it runs (a language
+    model's samples fed back as its next inputs): the same integers as :func:`run` on the whole
+    sequence. ``step(x_t)`` takes one quantized input vector [I] (int64) and returns that step's
+    readout logits [C] (a per-step readout's; with a sequence readout the logits the sequence
+    would have if it ended at this step)."""
+
+    def __init__(self, cfg: EGRUConfig, p: ModelParams):
+        self.cfg, self.p = cfg, p
+        self.steps = 0
+        H = cfg.hidden_size
+        self._c = [torch.zeros(1, H, dtype=torch.int64) for _ in range(cfg.layers)]
+        self._y = [torch.zeros(1, H, dtype=torch.int64) for _ in range(cfg.layers)]
+        self._sum = torch.zeros(1, H, dtype=torch.int64)
+
+    @torch.no_grad()
+    def step(self, x_t) -> torch.Tensor:
+        cfg, ops = self.cfg, IntOps()
+        x_t = torch.as_tensor(x_t, dtype=torch.int64).reshape(1, cfg.input_size)
+        if self.steps >= cfg.max_steps:
+            raise ValueError(f"the sequence is longer than the configured max_steps {cfg.max_steps}")
+        h = x_t
+        for layer, L in enumerate(self.p.layers):
+            ax_t = (h @ L.kernel) * (1 << cfg.input_shift(layer))
+            self._c[layer], _, self._y[layer] = _layer_step(ops, cfg, self.p, layer, ax_t, self._c[layer],
+                                                            self._y[layer])
+            h = self._y[layer]
+        self.steps += 1
+        self._sum = h if cfg.per_step else self._sum + h
+        return (self.p.readout_bias + self._sum @ self.p.readout_weight)[0]
 
 
 def quantize_inputs(x, cfg: EGRUConfig) -> torch.Tensor:

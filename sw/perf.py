@@ -22,11 +22,11 @@ def schedule_report(image: CoreImage, params, x_q: torch.Tensor) -> dict:
             bounds.append(s.bound)
             ideals.append(s.ideal_bound)
             worst = max(worst, (s.total - 8) / s.bound if s.bound else 0.0)
-        readout.append(cycles.readout_cycles(image, res, n))
+        readout += cycles.readouts(image, res, n)
     T = x_q.shape[1]
     dense = cycles.dense_cycles_per_step(image, T)
     mean = statistics.fmean(per_step)
-    return {
+    out = {
         "lanes": image.cfg.lanes,
         "cycles_per_step": mean,
         "bound_cycles_per_step": statistics.fmean(bounds),
@@ -41,3 +41,12 @@ def schedule_report(image: CoreImage, params, x_q: torch.Tensor) -> dict:
         "readout_cycles": statistics.fmean(readout),
         "steps": len(per_step),
     }
+    if image.cfg.per_step:
+        # a readout after every step: a character (a step) costs its step and its readout. The
+        # readout's bound is its multiply-accumulates, one per cycle: C per unit that fired.
+        fired = res.layers[-1].o.sum(dim=2).double()
+        ro_bound = image.cfg.num_classes * float(fired.mean())
+        out["cycles_per_step_with_readout"] = mean + out["readout_cycles"]
+        out["readout_bound_cycles"] = ro_bound
+        out["bound_cycles_per_step_with_readout"] = out["bound_cycles_per_step"] + ro_bound
+    return out

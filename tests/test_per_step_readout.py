@@ -14,7 +14,7 @@ from hw.core import EGRUCore
 from hw.spec import EGRUConfig
 from sim.amaranth_run import run_core
 from sw import cycles
-from sw.golden import events, run
+from sw.golden import Stepper, events, run
 from sw.hwimage import image_from_params
 from tests.random_models import random_config, random_inputs, random_params
 
@@ -71,3 +71,15 @@ def test_every_steps_readout_equals_the_golden_model_and_the_cycle_model(layers,
             assert ro["readout"]["cycles"] == cycles.readout_cycles(image, want, i, t), f"step {t}: readout cycles"
             assert step["cycles"] == predicted.total, f"sequence {i} step {t}: cycles"
         assert cycles.readouts(image, want, i) == [ro["readout"]["cycles"] for ro in g["readouts"]]
+
+
+def test_the_golden_stepper_equals_the_whole_sequence_run():
+    for readout in ("step", "sequence"):
+        cfg, p, x, _ = per_step_model(5, 2, "sparse")
+        cfg = dataclasses.replace(cfg, readout=readout)
+        res = run(cfg, p, x)
+        stepper = Stepper(cfg, p)
+        got = torch.stack([stepper.step(x[1, t]) for t in range(x.shape[1])])
+        if readout == "step":
+            assert torch.equal(got, res.step_logits[1])
+        assert torch.equal(got[-1], res.logits[1])
