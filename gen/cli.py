@@ -18,6 +18,7 @@ from gen import (
     cmd_board,
     cmd_demo,
     cmd_explore,
+    cmd_generate,
     cmd_quantize,
     cmd_run,
     cmd_serve_sim,
@@ -27,13 +28,14 @@ from gen import (
     cmd_verilog,
 )
 
-COMMANDS = (cmd_train, cmd_quantize, cmd_verilog, cmd_sim, cmd_serve_sim, cmd_run, cmd_synth, cmd_board, cmd_explore,
-            cmd_demo)
+COMMANDS = (cmd_train, cmd_quantize, cmd_verilog, cmd_sim, cmd_serve_sim, cmd_run, cmd_generate, cmd_synth, cmd_board,
+            cmd_explore, cmd_demo)
 
 DESCRIPTION = """\
 Turn an EGRU (Event-based Gated Recurrent Unit) trained in PyTorch into FPGA hardware that
 computes exactly the same thing. Stages: train -> quantize -> verilog -> sim; serve-sim and run drive the accelerator
-through its host protocol (a simulation over TCP, or a board over a serial port); synth reports resources and Fmax
+through its host protocol (a simulation over TCP, or a board over a serial port), generate samples text from a
+character language model; synth reports resources and Fmax
 for an FPGA, board builds a bitstream for a development board; explore sweeps designs (lanes, widths, pruning,
 targets) on a dask cluster; demo runs all of it on the built-in digits model.
 Run `egru COMMAND --help` for the options of one stage."""

@@ -123,9 +123,9 @@ def run(args) -> dict:
         if per_step:
             from sw.charlm import bpc
 
-            scale = 2.0 ** -image.cfg.readout_acc_frac
-            result["bpc"] = bpc(hw_logits.double() * scale, torch.as_tensor(y))
-            result["golden_bpc"] = bpc(golden.step_logits.double() * scale, torch.as_tensor(y))
+            frac = image.cfg.readout_acc_frac
+            result["bpc"] = bpc(hw_logits, y, frac)
+            result["golden_bpc"] = bpc(golden.step_logits, y, frac)
         if mismatched:  # the report is printed, and the exit status says that the run failed
             result["failed"] = (f"{len(mismatched)} of {len(x)} sequences differ from the golden model; "
                                 f"{_likely_cause(acc, image, args.no_load)}")

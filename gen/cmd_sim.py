@@ -141,9 +141,8 @@ def run(args) -> dict:
     if cfg.per_step:
         from sw.charlm import bpc  # bits per character of the next-step predictions
 
-        scale = 2.0 ** -cfg.readout_acc_frac
-        result.update(golden_bpc=bpc(golden.step_logits.double() * scale, torch.as_tensor(y)),
-                      hw_bpc=bpc(hw_logits.double() * scale, torch.as_tensor(y)),
+        frac = cfg.readout_acc_frac
+        result.update(golden_bpc=bpc(golden.step_logits, y, frac), hw_bpc=bpc(hw_logits, y, frac),
                       readout_cycles_per_step=schedule["readout_cycles"],
                       cycles_per_step_with_readout=schedule["cycles_per_step_with_readout"],
                       bound_cycles_per_step_with_readout=schedule["bound_cycles_per_step_with_readout"])
