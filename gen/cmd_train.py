@@ -65,7 +65,8 @@ def add_arguments(p) -> None:
     p.add_argument("--thr-mean", type=float, help=f"mean of the initial thresholds, in (0, 1) {_default('thr_mean')}")
     p.add_argument("--init-activity", type=float,
                    help="a layer firing less than this at initialisation gets its thresholds scaled down until "
-                        f"it does, so deep and wide models train (0: EvNN's draw unchanged) {_default('init_activity')}")
+                        "it does, so deep and wide models train (0: EvNN's draw unchanged) "
+                        + _default("init_activity"))
     p.add_argument("--dampening-factor", type=float,
                    help=f"gamma, height of the pseudo-derivative {_default('dampening_factor')}")
     p.add_argument("--pseudo-derivative-support", type=float,
