@@ -31,11 +31,12 @@ PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 venv: $(STAMP)
 
 # Debian packages: iverilog for the simulations, fortunes for the built-in corpus of the character
-# language model (egru train --task charlm). Installed only when missing, so a warm machine skips apt.
+# language model (egru train --task charlm; zippy is one of its files, which fortunes-min lacks).
+# Installed only when missing, so a warm machine skips apt.
 system-deps:
 	@missing=""; \
 	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
-	[ -f /usr/share/games/fortunes/fortunes ] || missing="$$missing fortunes"; \
+	[ -f /usr/share/games/fortunes/zippy ] || missing="$$missing fortunes"; \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing Debian packages:$$missing" >&2; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \

@@ -30,6 +30,7 @@ from sw.datasets import DatasetError, SequenceDataset, assemble
 from sw.files import file_problem
 
 FORTUNES_DIR = "/usr/share/games/fortunes"
+FORTUNES_MARK = "zippy"   # a file of the `fortunes` package (fortunes-min shares the folder, not this)
 UNKNOWN = "\ufffd"        # the symbol of index 0: every character outside the vocabulary
 MAX_VOCAB = 96            # symbols including UNKNOWN: one-hot inputs, so the kernel's input size
 WINDOW = 100              # input characters per window (truncated BPTT length)
@@ -108,8 +109,9 @@ def vocab_from_meta(meta: dict) -> Vocabulary:
 def fortunes_text(folder: str = FORTUNES_DIR) -> str:
     """Every fortune of every text file in ``folder`` (sorted by name; ``.dat`` indexes and
     ``.u8`` links skipped), entries without their ``%`` separator lines, one blank line apart."""
-    if not os.path.isdir(folder):
-        raise DatasetError(f"the built-in corpus needs Debian's `fortunes` package ({folder} is missing): "
+    if not os.path.isfile(os.path.join(folder, FORTUNES_MARK)):
+        raise DatasetError(f"the built-in corpus needs Debian's `fortunes` package "
+                           f"({os.path.join(folder, FORTUNES_MARK)} is missing): "
                            f"run `make venv` (its set-up installs it) or `sudo apt-get install fortunes`, "
                            f"or bring your own text with --text FILE")
     entries = []

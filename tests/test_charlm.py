@@ -3,6 +3,7 @@ per-step readout, and `egru train` / `egru quantize` on it (tiny models, a few w
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from sw.datasets import DatasetError, load_recorded
 from sw.golden import quantize_inputs, run
 from sw.qat import QATModel
 
-needs_fortunes = pytest.mark.skipif(not charlm.os.path.isdir(charlm.FORTUNES_DIR),
-                                    reason="Debian's fortunes package is not installed (make venv installs it)")
+HAVE_FORTUNES = os.path.isfile(os.path.join(charlm.FORTUNES_DIR, charlm.FORTUNES_MARK))
+needs_fortunes = pytest.mark.skipif(not HAVE_FORTUNES, reason="Debian's fortunes package is not installed (make venv)")
 
 
 def run_json(capsys, *argv):
@@ -51,7 +52,7 @@ def test_a_missing_fortunes_folder_names_the_package(tmp_path):
 def test_fortune_entries_are_split_at_percent_lines(tmp_path):
     (tmp_path / "a").write_text("one\n%\ntwo\nlines\n%\n")
     (tmp_path / "a.dat").write_bytes(b"\x00\x01index")
-    (tmp_path / "b").write_text("three\n")
+    (tmp_path / "zippy").write_text("three\n")
     assert charlm.fortunes_text(str(tmp_path)) == "one\n\ntwo\nlines\n\nthree\n"
 
 
@@ -158,7 +159,7 @@ def test_per_step_readout_gives_logits_at_every_step():
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
     """`egru train --task charlm` (tiny: 24 windows of 30, H = 16, one epoch, the baseline)."""
-    if not charlm.os.path.isdir(charlm.FORTUNES_DIR):
+    if not HAVE_FORTUNES:
         pytest.skip("Debian's fortunes package is not installed")
     out = tmp_path_factory.mktemp("charlm") / "lm.pt"
     code = main(["train", "--task", "charlm", "--epochs", "1", "--hidden", "16", "--window", "30",
