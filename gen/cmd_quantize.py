@@ -43,8 +43,9 @@ def add_arguments(p) -> None:
                    help="prune lane-balanced for P lanes (and its divisors): every column keeps the same number "
                         "of entries in each lane, so no lane's list is longer than the others; 0: the largest "
                         "entries of the whole matrix (%(default)s)")
-    p.add_argument("--qat-epochs", type=int, default=20,
-                   help="quantization-aware fine-tuning epochs; 0 = post-training only (%(default)s)")
+    p.add_argument("--qat-epochs", type=int,
+                   help=f"quantization-aware fine-tuning epochs; 0 = post-training only ({QAT_EPOCHS}; a character "
+                        f"language model: {LM_QAT_EPOCHS}, since one of its epochs is thousands of windows)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (%(default)s)")
     p.add_argument("--dense", action="store_true",
                    help="store every weight entry (dense memory layout) instead of sparse columns")
@@ -52,13 +53,20 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N", help=threads.HELP)
 
 
+QAT_EPOCHS = 20
+LM_QAT_EPOCHS = 1
+
+
 def run(args) -> dict:
     check_seed(args.seed)
+    model, blob = checkpoint.load(args.checkpoint)
+    qat_epochs = args.qat_epochs
+    if qat_epochs is None:  # the default of the checkpoint's kind
+        qat_epochs = LM_QAT_EPOCHS if "charlm" in blob["data"] else QAT_EPOCHS
     settings = QuantSettings(weight_bits=args.weight_bits, state_bits=args.state_bits,
                              input_bits=args.input_bits, prune=args.prune, balance_lanes=args.balance_lanes,
-                             qat_epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
+                             qat_epochs=qat_epochs, lr=args.lr, seed=args.seed)
     out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
-    model, blob = checkpoint.load(args.checkpoint)
     data = _data_of(blob)
     with threads.requested(args.threads):
         return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet,
