@@ -30,13 +30,18 @@ PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
 venv: $(STAMP)
 
-# Debian packages the simulations need. Installed only when missing, so a warm machine skips apt.
+# Debian packages: iverilog for the simulations, fortunes for the built-in corpus of the character
+# language model (egru train --task charlm; zippy is one of its files, which fortunes-min lacks).
+# Installed only when missing, so a warm machine skips apt.
 system-deps:
-	@if ! command -v iverilog >/dev/null; then \
-	  echo "setup: installing Debian packages: iverilog" >&2; \
+	@missing=""; \
+	command -v iverilog >/dev/null || missing="$$missing iverilog"; \
+	[ -f /usr/share/games/fortunes/zippy ] || missing="$$missing fortunes"; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing Debian packages:$$missing" >&2; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
-	  else echo "setup: iverilog is missing and this user cannot run apt-get; install it as root" >&2; exit 1; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq iverilog >/dev/null; \
+	  else echo "setup:$$missing missing and this user cannot run apt-get; install as root" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 $(STAMP): requirements.txt pyproject.toml | system-deps

@@ -21,7 +21,10 @@ post-training quantization (power-of-two formats per tensor), optional structure
 pruning of W and R (--prune: whole entries, i.e. the three gate weights of one source->target
 pair, which is what the sparse weight memories skip), and quantization-aware fine-tuning
 (--qat-epochs) whose forward pass is the golden model's integer arithmetic with
-straight-through gradients. Accuracy is measured with the bit-exact golden model.
+straight-through gradients. Accuracy is measured with the bit-exact golden model; for a
+character language model (`egru train --task charlm` or --text) also bits per character on the
+held-out windows (test_bpc, next to the float model's float_test_bpc), and the model file's meta
+carries the vocabulary (meta["charlm"]["vocab"]) so that a prime can be encoded and samples decoded.
 
 The data set is the one the checkpoint was trained on (its hash is checked).
 
@@ -40,8 +43,9 @@ def add_arguments(p) -> None:
                    help="prune lane-balanced for P lanes (and its divisors): every column keeps the same number "
                         "of entries in each lane, so no lane's list is longer than the others; 0: the largest "
                         "entries of the whole matrix (%(default)s)")
-    p.add_argument("--qat-epochs", type=int, default=20,
-                   help="quantization-aware fine-tuning epochs; 0 = post-training only (%(default)s)")
+    p.add_argument("--qat-epochs", type=int,
+                   help=f"quantization-aware fine-tuning epochs; 0 = post-training only ({QAT_EPOCHS}; a character "
+                        f"language model: {LM_QAT_EPOCHS}, since one of its epochs is thousands of windows)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (%(default)s)")
     p.add_argument("--dense", action="store_true",
                    help="store every weight entry (dense memory layout) instead of sparse columns")
@@ -49,13 +53,20 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N", help=threads.HELP)
 
 
+QAT_EPOCHS = 20
+LM_QAT_EPOCHS = 1
+
+
 def run(args) -> dict:
     check_seed(args.seed)
+    model, blob = checkpoint.load(args.checkpoint)
+    qat_epochs = args.qat_epochs
+    if qat_epochs is None:  # the default of the checkpoint's kind
+        qat_epochs = LM_QAT_EPOCHS if "charlm" in blob["data"] else QAT_EPOCHS
     settings = QuantSettings(weight_bits=args.weight_bits, state_bits=args.state_bits,
                              input_bits=args.input_bits, prune=args.prune, balance_lanes=args.balance_lanes,
-                             qat_epochs=args.qat_epochs, lr=args.lr, seed=args.seed)
+                             qat_epochs=qat_epochs, lr=args.lr, seed=args.seed)
     out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
-    model, blob = checkpoint.load(args.checkpoint)
     data = _data_of(blob)
     with threads.requested(args.threads):
         return quantize(model, blob, data, settings, out, dense=args.dense, quiet=args.quiet,
@@ -72,13 +83,16 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
     check_output(out, [("the checkpoint", checkpoint_path or ""),
                        ("the data set", source_path if source_kind == "npz" else "")])
     seed_everything(s.seed)
-    float_acc = evaluate(model, data.x_test, data.y_test)["accuracy"]
+    float_test = evaluate(model, data.x_test, data.y_test)
+    float_acc = float_test["accuracy"]
     cfg = choose_config(model, data.x_train, s, data.steps)
     if dense:
         cfg = dataclasses.replace(cfg, memory="dense")
     qat = QATModel(model, cfg)
     ptq, _ = golden_eval(cfg, qat.export(), data.x_test, data.y_test)
     result = {"float_accuracy": float_acc, "ptq_accuracy": ptq["accuracy"]}
+    if cfg.per_step:
+        result.update(float_test_bpc=float_test["bpc"], ptq_test_bpc=ptq["bpc"])
     with Timer() as t:
         if s.qat_epochs:
             train_cfg = TrainConfig(**blob["train"])
@@ -89,10 +103,16 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         golden, res = golden_eval(cfg, params, data.x_test, data.y_test)
     with torch.no_grad():
         qat_logits, _ = qat(torch.from_numpy(data.x_test))
-    differ = (qat_logits.argmax(dim=1) != res.predictions).double().mean().item()
+    golden_pred = res.step_logits.argmax(dim=-1) if cfg.per_step else res.predictions
+    differ = (qat_logits.argmax(dim=-1) != golden_pred).double().mean().item()
     meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
             "pruning": {"fraction": s.prune, "balance_lanes": s.balance_lanes},
             "source_checkpoint": os.path.abspath(checkpoint_path) if checkpoint_path else None}
+    if cfg.per_step:
+        result["test_bpc"] = golden["bpc"]
+        meta.update(float_test_bpc=float_test["bpc"], test_bpc=golden["bpc"])
+    if data.charlm is not None:  # what `egru generate` needs to encode a prime and decode samples
+        meta["charlm"] = {"vocab": data.charlm["vocab"], "window": data.charlm["window"]}
     size = modelfile.save(out, cfg, params, meta)
     say(f"wrote {out} ({size} bytes)", quiet)
     result.update({
@@ -115,6 +135,9 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
 
 
 def render(r: dict) -> str:
+    bpc = [f"  float BPC             {r['float_test_bpc']:.4f}   bits per character, held-out windows",
+           f"  post-training BPC     {r['ptq_test_bpc']:.4f}",
+           f"  quantized BPC         {r['test_bpc']:.4f}   (golden model)"] if "test_bpc" in r else []
     return "\n".join([
         f"quantized to {r['weight_bits']}-bit weights, {r['state_bits']}-bit state"
         + (f", {r['prune']:.0%} pruned" if r["prune"] else "")
@@ -123,7 +146,9 @@ def render(r: dict) -> str:
         f"  float accuracy        {r['float_accuracy']:.4f}",
         f"  post-training quant.  {r['ptq_accuracy']:.4f}   (golden model, before fine-tuning)",
         f"  quantized accuracy    {r['quant_accuracy']:.4f}   (golden model, integer, bit-exact reference)",
-        f"  QAT vs golden         {r['qat_golden_class_mismatch']:.4f}   fraction of test samples whose class differs",
+        *bpc,
+        f"  QAT vs golden         {r['qat_golden_class_mismatch']:.4f}   fraction of test "
+        f"{'steps' if 'test_bpc' in r else 'samples'} whose class differs",
         f"  weight sparsity       {r['weight_sparsity']:.4f}   entries of W and R that take no memory",
         f"  activity              {r['activity']:.4f}",
         f"  golden model          {r['golden_samples']} test sequences in {r['golden_seconds']:.3f} s",

@@ -38,6 +38,7 @@ def save(path: str, model: EGRUClassifier, *, data: dict, train: dict, metrics: 
             "hidden_size": rnn0.hidden_size,
             "num_classes": model.readout.out_features,
             "layers": len(model.rnns),
+            "readout": model.readout_mode,
             "egru": {"dropout": rnn0.dropout, "zoneout": rnn0.zoneout},
         },
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
@@ -87,8 +88,9 @@ def load(path: str) -> tuple[EGRUClassifier, dict]:
                               f"changed after `egru train` wrote it)")
     m = blob["model"]
     try:
+        # checkpoints from before the readout mode have none: theirs is the summed readout
         model = EGRUClassifier(m["input_size"], m["hidden_size"], m["num_classes"],
-                               layers=m["layers"], **m["egru"])
+                               layers=m["layers"], readout=m.get("readout", "sequence"), **m["egru"])
         model.load_state_dict(blob["state_dict"])
     except (RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: parameters do not match the architecture ({e})") from None

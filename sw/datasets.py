@@ -1,7 +1,8 @@
-"""Sequence classification data sets: the built-in tasks and a user's own ``.npz`` file.
+"""Sequence data sets: the built-in tasks and a user's own ``.npz`` file.
 
 Every data set is a :class:`SequenceDataset` of float32 inputs [N, T, I] and int64 labels
-[N] in ``[0, num_classes)``, already split into train and test.
+[N] in ``[0, num_classes)``, already split into train and test. The character language model
+(sw/charlm.py: ``--task charlm``, ``--text FILE``) has per-step targets instead, y [N, T].
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ import numpy as np
 from hw.spec import MAX_CLASSES
 from sw.files import file_problem
 
-TASKS = ("digits", "mnist1d")
+TASKS = ("digits", "mnist1d", "charlm")
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -29,8 +30,9 @@ class SequenceDataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-    source: str  # "task:digits" or "npz:<path>", enough to load the same data again
+    source: str  # "task:digits", "npz:<path>" or "text:<path>", enough to load the same data again
     sha256: str  # of the arrays, so a later step can tell that the data changed
+    charlm: dict | None = None  # a language model's vocabulary and window settings (sw/charlm.py)
 
     @property
     def steps(self) -> int:
@@ -40,10 +42,18 @@ class SequenceDataset:
     def features(self) -> int:
         return self.x_train.shape[2]
 
+    @property
+    def per_step(self) -> bool:
+        """Targets at every step (y [N, T]: a language model) rather than one per sequence."""
+        return self.y_train.ndim == 2
+
     def record(self) -> dict:
         """What a checkpoint or model file keeps of the data set: enough for load_recorded."""
-        return {"name": self.name, "source": self.source, "sha256": self.sha256, "steps": self.steps,
-                "features": self.features, "num_classes": self.num_classes}
+        out = {"name": self.name, "source": self.source, "sha256": self.sha256, "steps": self.steps,
+               "features": self.features, "num_classes": self.num_classes}
+        if self.charlm is not None:
+            out["charlm"] = self.charlm
+        return out
 
 
 def load(task: str | None = None, data: str | None = None) -> SequenceDataset:
@@ -60,6 +70,9 @@ def load_task(name: str) -> SequenceDataset:
         return _digits()
     if name == "mnist1d":
         return _mnist1d()
+    if name == "charlm":
+        from sw import charlm
+        return charlm.load_builtin()
     raise DatasetError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}")
 
 
@@ -76,7 +89,7 @@ def _digits() -> SequenceDataset:
     x = (bunch.images / 16.0).astype(np.float32)  # [1797, 8, 8], pixel values 0..16
     y = bunch.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
-    return _make("digits", "task:digits", x_tr, y_tr, x_te, y_te)
+    return assemble("digits", "task:digits", x_tr, y_tr, x_te, y_te)
 
 
 def _mnist1d() -> SequenceDataset:
@@ -97,7 +110,7 @@ def _mnist1d() -> SequenceDataset:
         random.setstate(saved[0])
         np.random.set_state(saved[1])
     as_steps = lambda a: np.asarray(a, dtype=np.float32)[:, :, None]  # noqa: E731  [N, 40] -> [N, 40, 1]
-    return _make("mnist1d", "task:mnist1d", as_steps(d["x"]), np.asarray(d["y"], dtype=np.int64),
+    return assemble("mnist1d", "task:mnist1d", as_steps(d["x"]), np.asarray(d["y"], dtype=np.int64),
                  as_steps(d["x_test"]), np.asarray(d["y_test"], dtype=np.int64))
 
 
@@ -166,11 +179,12 @@ def load_npz(path: str) -> SequenceDataset:
         raise DatasetError(f"{path}: y_test holds label {int(arrays['y_test'].max())}, out of "
                            f"range: y_train has labels 0..{num_classes - 1}")
     name = os.path.splitext(os.path.basename(path))[0]
-    return _make(name, f"npz:{os.path.abspath(path)}", arrays["x_train"], arrays["y_train"],
+    return assemble(name, f"npz:{os.path.abspath(path)}", arrays["x_train"], arrays["y_train"],
                  arrays["x_test"], arrays["y_test"], num_classes)
 
 
-def _make(name, source, x_tr, y_tr, x_te, y_te, num_classes=None) -> SequenceDataset:
+def assemble(name, source, x_tr, y_tr, x_te, y_te, num_classes=None, charlm=None) -> SequenceDataset:
+    """A SequenceDataset of contiguous float32 inputs and int64 targets, hashed."""
     x_tr, x_te = (np.ascontiguousarray(a, dtype=np.float32) for a in (x_tr, x_te))
     y_tr, y_te = (np.ascontiguousarray(a, dtype=np.int64) for a in (y_tr, y_te))
     if num_classes is None:
@@ -178,7 +192,7 @@ def _make(name, source, x_tr, y_tr, x_te, y_te, num_classes=None) -> SequenceDat
     h = hashlib.sha256()
     for a in (x_tr, y_tr, x_te, y_te):
         h.update(a.tobytes())
-    return SequenceDataset(name, x_tr, y_tr, x_te, y_te, num_classes, source, h.hexdigest())
+    return SequenceDataset(name, x_tr, y_tr, x_te, y_te, num_classes, source, h.hexdigest(), charlm)
 
 
 def missing_labels(data: SequenceDataset) -> list[int]:
@@ -192,10 +206,16 @@ def load_recorded(record: dict) -> SequenceDataset:
     that it is still the same data."""
     src = (record or {}).get("source", "")
     kind, _, where = src.partition(":")
-    if kind not in ("task", "npz"):
+    if kind not in ("task", "npz", "text"):
         raise DatasetError(f"the model records no data set to load (source {src!r}); a checkpoint of "
                            f"`egru train`, and a model file quantized from one, record it")
-    data = load(task=where) if kind == "task" else load(data=where)
+    if isinstance(record.get("charlm"), dict):  # the same windows and vocabulary settings again
+        from sw import charlm
+        data = charlm.load_recorded(src, record["charlm"])
+    elif kind == "text":
+        raise DatasetError(f"the model records the text {where} without its language-model settings")
+    else:
+        data = load(task=where) if kind == "task" else load(data=where)
     if data.sha256 != record.get("sha256"):
         raise DatasetError(f"the data set {src} changed since the model was trained (hash differs)")
     return data

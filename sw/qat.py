@@ -82,14 +82,16 @@ class QATModel(nn.Module):
 
     def forward(self, x):
         """x: float inputs [N, T, I]. Returns (logits in real units, [LayerTrace]) like
-        EGRUClassifier, so the same training loop serves both."""
+        EGRUClassifier, so the same training loop serves both: [N, C], or [N, T, C] for a
+        per-step readout (cfg.readout "step")."""
         with torch.no_grad():
             self._clamp_thresholds()
         x_q = quantize_inputs(x, self.cfg).to(torch.float64)
         res = forward(SteOps(), self.cfg, self.quantized(), x_q)
         scale = 2.0 ** -self.cfg.state_frac
         traces = [LayerTrace(y=r.y * scale, c=r.c * scale, o=r.o, v=None) for r in res.layers]
-        return res.logits * 2.0 ** -self.cfg.readout_acc_frac, traces
+        logits = res.step_logits if self.cfg.per_step else res.logits
+        return logits * 2.0 ** -self.cfg.readout_acc_frac, traces
 
     def _clamp_thresholds(self):
         for t in self.thrs:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from hw.spec import EGRUConfig
+from sw.charlm import bpc
 from sw.classifier import EGRUClassifier
 from sw.fixedpoint import frac_for
 from sw.golden import GoldenResult, ModelParams, quantize_inputs, run
@@ -48,14 +49,31 @@ class QuantSettings:
         check_seed(self.seed, "seed")
 
 
+# A per-step readout accumulates one step's events only, so max_steps sizes nothing but the step
+# counters there: a language model gets room to generate this many characters from one reset
+# (a sequence longer than its training windows), and at most EGRUConfig's limit.
+STEP_MAX_STEPS = 4096
+MAX_STEPS_LIMIT = 1 << 20
+
+
+def max_steps_for(readout: str, steps: int) -> int:
+    """The max_steps of a model trained on sequences of ``steps`` steps: those steps for the
+    summed readout (its accumulator is sized by them), at least STEP_MAX_STEPS per step."""
+    return steps if readout == "sequence" else min(MAX_STEPS_LIMIT, max(steps, STEP_MAX_STEPS))
+
+
 def choose_config(model: EGRUClassifier, x_train: np.ndarray, s: QuantSettings, max_steps: int) -> EGRUConfig:
-    """Post-training quantization: pick every tensor's fractional bits from its range."""
+    """Post-training quantization: pick every tensor's fractional bits from its range. The
+    readout mode is the model's; ``max_steps`` (the training sequences' length) goes through
+    :func:`max_steps_for`."""
     rnns = model.rnns
     wb = s.weight_bits
+    readout = getattr(model, "readout_mode", "sequence")
     with torch.no_grad():
         return EGRUConfig(
             input_size=rnns[0].input_size, hidden_size=rnns[0].hidden_size,
-            num_classes=model.readout.out_features, layers=len(rnns), max_steps=max_steps,
+            num_classes=model.readout.out_features, layers=len(rnns),
+            max_steps=max_steps_for(readout, max_steps), readout=readout,
             input_bits=s.input_bits, input_frac=frac_for(float(np.abs(x_train).max()), s.input_bits),
             weight_bits=wb,
             kernel_frac=tuple(frac_for(float(r.kernel.abs().max()), wb) for r in rnns),
@@ -142,10 +160,17 @@ def fine_tune(qat: QATModel, data, s: QuantSettings, train_cfg: TrainConfig, on_
 
 
 def golden_eval(cfg: EGRUConfig, params: ModelParams, x: np.ndarray, y: np.ndarray) -> tuple[dict, GoldenResult]:
+    """Accuracy and activity of the golden model on x; with a per-step readout (y [N, T])
+    accuracy is per step and ``bpc`` the bits per character of the integer logits."""
     res = run(cfg, params, quantize_inputs(x, cfg))
-    pred = res.predictions.numpy()
     o = torch.cat([r.o for r in res.layers], dim=2)
-    return {"accuracy": float((pred == y).mean()), "activity": float(o.double().mean())}, res
+    out = {"activity": float(o.double().mean())}
+    if cfg.per_step:
+        out["accuracy"] = float((res.step_logits.argmax(dim=-1).numpy() == y).mean())
+        out["bpc"] = bpc(res.step_logits, y, cfg.readout_acc_frac)
+    else:
+        out["accuracy"] = float((res.predictions.numpy() == y).mean())
+    return out, res
 
 
 def weight_sparsity(params: ModelParams, H: int) -> float:

@@ -4,6 +4,10 @@ Training is plain BPTT through the EGRU with the triangular pseudo-derivative: t
 gradient reaches R only through the rows of units that emitted an event (y is sparse), and
 reaches a unit's state only where psi(v) != 0. That is the sparse BPTT of the EGRU paper;
 :func:`evaluate` measures both sparsities.
+
+A data set with per-step targets (y [N, T]: the character language model, sw/charlm.py) gets
+models with a per-step readout; the loss is then the cross-entropy of every step, and every
+window is one truncated-BPTT segment that starts from zero state.
 """
 
 import dataclasses
@@ -92,7 +96,7 @@ def build_egru(cfg: TrainConfig, data: SequenceDataset) -> EGRUClassifier:
     """The EGRU classifier with EvNN's initialisation, then every layer's thresholds calibrated
     to fire at least ``cfg.init_activity`` on the first training sequences."""
     model = EGRUClassifier(data.features, cfg.hidden, data.num_classes, layers=cfg.layers,
-                           **cfg.egru_kwargs())
+                           readout=readout_for(data), **cfg.egru_kwargs())
     if cfg.init_activity:
         calibrate_thresholds(model, data.x_train[:CALIBRATION_SAMPLES], cfg.init_activity)
     return model
@@ -139,7 +143,19 @@ def calibrate_thresholds(model: EGRUClassifier, x: np.ndarray, min_activity: flo
 
 
 def build_gru(cfg: TrainConfig, data: SequenceDataset) -> GRUClassifier:
-    return GRUClassifier(data.features, cfg.hidden, data.num_classes, layers=cfg.layers)
+    return GRUClassifier(data.features, cfg.hidden, data.num_classes, layers=cfg.layers,
+                         readout=readout_for(data))
+
+
+def readout_for(data: SequenceDataset) -> str:
+    """The readout mode that fits the data set's targets: per step for y [N, T]."""
+    return "step" if data.per_step else "sequence"
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (nats) of [N, C] logits and [N] labels, or of [N, T, C] per-step
+    logits and [N, T] targets over every step."""
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
 @threads.training_loop  # intra-op threads chosen by the problem's size (sw/threads.py)
@@ -155,7 +171,6 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = -(-len(x) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
-    loss_fn = nn.CrossEntropyLoss()
     history = []
     warned = set()
     for epoch in range(cfg.epochs):
@@ -171,7 +186,7 @@ def fit(model: nn.Module, data: SequenceDataset, cfg: TrainConfig,
             if traces:
                 counts = [float(t.o.detach().sum()) for t in traces]
                 events = counts if events is None else [a + b for a, b in zip(events, counts, strict=True)]
-            loss = loss_fn(logits, y[idx])
+            loss = cross_entropy(logits, y[idx])
             if cfg.activity_reg and traces:
                 loss = loss + cfg.activity_reg * torch.stack([t.o.mean() for t in traces]).mean()
             if not torch.isfinite(loss):
@@ -213,15 +228,20 @@ def _check_parameters_finite(model: nn.Module, epoch: int) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> dict:
     """Accuracy and, for an EGRU, forward activity (mean fraction of units with o = 1 per
-    step) and backward sparsity (fraction of unit-steps whose pseudo-derivative is zero)."""
+    step) and backward sparsity (fraction of unit-steps whose pseudo-derivative is zero).
+    With per-step targets y [N, T], accuracy is that of the next character and ``bpc`` the
+    mean cross-entropy in bits over every step."""
     model.eval()
     correct = 0
+    nats = 0.0
     events = units = silent_grad = 0
     per_layer: list[list[int]] = []  # [events, unit-steps] of each layer
     for i in range(0, len(x), batch_size):
         xb = torch.from_numpy(x[i:i + batch_size])
         logits, traces = model(xb)
-        correct += int((logits.argmax(dim=1) == torch.from_numpy(y[i:i + batch_size])).sum())
+        yb = torch.from_numpy(y[i:i + batch_size])
+        correct += int((logits.argmax(dim=-1) == yb).sum())
+        nats += float(cross_entropy(logits.double(), yb)) * yb.numel()
         for i, (layer, t) in enumerate(zip(_egru_layers(model), traces, strict=True)):
             eps = float(layer.pseudo_derivative_support)
             events += int(t.o.sum())
@@ -231,7 +251,9 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5
                 per_layer.append([0, 0])
             per_layer[i][0] += int(t.o.sum())
             per_layer[i][1] += t.o.numel()
-    out = {"accuracy": correct / len(x)}
+    out = {"accuracy": correct / y.size}
+    if y.ndim == 2:
+        out["bpc"] = nats / y.size / math.log(2.0)
     if units:
         out["activity"] = events / units
         out["backward_sparsity"] = silent_grad / units
