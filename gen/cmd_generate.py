@@ -37,7 +37,8 @@ def add_arguments(p) -> None:
     p.add_argument("--url", help="pyserial URL of an accelerator (default: the golden model)")
     p.add_argument("--no-load", action="store_true", help="with --url: the accelerator already holds this model")
     p.add_argument("--check", action="store_true", help="with --url: compare every step's logits with the golden model")
-    p.add_argument("--timeout", type=float, default=5.0, help="with --url: seconds to wait for a response (%(default)s)")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="with --url: seconds to wait for a response (%(default)s)")
 
 
 def run(args) -> dict:

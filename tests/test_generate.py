@@ -10,12 +10,12 @@ import subprocess
 
 import pytest
 
-from sw import modelfile
+from sw import charlm, modelfile
 from tests.conftest import EGRU
 from tests.random_models import random_config, random_params
 
 BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "test-generate")
-SYMBOLS = ["\x00", " ", "a", "b", "c", "d", "e"]  # index 0: the unknown symbol (sw.charlm)
+SYMBOLS = [charlm.UNKNOWN, " ", "a", "b", "c", "d", "e"]  # index 0: the unknown symbol
 
 
 def lively_lm(tmp_path):
