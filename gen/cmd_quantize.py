@@ -103,8 +103,7 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         golden, res = golden_eval(cfg, params, data.x_test, data.y_test)
     with torch.no_grad():
         qat_logits, _ = qat(torch.from_numpy(data.x_test))
-    golden_pred = res.step_logits.argmax(dim=-1) if cfg.per_step else res.predictions
-    differ = (qat_logits.argmax(dim=-1) != golden_pred).double().mean().item()
+    differ = (qat_logits.argmax(dim=-1) != res.predictions).double().mean().item()
     meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
             "pruning": {"fraction": s.prune, "balance_lanes": s.balance_lanes},
             "source_checkpoint": os.path.abspath(checkpoint_path) if checkpoint_path else None}

@@ -101,9 +101,8 @@ def run(args) -> dict:
         seconds = time.perf_counter() - t0
         if per_step:  # a prediction at every step (ties go to the lowest class, as on chip)
             hw_logits = torch.tensor(step_logits, dtype=torch.int64)
-            predicted, golden_pred = hw_logits.argmax(dim=2).numpy(), golden.step_logits.argmax(dim=2).numpy()
-        else:
-            golden_pred = golden.predictions.numpy()
+            predicted = hw_logits.argmax(dim=2).numpy()
+        golden_pred = golden.predictions.numpy()
         result = {
             "url": args.url,
             "samples": len(x),

@@ -112,9 +112,10 @@ def run(args) -> dict:
     mismatched = [i for i, s in enumerate(observed) if s["mismatches"]]
     if cfg.per_step:  # a prediction at every step, from its own readout
         hw_logits = torch.tensor([s["readouts"] for s in observed], dtype=torch.int64)  # [N, T, C]
-        hw_pred, golden_pred = hw_logits.argmax(dim=2), golden.step_logits.argmax(dim=2)
+        hw_pred = hw_logits.argmax(dim=2)
     else:
-        hw_pred, golden_pred = torch.tensor([s["class"] for s in observed]), golden.predictions
+        hw_pred = torch.tensor([s["class"] for s in observed])
+    golden_pred = golden.predictions
     steps = [c for s in observed for c in s["cycles"]]
     schedule = schedule_report(core.image, model.params, x_q)  # bound and dense schedule (cycle model)
     result = {

@@ -32,7 +32,7 @@ def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: b
         expected = {
             "events": [list(e) for e in events(res, n)],
             "logits": res.logits[n].tolist(),
-            "class": int(res.predictions[n]),
+            "class": ro[-1]["class"],
             "cycles": [s.total for s in cycles.sequence_cycles(image, x_q, res, n)],
             "readout_cycles": ro[-1]["cycles"],
             "readouts": ro,

@@ -69,8 +69,10 @@ class GoldenResult:
 
     @property
     def predictions(self) -> torch.Tensor:
+        """The class of every sequence [N], or with a per-step readout of every step [N, T]
+        (the shape of the data set's labels either way)."""
         # torch.argmax returns the first maximum: ties go to the lowest class index, as on chip
-        return self.logits.argmax(dim=1)
+        return self.logits.argmax(dim=1) if self.step_logits is None else self.step_logits.argmax(dim=2)
 
 
 def forward(ops, cfg: EGRUConfig, p: ModelParams, x) -> GoldenResult:

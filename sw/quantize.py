@@ -164,12 +164,9 @@ def golden_eval(cfg: EGRUConfig, params: ModelParams, x: np.ndarray, y: np.ndarr
     accuracy is per step and ``bpc`` the bits per character of the integer logits."""
     res = run(cfg, params, quantize_inputs(x, cfg))
     o = torch.cat([r.o for r in res.layers], dim=2)
-    out = {"activity": float(o.double().mean())}
+    out = {"activity": float(o.double().mean()), "accuracy": float((res.predictions.numpy() == y).mean())}
     if cfg.per_step:
-        out["accuracy"] = float((res.step_logits.argmax(dim=-1).numpy() == y).mean())
         out["bpc"] = bpc(res.step_logits, y, cfg.readout_acc_frac)
-    else:
-        out["accuracy"] = float((res.predictions.numpy() == y).mean())
     return out, res
 
 
