@@ -349,12 +349,8 @@ class Accelerator:
         T = len(rows)
         if not 1 <= T <= cfg.max_steps:
             raise ValueError(f"a sequence must have 1 to max_steps = {cfg.max_steps} steps, got {T}")
-        lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
-        for t, row in enumerate(rows):
-            if len(row) != cfg.input_size:
-                raise ValueError(f"step {t} has {len(row)} inputs, the hardware takes {cfg.input_size}")
-            if any(not lo <= v <= hi for v in row):
-                raise ValueError(f"step {t} has an input outside the {cfg.input_bits}-bit range [{lo}, {hi}]")
+        for t, row in enumerate(rows):  # every step is checked before the first is sent
+            _check_row(cfg, row, f"step {t}")
         steps = [self._step(row, start=t == 0, end=t == T - 1) for t, row in enumerate(rows)]
         last = steps[-1]
         return SequenceOutput(steps=steps, logits=last.logits, predicted=last.predicted,
@@ -366,13 +362,8 @@ class Accelerator:
         the step's input_size quantized inputs; ``start`` begins a new sequence (abandoning a
         running one), ``end`` ends it. With a per-step readout every step's output carries its
         logits; otherwise only the ``end`` step's does."""
-        cfg = self.info().config
         row = [int(v) for v in (row.tolist() if hasattr(row, "tolist") else row)]
-        lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
-        if len(row) != cfg.input_size:
-            raise ValueError(f"a step has {len(row)} inputs, the hardware takes {cfg.input_size}")
-        if any(not lo <= v <= hi for v in row):
-            raise ValueError(f"a step has an input outside the {cfg.input_bits}-bit range [{lo}, {hi}]")
+        _check_row(self.info().config, row, "a step")
         return self._step(row, start=start, end=end)
 
     def _step(self, row: list, *, start: bool, end: bool) -> StepOutput:
@@ -419,6 +410,15 @@ class Accelerator:
                   for n in range(self.info().config.num_classes)]
         (predicted,) = struct.unpack_from("<H", raw, w.class_at - 1)
         return logits, predicted, cycles
+
+
+def _check_row(cfg: EGRUConfig, row: list, name: str) -> None:
+    """One step's inputs: input_size integers within input_bits."""
+    lo, hi = -(1 << (cfg.input_bits - 1)), (1 << (cfg.input_bits - 1)) - 1
+    if len(row) != cfg.input_size:
+        raise ValueError(f"{name} has {len(row)} inputs, the hardware takes {cfg.input_size}")
+    if any(not lo <= v <= hi for v in row):
+        raise ValueError(f"{name} has an input outside the {cfg.input_bits}-bit range [{lo}, {hi}]")
 
 
 def _counters(raw: bytes) -> dict:
