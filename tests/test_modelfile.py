@@ -74,6 +74,32 @@ def test_unsupported_version():
         modelfile.loads(bytes(data))
 
 
+def as_version_2(data: bytes, keep_readout: bool = False) -> bytes:
+    """The same model as a version 2 file wrote it: no readout field in the configuration."""
+    def drop(header):
+        if not keep_readout:
+            del header["config"]["readout"]
+    body = bytearray(rewrite(data, edit_header=drop)[:-32])
+    struct.pack_into("<H", body, 8, 2)
+    return bytes(body) + hashlib.sha256(bytes(body)).digest()
+
+
+def test_a_version_2_file_still_loads_with_the_sequence_readout():
+    cfg, p = sample(3)
+    old = modelfile.loads(as_version_2(modelfile.dumps(cfg, p)))
+    assert old.config == cfg and old.config.readout == "sequence"
+    assert params_equal(old.params, p)
+    with pytest.raises(ModelFileError, match="a version 2 file cannot carry a readout mode"):
+        modelfile.loads(as_version_2(modelfile.dumps(cfg, p), keep_readout=True))
+
+
+def test_the_readout_mode_round_trips():
+    cfg, p = sample(4, readout="step")
+    m = modelfile.loads(modelfile.dumps(cfg, p))
+    assert m.config.readout == "step" and m.config.per_step
+    assert struct.unpack_from("<H", modelfile.dumps(cfg, p), 8)[0] == modelfile.VERSION == 3
+
+
 @pytest.mark.parametrize("keep", [0, 10, 20, 100, -1, -33, -200])
 def test_truncated_file(keep):
     data = good_bytes()
