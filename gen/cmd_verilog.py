@@ -100,7 +100,11 @@ def render(r: dict) -> str:
         lines += ["", f"cycles per step on the test set (cycle model): {r['cycles_per_step']:.1f} event-driven, "
                       f"layout bound {r['bound_cycles_per_step']:.1f}, ideal bound "
                       f"{r['ideal_bound_cycles_per_step']:.1f}, dense GRU schedule {r['dense_cycles_per_step']:.1f} "
-                      f"({r['dense_over_event_driven']:.2f}x); readout {r['readout_cycles']:.0f} per sequence"]
+                      f"({r['dense_over_event_driven']:.2f}x); readout {r['readout_cycles']:.0f} per "
+                      + ("step" if "cycles_per_step_with_readout" in r else "sequence")]
+        if "cycles_per_step_with_readout" in r:
+            lines.append(f"with the per-step readout: {r['cycles_per_step_with_readout']:.1f} cycles per step "
+                         f"(bound {r['bound_cycles_per_step_with_readout']:.1f})")
     if "lint_clean" in r:
         lines.append(f"verilator --lint-only: {'clean' if r['lint_clean'] else 'WARNINGS (above)'}")
     return "\n".join(lines)

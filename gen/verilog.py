@@ -101,6 +101,8 @@ def schedule_summary(image, model, quiet: bool = False) -> dict:
         say(f"note: no cycle statistics: {e}", quiet)
         return {}
     report = schedule_report(image, model.params, quantize_inputs(data.x_test, image.cfg))
-    return {k: report[k] for k in ("cycles_per_step", "bound_cycles_per_step", "ideal_bound_cycles_per_step",
-                                   "lane_imbalance", "dense_cycles_per_step", "dense_over_event_driven",
-                                   "readout_cycles")}
+    keys = ("cycles_per_step", "bound_cycles_per_step", "ideal_bound_cycles_per_step", "lane_imbalance",
+            "dense_cycles_per_step", "dense_over_event_driven", "readout_cycles",
+            # a per-step readout: a step costs its readout too
+            "cycles_per_step_with_readout", "bound_cycles_per_step_with_readout")
+    return {k: report[k] for k in keys if k in report}
