@@ -4,7 +4,7 @@ running simulation (`egru serve-sim`) or a board."""
 
 import time
 
-import torch
+import numpy as np
 
 from gen.progress import bar, say
 from sw import charlm, modelfile
@@ -64,7 +64,8 @@ def run(args) -> dict:
     if steps > cfg.max_steps:
         raise ValueError(f"--prime ({len(prime)} characters) and --chars {args.chars} need {steps} steps, more than "
                          f"the model's max_steps {cfg.max_steps}")
-    rows = quantize_inputs(torch.eye(len(vocab), dtype=torch.float64)[None], cfg)[0]  # one-hot inputs, [V, V]
+    # the training data's one-hot inputs, quantized as the host quantizes every input: row s is symbol s
+    rows = quantize_inputs(charlm.one_hot(np.arange(len(vocab)), len(vocab))[None], cfg)[0]
     sampler = Sampler(args.seed, cfg.readout_acc_frac, args.temperature)
     golden = Stepper(cfg, model.params) if args.url is None or args.check else None
     t0 = time.perf_counter()

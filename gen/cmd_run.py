@@ -9,6 +9,7 @@ import torch
 
 from gen.progress import bar, say
 from sw import cycles, modelfile
+from sw.charlm import bpc
 from sw.datasets import load_recorded
 from sw.driver import Accelerator
 from sw.golden import events as golden_events
@@ -120,8 +121,6 @@ def run(args) -> dict:
             "hardware": {"lanes": info.config.lanes, "depth": info.depth, "version": info.version},
         }
         if per_step:
-            from sw.charlm import bpc
-
             frac = image.cfg.readout_acc_frac
             result["bpc"] = bpc(hw_logits, y, frac)
             result["golden_bpc"] = bpc(golden.step_logits, y, frac)

@@ -13,6 +13,7 @@ from hw.spec import PIPELINES
 from sim import runner
 from sim.axi_spec import build_axi_spec
 from sim.spec import build_spec
+from sw.charlm import bpc
 from sw.datasets import load_recorded
 from sw.files import check_output_folder
 from sw.golden import quantize_inputs
@@ -140,8 +141,6 @@ def run(args) -> dict:
         "top": "axi" if axi else "core",
     }
     if cfg.per_step:
-        from sw.charlm import bpc  # bits per character of the next-step predictions
-
         frac = cfg.readout_acc_frac
         result.update(golden_bpc=bpc(golden.step_logits, y, frac), hw_bpc=bpc(hw_logits, y, frac),
                       readout_cycles_per_step=schedule["readout_cycles"],
@@ -170,7 +169,7 @@ def render(r: dict) -> str:
         f"{r['sim_seconds']:.1f} s; build {r['build_seconds']:.1f} s)",
     ]
     if "hw_bpc" in r:  # a per-step readout (language model)
-        lines[2:4] = [f"  golden accuracy       {r['golden_accuracy']:.4f} (next step), "
+        lines[1:3] = [f"  golden accuracy       {r['golden_accuracy']:.4f} (next step), "
                       f"{r['golden_bpc']:.4f} bits per step",
                       f"  hardware accuracy     {r['hw_accuracy']:.4f} (next step), {r['hw_bpc']:.4f} bits per step"]
         lines.append(f"  with the readout      {r['cycles_per_step_with_readout']:.1f} cycles per step (readout "
