@@ -1,4 +1,4 @@
-"""The cycle model of the core (hw/core.py): the exact number of cycles of every phase of
+"""The cycle model of the core (hw/core/core.py): the exact number of cycles of every phase of
 every step, from the configuration, the weight layout and the golden model's events. It is
 the performance model for users who cannot simulate, and the hardware must meet it exactly
 (tests/test_hw_core.py). Next to it: the architectural bound of the event-driven schedule and

@@ -8,7 +8,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hw.mac import MacLane
+from hw.core.mac import MacLane
 from hw.spec.schedule import schedule
 from tests.random_models import random_config
 

@@ -8,9 +8,9 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
+from hw.core.update import UpdateLane
 from hw.spec import LUT_KINDS, lut_index, make_lut, rshift_round, saturate
 from hw.spec.schedule import schedule
-from hw.update import UpdateLane
 from tests.random_models import random_config
 
 

@@ -6,7 +6,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hw.walker import ColumnWalker
+from hw.core.walker import ColumnWalker
 
 
 @pytest.mark.parametrize("seed", range(3))

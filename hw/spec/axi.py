@@ -21,7 +21,7 @@ from hw.spec.protocol import COUNTER_FIELDS, INFO_LIMIT, VERSION, Wire
 
 MAGIC = 0x45475255          # "EGRU" in the ID register
 MAP_VERSION = 1             # of this register map (the VERSION register's high half)
-TARGET_BITS = 4             # the load port's target field (hw/core.py load_layout)
+TARGET_BITS = 4             # the load port's target field (hw/core/core.py load_layout)
 INFO_BASE = 0x400
 REGISTER_SPACE = INFO_BASE + 4 * (-(-(INFO_LIMIT + 1) // 4))   # 0x800: registers and INFO
 TARGETS_BASE = 0x100        # one word per target: depth | per_lane << 31

@@ -147,7 +147,7 @@ def pack(fields, values) -> int:
 
 
 class CoreGeometry:
-    """Widths and depths of one core (hw/core.py), derived from a CoreImage's configuration and
+    """Widths and depths of one core (hw/core/core.py), derived from a CoreImage's configuration and
     layout; the host packs load-port words with the same widths."""
 
     def __init__(self, image: CoreImage):

@@ -1,6 +1,6 @@
 """The core's schedule: the pipeline latency of every component and every phase, defined once.
 
-Plain Python (no Amaranth): hw/update.py, hw/mac.py and hw/core.py build their pipelines to
+Plain Python (no Amaranth): hw/core/update.py, hw/core/mac.py and hw/core/core.py build their pipelines to
 these numbers, and sw/cycles.py derives the cycle model from them, so the hardware and the
 performance model cannot drift apart (the tests hold the core to the cycle model exactly).
 

@@ -34,8 +34,10 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.core.mac import MacLane
+from hw.core.update import UpdateLane
+from hw.core.walker import ColumnWalker
 from hw.fixed import reject
-from hw.mac import MacLane
 from hw.spec import LUT_KINDS
 from hw.spec.layout import (
     GATES,
@@ -55,8 +57,6 @@ from hw.spec.layout import (
 from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
 from hw.spec.schedule import schedule
-from hw.update import UpdateLane
-from hw.walker import ColumnWalker
 
 # signed operand bits of the DSP blocks the deep pipeline keeps its products within (ECP5
 # MULT18X18D, iCE40 SB_MAC16 and Gowin MULT18X18 take 18 bits or more)

@@ -1,0 +1,12 @@
+"""The event-routed EGRU core, as a package of components (docs/datapath.md has the diagram):
+
+* ``walker.ColumnWalker``: the descriptor queue and the walk along a column's lane lists;
+* ``mac.MacLane``: one lane's three multipliers and accumulator banks;
+* ``update.UpdateLane``: one lane's update unit (gates, state, threshold, event);
+* ``core.EGRUCore``: the model memories, the route front-end, the update phase, the readout
+  and the control FSM that sequences them.
+"""
+
+from hw.core.core import C_READOUT, C_STEP, R_CLASS, R_LOGIT, EGRUCore
+
+__all__ = ["C_READOUT", "C_STEP", "R_CLASS", "R_LOGIT", "EGRUCore"]
