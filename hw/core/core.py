@@ -629,7 +629,12 @@ class EGRUCore(wiring.Component):
                     m.d.sync += lane_.eq(lane_ + 1)
 
         ro_reading, ro_scan, ro_mac = Signal(), Signal(), Signal()
-        with m.If(ro_reading):
+        # the sums' address is the readout's in its SCAN and MAC phases, whether or not a sum is
+        # read in that cycle (a word read when none is wanted is dropped: q_valid follows
+        # ro_reading): the phase is a decode of the state register, while ro_reading compares
+        # counters (mc < nnz), and that compare in front of the address of the sums' memories
+        # (LUT RAM, asynchronous read) was the worst path at P = 2
+        with m.If(ro_scan | ro_mac):
             for p in range(P):
                 m.d.comb += sum_rd[p].addr.eq(rd_addr)
         m.d.sync += [q_valid.eq(0), q_lane.eq(rd_lane)]

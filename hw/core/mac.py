@@ -111,8 +111,14 @@ class MacLane(wiring.Component):
         valid2, k2, rec2, layer2 = Signal(), Signal.like(k1), Signal(), Signal.like(layer1)
         m.d.sync += [valid2.eq(valid1), k2.eq(k1), rec2.eq(rec1), layer2.eq(layer1),
                      self.real.eq(valid1 & ((w1["u"] != 0) | (w1["r"] != 0) | (w1["g"] != 0)))]
+        # the bank address: the entry's unit while one is in s1, else the unit drained. The deep
+        # pipeline selects by s1's valid flip-flop, not by ``draining``, which the core decides
+        # combinationally at the end of a route (that select ran through the address into the
+        # banks, LUT RAM with an asynchronous read, and limited the clock at P >= 2); the
+        # drain starts only when no entry is in the pipeline, so the two never overlap
+        select = valid1 if deep else ~self.draining
         for gate in GATES:
-            m.d.comb += [rd[gate].en.eq(1), rd[gate].addr.eq(Mux(self.draining, self.d_m, k1))]
+            m.d.comb += [rd[gate].en.eq(1), rd[gate].addr.eq(Mux(select, k1, self.d_m))]
 
         # s3: the products aligned to the accumulator format (registered in the deep pipeline),
         # and the bank words (registered in the deep pipeline)
