@@ -3,10 +3,12 @@
 * ``walker.ColumnWalker``: the descriptor queue and the walk along a column's lane lists;
 * ``mac.MacLane``: one lane's three multipliers and accumulator banks;
 * ``update.UpdateLane``: one lane's update unit (gates, state, threshold, event);
-* ``core.EGRUCore``: the model memories, the route front-end, the update phase, the readout
-  and the control FSM that sequences them.
+* ``readout.Readout``: the logits and the class, from the event sums, on the core's memories;
+* ``core.EGRUCore``: the model memories, the route front-end, the update phase and the control
+  FSM that sequences them.
 """
 
-from hw.core.core import C_READOUT, C_STEP, R_CLASS, R_LOGIT, EGRUCore
+from hw.core.core import C_READOUT, C_STEP, EGRUCore
+from hw.core.readout import R_CLASS, R_LOGIT, Readout
 
-__all__ = ["C_READOUT", "C_STEP", "R_CLASS", "R_LOGIT", "EGRUCore"]
+__all__ = ["C_READOUT", "C_STEP", "R_CLASS", "R_LOGIT", "EGRUCore", "Readout"]
