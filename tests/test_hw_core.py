@@ -191,3 +191,18 @@ def test_a_load_and_a_peek_offered_together_take_turns(pipeline):
     sim.run()
     assert seen == {"peek_ready_with_load": 0, "peek_ready_alone": 1, "read_back": word,
                     "latency": 1 if pipeline == "short" else 4}
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_negative_thresholds_give_negative_event_sums_and_exact_logits(lanes):
+    # a negative threshold fires on negative states, so y and the readout's event sums are
+    # negative; with the sequence readout the sum is wider than a DSP operand and the deep
+    # pipeline splits its product (its high half must be taken as signed)
+    cfg = random_config(5, layers=1, pipeline="deep")
+    p = random_params(cfg, 5)
+    layer = p.layers[0]
+    p.layers[0] = dataclasses.replace(layer, thr=-torch.randint(1, cfg.one // 2, layer.thr.shape,
+                                                                generator=torch.Generator().manual_seed(5)))
+    want = run(cfg, p, random_inputs(cfg, 5, 2, 5))
+    assert (want.layers[0].y < 0).any()
+    check_model(cfg, p, random_inputs(cfg, 5, 2, 5), lanes)

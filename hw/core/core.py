@@ -35,6 +35,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.core.mac import MacLane
+from hw.core.readout import Readout, result_layout
 from hw.core.update import UpdateLane
 from hw.core.walker import ColumnWalker
 from hw.fixed import reject
@@ -58,13 +59,8 @@ from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
 from hw.spec.schedule import schedule
 
-# signed operand bits of the DSP blocks the deep pipeline keeps its products within (ECP5
-# MULT18X18D, iCE40 SB_MAC16 and Gowin MULT18X18 take 18 bits or more)
-_DSP_BITS = 18
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
-# result word kinds
-R_LOGIT, R_CLASS = 0, 1
 
 
 def _unsigned(values, width: int) -> list[int]:
@@ -123,7 +119,7 @@ class EGRUCore(wiring.Component):
                                                "y": y_array})
         self.trace_layout = data.StructLayout({"step": g.step_bits, "layer": _bits(g.L), "m": g.Mb, "o": g.P,
                                                "c": y_array, "y": y_array})
-        self.result_layout = data.StructLayout({"kind": 1, "index": _bits(g.C + 1), "value": signed(g.RB)})
+        self.result_layout = result_layout(g)
         self.counter_layout = data.StructLayout({"kind": 1, "step": g.step_bits, "cycles": g.cycle_bits,
                                                  "input_events": g.event_bits, "recurrent_events": g.event_bits,
                                                  "lane_cycles": g.cycle_bits, "macs": g.mac_bits})
@@ -227,12 +223,11 @@ class EGRUCore(wiring.Component):
         # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB
         ebuf_mem = [[mem(f"events_{layer}_{p}", unsigned(ew), 2 << g.Mb) for p in range(P)] for layer in range(L)]
         # an event sum word also has room for W_out's row address k * C: the readout compacts the
-        # nonzero sums in place into (row, sum) entries (see the readout below). Lane 0's memory
+        # nonzero sums in place into (row, sum) entries (hw/core/readout.py). Lane 0's memory
         # also holds the readout biases, behind its M sums: block RAM that is there anyway,
         # instead of C registers and their multiplexer.
-        KC = _bits(H * C)
-        RBB = g.RBB
-        sum_width = max(g.SB + KC, RBB)
+        readout = m.submodules.readout = Readout(g)
+        sum_width = readout.sum_width
         rb_init = [0] * M + _unsigned(img.readout_bias, sum_width)
         sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), M + (C if p == 0 else 0), rb_init if p == 0 else ())
                    for p in range(P)]
@@ -299,7 +294,6 @@ class EGRUCore(wiring.Component):
         in_events, rec_events = Signal(g.event_bits), Signal(g.event_bits)
         lane_cycles = Signal(g.cycle_bits)
         mac_count = Signal(g.mac_bits)  # 3 per stored entry read (padding words of zeros do no MAC)
-        ro_cycles = Signal(g.cycle_bits)
 
         # output FIFOs. They do not hold the step: every word of a step leaves before the step
         # counter advances (STEP_DONE waits until they are drained), so it is the live register.
@@ -385,11 +379,16 @@ class EGRUCore(wiring.Component):
                 for h in range(2):
                     m.d.sync += [nz[layer_][h][p].eq(counts[layer_][h][p] != 0) for p in range(P)]
             seg_nz = per_segment("seg_nz", 1, lambda layer_, h, p: nz[layer_][h][p], n_in != 0)
+            # the buffers' read address is the next event's, from registers, in every cycle (a
+            # word read when none is issued is dropped: f1_valid follows issue); gating it with
+            # issue put the route's decision in front of the event buffers' address (LUT RAM,
+            # asynchronous read), the worst path of the core at P = 2
+            m.d.comb += [issue_seg.eq(c_seg), issue_pos.eq(c_pos)]
             with m.If(routing & fe_wait):
                 found0, nxt0 = first_nonempty(seg_nz, None)
                 m.d.sync += [fe_wait.eq(0), c_valid.eq(found0), c_seg.eq(nxt0), c_pos.eq(0)]
             with m.Elif(routing & c_valid & credit):
-                m.d.comb += [issue.eq(1), issue_seg.eq(c_seg), issue_pos.eq(c_pos)]
+                m.d.comb += issue.eq(1)
                 with m.If(c_pos + 1 < seg_len[c_seg]):
                     m.d.sync += c_pos.eq(c_pos + 1)
                 with m.Else():
@@ -596,113 +595,30 @@ class EGRUCore(wiring.Component):
         for v, _ in u_pipe:
             update_idle = update_idle & ~v
 
-        # ---- readout ---------------------------------------------------------------------------
-        # Class by class, with one logit register (cycles of the deep pipeline; the short one has
-        # no register behind the memories, one cycle less in SCAN and two per class). SCAN
-        # (H + 2 cycles): unit k's event sum is read in cycle k, registered in k + 1 and, when
-        # nonzero, written back in cycle k + 2 as entry j (row address k * C, sum) of the same
-        # memories, at lane j mod P, address j div P: j <= k, so that place has been read
-        # already. Then per class n, MAC (nnz + 5 cycles): entry j is read in cycle j and
-        # registered in j + 1, W_out[row + n] is read in j + 2 and registered in j + 3 (with the
-        # sum: the multiplier's input registers), the product is registered in j + 4 and added to
-        # the logit in j + 5; SEND (1 cycle) sends the logit and starts the next class's at its
-        # bias. Last, the class.
-        ro_k = Signal(range(H + sched.readout_scan))  # SCAN: the next unit read
-        ro_kc = Signal(range(H * C + 1))       # its row address k * C
-        ro_n = Signal(range(C + 1))
-        nnz = Signal(range(H + 1))             # entries (units with a nonzero event sum)
-        mc = Signal(range(H + sched.readout_per_class - 1))  # MAC: cycle within the class
-        rd_lane, rd_addr = Signal(range(max(P, 2))), Signal(range(M + 1))  # the next sum read
-        wr_lane, wr_addr = Signal.like(rd_lane), Signal.like(rd_addr)      # the next entry written
-        q_valid, q_lane, q_kc = Signal(), Signal.like(rd_lane), Signal.like(ro_kc)  # the read in flight
-        logit = Signal(signed(g.RB))
-        best, best_n = Signal(signed(g.RB)), Signal(range(C + 1))
-
-        def advance(lane_, addr_):
-            """The next place in unit order: lane + 1, or lane 0 of the next address."""
-            if P == 1:
-                m.d.sync += addr_.eq(addr_ + 1)
-            else:
-                with m.If(lane_ == P - 1):
-                    m.d.sync += [lane_.eq(0), addr_.eq(addr_ + 1)]
-                with m.Else():
-                    m.d.sync += lane_.eq(lane_ + 1)
-
-        ro_reading, ro_scan, ro_mac = Signal(), Signal(), Signal()
-        # the sums' address is the readout's in its SCAN and MAC phases, whether or not a sum is
-        # read in that cycle (a word read when none is wanted is dropped: q_valid follows
-        # ro_reading): the phase is a decode of the state register, while ro_reading compares
-        # counters (mc < nnz), and that compare in front of the address of the sums' memories
-        # (LUT RAM, asynchronous read) was the worst path at P = 2
-        with m.If(ro_scan | ro_mac):
+        # ---- readout (hw/core/readout.py): the sums' and W_out's memories are the core's, and
+        # the readout drives their ports while it runs (the statements below come after the
+        # update phase's, so they take precedence; the peek's come later still)
+        ro = readout
+        with m.If(ro.sum_sel):
             for p in range(P):
-                m.d.comb += sum_rd[p].addr.eq(rd_addr)
-        m.d.sync += [q_valid.eq(0), q_lane.eq(rd_lane)]
-        with m.If(ro_reading):
-            m.d.sync += q_valid.eq(1)
-            advance(rd_lane, rd_addr)
-        # the word read, registered (the event sums' memories are block RAM)
-        # (deep: registered first)
-        sum_word, e_valid, e_kc = Signal(g.SB + KC), Signal(), Signal.like(q_kc)
-        sum_read = Array(port.data for port in sum_rd)[q_lane]
-        if deep:
-            m.d.sync += [sum_word.eq(sum_read), e_valid.eq(q_valid), e_kc.eq(q_kc)]
-        else:
-            m.d.comb += [sum_word.eq(sum_read), e_valid.eq(q_valid), e_kc.eq(q_kc)]
-        sum_data = sum_word[:g.SB].as_signed()
-        with m.If(ro_scan & e_valid & (sum_data != 0)):
-            for p in range(P):
-                with m.If(wr_lane == p):
-                    m.d.comb += [sum_wr[p].addr.eq(wr_addr), sum_wr[p].data.eq(Cat(sum_data, e_kc)),
-                                 sum_wr[p].en.eq(1)]
-            m.d.sync += nnz.eq(nnz + 1)
-            advance(wr_lane, wr_addr)
-        # MAC pipeline: entry -> registered -> W_out read -> registered -> product -> logit
+                m.d.comb += sum_rd[p].addr.eq(ro.sum_addr)
+        with m.If(ro.bias_sel):
+            m.d.comb += sum_rd[0].addr.eq(M + ro.bias_index)
+        for p in range(P):
+            m.d.comb += ro.sum_data[p].eq(sum_rd[p].data)
+            with m.If(ro.sum_we[p]):
+                m.d.comb += [sum_wr[p].addr.eq(ro.sum_waddr), sum_wr[p].data.eq(ro.sum_wdata), sum_wr[p].en.eq(1)]
         wo_data = lane_rd[0].data[:g.WB].as_signed()
-        with m.If(ro_mac):
-            m.d.comb += lane_addr.eq(g.depth + sum_word[g.SB:] + ro_n)
-        # the multiplier's input and output registers have no reset, so they can be the DSP block's
-        ro_s, ro_s_valid = Signal(signed(g.SB)), Signal()
-        ro_s2, ro_w, ro_w_valid = Signal(signed(g.SB), reset_less=True), Signal(signed(g.WB), reset_less=True), Signal()
-        ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()
-        m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(ro_mac & e_valid)]
-        if deep:  # W_out registered, with the sum, before the multiplier
-            m.d.sync += [ro_s2.eq(ro_s), ro_w.eq(wo_data), ro_w_valid.eq(ro_s_valid), ro_prod_valid.eq(ro_w_valid)]
-            if g.SB > _DSP_BITS:
-                # a sum wider than a DSP block's operand: two products, each a DSP block of its own
-                # with its output register, added to the logit together (Yosys would otherwise
-                # split the multiplier and put the adder of its halves behind it, unregistered)
-                lo_bits = _DSP_BITS - 1
-                p_lo = Signal(signed(lo_bits + 1 + g.WB), reset_less=True)
-                p_hi = Signal(signed(g.SB - lo_bits + g.WB), reset_less=True)
-                m.d.sync += [p_lo.eq(Cat(ro_s2[:lo_bits], 0).as_signed() * ro_w), p_hi.eq(ro_s2[lo_bits:] * ro_w)]
-                m.d.comb += ro_prod.eq((p_hi << lo_bits) + p_lo)
-            else:
-                m.d.sync += ro_prod.eq(ro_s2 * ro_w)
-        else:
-            m.d.sync += [ro_prod.eq(ro_s * wo_data), ro_prod_valid.eq(ro_s_valid)]
-        with m.If(ro_prod_valid):
-            m.d.sync += logit.eq(logit + ro_prod)
-        # class n's bias is lane 0's sum word M + n, read in the cycle before its MAC starts
-        rb_read = Signal(range(C))
-        rb_reading = Signal()
-        with m.If(rb_reading):
-            m.d.comb += sum_rd[0].addr.eq(M + rb_read)
-        bias_word = sum_rd[0].data[:RBB].as_signed()
-        if deep:  # registered first: the class's first product is added at mc = 5
-            bias_q = Signal.like(bias_word)
-            m.d.sync += bias_q.eq(bias_word)
-            with m.If(ro_mac & (mc == 1)):
-                m.d.sync += logit.eq(bias_q)
-        else:
-            with m.If(ro_mac & (mc == 0)):
-                m.d.sync += logit.eq(bias_word)
+        m.d.comb += ro.w_data.eq(wo_data)
+        with m.If(ro.w_sel):
+            m.d.comb += lane_addr.eq(g.depth + ro.w_addr)
+        bias_word = sum_rd[0].data[:g.RBB].as_signed()  # (for the peek of the readout biases)
+        wiring.connect(m, wiring.flipped(self.result), ro.result)
 
         # ---- the schedule ---------------------------------------------------------------------
         drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)  # every event (and trace word) has left
         if self._trace:
             drained = drained & ~tr_fifo.r_rdy & (tr_fifo.level == 0)
-        rs = self.result.payload
         cw = self.counters.payload
         m.d.comb += self.busy.eq(1)
         # Between steps (LOAD) the counter payload keeps the last step's counters, not valid, and
@@ -712,7 +628,7 @@ class EGRUCore(wiring.Component):
         done_step = Signal(g.step_bits)  # the step the counters belong to
         step_counters = [cw.kind.eq(C_STEP), cw.step.eq(done_step), cw.cycles.eq(cyc), cw.input_events.eq(in_events),
                          cw.recurrent_events.eq(rec_events), cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
-        m.d.comb += self.readout_cycles.eq(ro_cycles)
+        m.d.comb += self.readout_cycles.eq(ro.cycles)
         with m.FSM():
             with m.State("LOAD"):
                 m.d.comb += step_counters
@@ -770,47 +686,16 @@ class EGRUCore(wiring.Component):
                 with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
                     with m.If(end_seq | per_step):
-                        m.d.sync += [ro_k.eq(0), ro_kc.eq(0), rd_lane.eq(0), rd_addr.eq(0), wr_lane.eq(0),
-                                     wr_addr.eq(0), nnz.eq(0), ro_cycles.eq(0)]
-                        m.next = "RO_SCAN"
+                        m.d.comb += ro.start.eq(1)
+                        m.next = "READOUT"
                     with m.Else():
                         m.next = "LOAD"
-            with m.State("RO_SCAN"):
-                m.d.comb += [ro_scan.eq(1), ro_reading.eq(ro_k < H)]
-                m.d.sync += [ro_cycles.eq(ro_cycles + 1), q_kc.eq(ro_kc)]
-                with m.If(ro_k < H + sched.readout_scan - 1):
-                    m.d.sync += ro_k.eq(ro_k + 1)
-                    with m.If(ro_k < H):
-                        m.d.sync += ro_kc.eq(ro_kc + C)
-                with m.Else():  # unit H - 1's sum is written in this cycle; class 0 starts
-                    m.d.comb += [rb_reading.eq(1), rb_read.eq(0)]
-                    m.d.sync += [rd_lane.eq(0), rd_addr.eq(0), mc.eq(0), ro_n.eq(0)]
-                    m.next = "RO_MAC"
-            with m.State("RO_MAC"):
-                m.d.comb += [ro_mac.eq(1), ro_reading.eq(mc < nnz)]
-                m.d.sync += [ro_cycles.eq(ro_cycles + 1), mc.eq(mc + 1)]
-                with m.If(mc == nnz + sched.readout_per_class - 2):  # the last product is added in this cycle
-                    m.next = "RO_SEND"
-            with m.State("RO_SEND"):
-                m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_LOGIT), rs.index.eq(ro_n), rs.value.eq(logit),
-                             rb_reading.eq(ro_n != C - 1), rb_read.eq(ro_n + 1)]
-                with m.If(self.result.ready):
-                    m.d.sync += ro_cycles.eq(ro_cycles + 1)
-                    with m.If((ro_n == 0) | (logit > best)):
-                        m.d.sync += [best.eq(logit), best_n.eq(ro_n)]  # ties keep the lowest class
-                    with m.If(ro_n == C - 1):
-                        m.next = "RO_CLASS"
-                    with m.Else():
-                        m.d.sync += [ro_n.eq(ro_n + 1), rd_lane.eq(0), rd_addr.eq(0), mc.eq(0)]
-                        m.next = "RO_MAC"
-            with m.State("RO_CLASS"):
-                m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_CLASS), rs.index.eq(best_n), rs.value.eq(best)]
-                with m.If(self.result.ready):
-                    m.d.sync += ro_cycles.eq(ro_cycles + 1)
+            with m.State("READOUT"):
+                with m.If(ro.done):
                     m.next = "RO_DONE"
             with m.State("RO_DONE"):
                 m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_READOUT), cw.step.eq(step),
-                             cw.cycles.eq(ro_cycles)]
+                             cw.cycles.eq(ro.cycles)]
                 with m.If(drained & self.counters.ready):
                     with m.If(end_seq):  # (a per-step readout's sequence goes on after the others)
                         m.d.sync += [step.eq(0), end_seq.eq(0)]
