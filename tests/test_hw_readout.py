@@ -29,7 +29,6 @@ def _bench(g: CoreGeometry, sums: list[int], w_out: list[list[int]], biases: lis
     mask = (1 << dut.sum_width) - 1
     m = Module()
     m.submodules.dut = dut
-    sum_mem = []
     for p in range(P):
         init = [sums[k * P + p] & mask if k * P + p < H else 0 for k in range(M)]
         if p == 0:

@@ -148,7 +148,8 @@ class Readout(wiring.Component):
                 lo_bits = DSP_BITS - 1
                 p_lo = Signal(signed(lo_bits + 1 + g.WB), reset_less=True)
                 p_hi = Signal(signed(g.SB - lo_bits + g.WB), reset_less=True)
-                m.d.sync += [p_lo.eq(Cat(ro_s2[:lo_bits], 0).as_signed() * ro_w), p_hi.eq(ro_s2[lo_bits:].as_signed() * ro_w)]
+                m.d.sync += [p_lo.eq(Cat(ro_s2[:lo_bits], 0).as_signed() * ro_w),
+                             p_hi.eq(ro_s2[lo_bits:].as_signed() * ro_w)]
                 m.d.comb += ro_prod.eq((p_hi << lo_bits) + p_lo)
             else:
                 m.d.sync += ro_prod.eq(ro_s2 * ro_w)
