@@ -55,6 +55,52 @@ def sweep(ckpt: str, work: str, quiet: bool = False) -> list[dict]:
     return rows
 
 
+def lane_costs(rows: list[dict]) -> list[dict]:
+    """Per (target, pipeline) with at least two placed lane counts: the least-squares line
+    LUTs = fixed + per_lane x P (and the same for FFs) through its rows. The fixed part is what
+    does not grow with the lanes (command unit, UART, frame logic, the core's control and
+    route front-end); it is a fit, so the residual (the largest distance of a row from the line,
+    as a fraction of its value) says how well the two numbers describe the rows."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        if "error" not in r and r.get("fits"):
+            groups.setdefault((r["target"], r["pipeline"]), []).append(r)
+    out = []
+    for (target, pipeline), group in groups.items():
+        lanes = [r["lanes"] for r in group]
+        if len(set(lanes)) < 2:
+            continue
+        fit = {"target": target, "pipeline": pipeline, "lanes": sorted(lanes)}
+        n, mean_p = len(lanes), sum(lanes) / len(lanes)
+        var = sum((p - mean_p) ** 2 for p in lanes)
+        for key in ("luts", "ffs"):
+            ys = [r[key] for r in group]
+            mean_y = sum(ys) / n
+            slope = sum((p - mean_p) * (y - mean_y) for p, y in zip(lanes, ys, strict=True)) / var
+            fixed = mean_y - slope * mean_p
+            fit[f"{key}_per_lane"], fit[f"{key}_fixed"] = slope, fixed
+            fit[f"{key}_residual"] = max(abs(y - (fixed + slope * p)) / y for p, y in zip(lanes, ys, strict=True))
+        out.append(fit)
+    return out
+
+
+def cost_table(rows: list[dict]) -> list[str]:
+    """The per-lane and fixed LUTs and FFs (lane_costs) as a markdown table."""
+    fits = lane_costs(rows)
+    if not fits:
+        return []
+    lines = ["Per lane and fixed, from the rows above that placed (least-squares line through LUTs and FFs",
+             "against P; residual = the largest distance of a row from the line, relative to the row):", "",
+             "| target | pipeline | P | LUTs per lane | LUTs fixed | FFs per lane | FFs fixed | residual |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for f in fits:
+        res = max(f["luts_residual"], f["ffs_residual"])
+        lines.append(f"| {f['target']} | {f['pipeline']} | {', '.join(map(str, f['lanes']))} | "
+                     f"{f['luts_per_lane']:,.0f} | {f['luts_fixed']:,.0f} | {f['ffs_per_lane']:,.0f} | "
+                     f"{f['ffs_fixed']:,.0f} | {100 * res:.0f}% |")
+    return lines + [""]
+
+
 def table(rows: list[dict], model: str) -> list[str]:
     lines = [
         "## Synthesis and place-and-route (digits model)",
@@ -97,7 +143,7 @@ def table(rows: list[dict], model: str) -> list[str]:
                      f"{r['ffs']}/{a['ffs']} | {r['brams']}/{a['brams']} | {spram} | {r['dsps']}/{a['dsps']} | "
                      f"{fmax} | {cps} | {us} | {'; '.join(why)} |")
     lines.append("")
-    return lines
+    return lines + cost_table(rows)
 
 
 def main(argv=None) -> int:
