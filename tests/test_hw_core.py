@@ -105,10 +105,12 @@ def test_lane_count_must_match_the_layout():
         EGRUCore(cfg)
 
 
-def test_load_port_replaces_the_model():
+@pytest.mark.parametrize("pipeline", ["short", "deep"])
+def test_load_port_replaces_the_model(pipeline):
     """A core built with model A computes model B after B's memories are streamed through the
-    load port (same geometry: dense layout, same configuration)."""
-    cfg = random_config(30, layers=2, memory="dense", lut_bits=6)
+    load port (same geometry: dense layout, same configuration; the deep pipeline keeps the
+    column pointers in a memory of their own)."""
+    cfg = random_config(30, layers=2, memory="dense", lut_bits=6, pipeline=pipeline)
     a, b = random_params(cfg, 30, prune=0.0), random_params(cfg, 31, prune=0.0)
     image_a, image_b = image_from_params(cfg, a, lanes=2), image_from_params(cfg, b, lanes=2)
     x = random_inputs(cfg, 32, 2, 4)

@@ -200,26 +200,36 @@ class EGRUCore(wiring.Component):
         # (lane 0's copy), instead of block RAMs of their own: the readout weights W_out[k][n]
         # sit behind the weights (word depth + k * C + n; the walker is idle in the readout), the
         # column pointers' starts behind the states and their lengths behind the thresholds
-        # (word L * M + column; both are read only in the update phase).
+        # (word L * M + column; both are read only in the update phase). The deep pipeline gives
+        # the pointers a memory of their own: shared, the read address of the state and threshold
+        # memories (LUT RAM on ECP5) chose between the route's pointer and the update's unit, and
+        # that choice behind the pointer's adder was the worst path of the core at P = 4.
         wo_words = _unsigned([img.readout_weight[k][n] for k in range(H) for n in range(C)], lw)
         lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth + (H * C if p == 0 else 0),
                         [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]
                         + ([0] * (g.depth - len(img.weights.lane_words[p])) + wo_words if p == 0 else []))
                     for p in range(P)]
-        ptr_base = L * M
+        own_ptr = deep
+        shared = 0 if own_ptr else g.columns  # pointer words behind lane 0's states and thresholds
+        ptr_base = 0 if own_ptr else L * M
         len_bits = pw - g.start_bits
-        c_width, thr_width = max(g.S, g.start_bits), max(g.S, len_bits)
+        c_width, thr_width = (g.S, g.S) if own_ptr else (max(g.S, g.start_bits), max(g.S, len_bits))
 
         biases = {gate: per_lane(getattr(img, f"bias_{gate}"), cfg, 0) for gate in GATES}
         bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(cfg.preact_bits), L * M, biases[gate][p]) for p in range(P)]
                     for gate in GATES}
         thr_init = [_unsigned(lane_thr, thr_width) for lane_thr in per_lane(img.thr, cfg, cfg.one)]
-        thr_init[0] += [length for _, length in img.weights.pointers]
-        thr_mem = [mem(f"thr_{p}", unsigned(thr_width), L * M + (g.columns if p == 0 else 0), thr_init[p])
+        if not own_ptr:
+            thr_init[0] += [length for _, length in img.weights.pointers]
+        thr_mem = [mem(f"thr_{p}", unsigned(thr_width), L * M + (shared if p == 0 else 0), thr_init[p])
                    for p in range(P)]
-        c_mem = [mem(f"state_{p}", unsigned(c_width), L * M + (g.columns if p == 0 else 0),
-                     [0] * (L * M) + [start for start, _ in img.weights.pointers] if p == 0 else ())
+        c_mem = [mem(f"state_{p}", unsigned(c_width), L * M + (shared if p == 0 else 0),
+                     [0] * (L * M) + [start for start, _ in img.weights.pointers] if p == 0 and not own_ptr else ())
                  for p in range(P)]
+        if own_ptr:
+            ptr_mem = mem("pointers", unsigned(pw), g.columns,
+                          [_pack(g.ptr_fields, ptr) for ptr in img.weights.pointers])
+            ptr_rd, ptr_wr = ptr_mem.read_port(), ptr_mem.write_port()
         # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB
         ebuf_mem = [[mem(f"events_{layer}_{p}", unsigned(ew), 2 << g.Mb) for p in range(P)] for layer in range(L)]
         # an event sum word also has room for W_out's row address k * C: the readout compacts the
@@ -461,8 +471,9 @@ class EGRUCore(wiring.Component):
                     m.d.comb += ptr_addr.eq(base + p_src)
         m.d.sync += [f2_valid.eq(p_valid), f2_value.eq(p_value), f2_rec.eq(p_rec)]
         # F2: pointer -> descriptor queue
-        m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(c_rd[0].data[:g.start_bits]),
-                     walker.w_len.eq(thr_rd[0].data[:len_bits]), walker.w_value.eq(f2_value),
+        ptr_word = ptr_rd.data if own_ptr else Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits])
+        m.d.comb += [walker.w_en.eq(f2_valid), walker.w_start.eq(ptr_word[:g.start_bits]),
+                     walker.w_len.eq(ptr_word[g.start_bits:pw]), walker.w_value.eq(f2_value),
                      walker.w_rec.eq(f2_rec)]
 
         # ---- route: back-end (ColumnWalker) reads the lane lists ----------------------------------
@@ -535,8 +546,11 @@ class EGRUCore(wiring.Component):
                 m.d.comb += [bias_rd[gate][p].addr.eq(unit_addr), bias_rd[gate][p].en.eq(1)]
             m.d.comb += [thr_rd[p].addr.eq(late_addr), thr_rd[p].en.eq(1),
                          c_rd[p].addr.eq(late_addr), c_rd[p].en.eq(1)]
-        with m.If(routing):  # F1: the event's column pointer
-            m.d.comb += [c_rd[0].addr.eq(ptr_addr), thr_rd[0].addr.eq(ptr_addr)]
+        if own_ptr:  # F1: the event's column pointer (read in every cycle; one used when valid)
+            m.d.comb += ptr_rd.addr.eq(ptr_addr)
+        else:
+            with m.If(routing):
+                m.d.comb += [c_rd[0].addr.eq(ptr_addr), thr_rd[0].addr.eq(ptr_addr)]
         m.d.sync += [u1_valid.eq(u0_issue), u1_m.eq(u_m)]
         for (v, um), (v_next, um_next) in zip(u_pipe, u_pipe[1:], strict=False):
             m.d.sync += [v_next.eq(v), um_next.eq(um)]
@@ -717,11 +731,17 @@ class EGRUCore(wiring.Component):
             m.d.comb += lane_addr.eq(ld.addr)
         with m.If(ld_fire & (ld.target == T_READOUT_W)):
             m.d.comb += lane_addr.eq(g.depth + ld.addr)
-        with m.If(ld_fire & (ld.target == T_POINTER)):
-            m.d.comb += [c_wr[0].addr.eq(ptr_base + ld.addr), c_wr[0].data.eq(ld.data[:g.start_bits]),
-                         c_wr[0].en.eq(1), thr_wr[0].addr.eq(ptr_base + ld.addr),
-                         thr_wr[0].data.eq(ld.data[g.start_bits:pw]), thr_wr[0].en.eq(1)]
+        if own_ptr:
+            m.d.comb += [ptr_wr.addr.eq(ld.addr), ptr_wr.data.eq(ld.data[:pw]),
+                         ptr_wr.en.eq(ld_fire & (ld.target == T_POINTER))]
+        else:
+            with m.If(ld_fire & (ld.target == T_POINTER)):
+                m.d.comb += [c_wr[0].addr.eq(ptr_base + ld.addr), c_wr[0].data.eq(ld.data[:g.start_bits]),
+                             c_wr[0].en.eq(1), thr_wr[0].addr.eq(ptr_base + ld.addr),
+                             thr_wr[0].data.eq(ld.data[g.start_bits:pw]), thr_wr[0].en.eq(1)]
         with m.If(pk_fire):
+            if own_ptr:
+                m.d.comb += ptr_rd.addr.eq(pk.addr)
             m.d.comb += [sum_rd[0].addr.eq(M + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr),
                          lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, g.depth, 0))]
             for p in range(P):
@@ -767,7 +787,7 @@ class EGRUCore(wiring.Component):
         else:
             lut_word = Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]]
         readout_w = held("readout_w", wo_data)
-        pointer = held("pointer", Cat(c_rd[0].data[:g.start_bits], thr_rd[0].data[:len_bits]))
+        pointer = held("pointer", ptr_word)
         weight = held("weight", lane_word(lane_rd))
         readout_b = held("readout_b", bias_word)
         with m.Switch(sel_target):
