@@ -36,6 +36,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.core.mac import MacLane
 from hw.core.readout import Readout, result_layout
+from hw.core.route import EventIssuer
 from hw.core.update import UpdateLane
 from hw.core.walker import ColumnWalker
 from hw.fixed import reject
@@ -347,11 +348,8 @@ class EGRUCore(wiring.Component):
                                                                         of_counter(layer_, 0, q))))
             return out
 
-        seg_count = Array(per_segment("seg_count", range(max(M, g.I) + 1),
-                                      lambda layer_, h, p: counts[layer_][h][p], n_in))
-        fe_seg = Signal(range(NS))
-        fe_pos = Signal(range(max(M, g.I) + 1))
-        fe_done = Signal()
+        seg_count = per_segment("seg_count", range(max(M, g.I) + 1),
+                                lambda layer_, h, p: counts[layer_][h][p], n_in)
         f1_valid, f1_seg = Signal(), Signal(range(NS))
         f1r_valid, f1r_rec = Signal(), Signal()
         f1r_src, f1r_value = Signal(range(max(g.I, H) + 1)), Signal(signed(g.VB))
@@ -361,26 +359,12 @@ class EGRUCore(wiring.Component):
         credit = (walker.level + inflight) < desc_depth
 
         routing = Signal()
-        issue, issue_seg, issue_pos = Signal(), Signal(range(NS)), Signal(range(max(M, g.I) + 1))
-        # the deep pipeline issues from registers: the next event to issue (c_seg, c_pos) is
-        # found a cycle ahead from registered list lengths, so the event buffers' addresses come
-        # straight from flip-flops; the lengths are loaded in the route's first cycle (fe_wait)
-        fe_wait = Signal()
-
-        def first_nonempty(lengths, after):
-            """(found, s): the first segment s > after (all segments if after is None) with events."""
-            found, nxt = Signal(), Signal(range(NS))
-            for s_ in reversed(range(0 if after is None else 1, NS)):  # segment 0 is never after another
-                cond = lengths[s_] != 0 if after is None else (s_ > after) & (lengths[s_] != 0)
-                with m.If(cond):
-                    m.d.comb += [found.eq(1), nxt.eq(s_)]
-            return found, nxt
-
+        # which event is read next (hw/core/route.py); the deep pipeline issues from registers
+        issuer = m.submodules.issuer = EventIssuer(NS, len(seg_count[0]), cfg.pipeline)
+        issue, issue_seg, issue_pos, fe_done = issuer.issue, issuer.seg, issuer.pos, issuer.done
+        m.d.comb += [issuer.active.eq(routing), issuer.credit.eq(credit)]
+        m.d.comb += [issuer.lengths[s].eq(seg_count[s]) for s in range(NS)]
         if deep:
-            seg_len = Array(Signal.like(seg_count[s], name=f"seg_len_{s}") for s in range(NS))
-            m.d.sync += [seg_len[s].eq(seg_count[s]) for s in range(NS)]
-            c_valid, c_seg, c_pos = Signal(), Signal(range(NS)), Signal.like(fe_pos)
-
             # which lists have events, from flags registered behind the counts (final a cycle
             # before any route starts; layer 0's input list counts on until the route, so its
             # flag is n_in's own): the first event is found without the counts' comparators
@@ -389,35 +373,7 @@ class EGRUCore(wiring.Component):
                 for h in range(2):
                     m.d.sync += [nz[layer_][h][p].eq(counts[layer_][h][p] != 0) for p in range(P)]
             seg_nz = per_segment("seg_nz", 1, lambda layer_, h, p: nz[layer_][h][p], n_in != 0)
-            # the buffers' read address is the next event's, from registers, in every cycle (a
-            # word read when none is issued is dropped: f1_valid follows issue); gating it with
-            # issue put the route's decision in front of the event buffers' address (LUT RAM,
-            # asynchronous read), the worst path of the core at P = 2
-            m.d.comb += [issue_seg.eq(c_seg), issue_pos.eq(c_pos)]
-            with m.If(routing & fe_wait):
-                found0, nxt0 = first_nonempty(seg_nz, None)
-                m.d.sync += [fe_wait.eq(0), c_valid.eq(found0), c_seg.eq(nxt0), c_pos.eq(0)]
-            with m.Elif(routing & c_valid & credit):
-                m.d.comb += issue.eq(1)
-                with m.If(c_pos + 1 < seg_len[c_seg]):
-                    m.d.sync += c_pos.eq(c_pos + 1)
-                with m.Else():
-                    found1, nxt1 = first_nonempty(seg_len, c_seg)
-                    m.d.sync += [c_valid.eq(found1), c_seg.eq(nxt1), c_pos.eq(0)]
-            m.d.comb += fe_done.eq(~fe_wait & ~c_valid)
-        if not deep:  # the short pipeline finds the next event in the cycle it issues it
-            with m.If(routing & ~fe_done & credit):
-                with m.If(fe_pos < seg_count[fe_seg]):
-                    m.d.comb += [issue.eq(1), issue_seg.eq(fe_seg), issue_pos.eq(fe_pos)]
-                    m.d.sync += fe_pos.eq(fe_pos + 1)
-                with m.Else():
-                    # the next nonempty segment after fe_seg, found in the same cycle
-                    found, nxt = first_nonempty(seg_count, fe_seg)
-                    with m.If(found):
-                        m.d.comb += [issue.eq(1), issue_seg.eq(nxt), issue_pos.eq(0)]
-                        m.d.sync += [fe_seg.eq(nxt), fe_pos.eq(1)]
-                    with m.Else():
-                        m.d.sync += fe_done.eq(1)
+            m.d.comb += [issuer.nonempty[s].eq(seg_nz[s]) for s in range(NS)]
         half_sel = Mux(issue_seg < P, cur, prev)
         m.d.comb += [in_rd.addr.eq(issue_pos), in_rd.en.eq(1)]
         for layer_ in range(L):
@@ -662,8 +618,8 @@ class EGRUCore(wiring.Component):
                     with m.If(keep):
                         m.d.sync += n_in.eq(n_in + 1)
                     with m.If(ip.last | ip.end):
-                        m.d.sync += [end_seq.eq(ip.end), done_step.eq(step), layer.eq(0), fe_seg.eq(0), fe_pos.eq(0),
-                                     fe_done.eq(0) if not deep else fe_wait.eq(1),
+                        m.d.comb += issuer.start.eq(1)
+                        m.d.sync += [end_seq.eq(ip.end), done_step.eq(step), layer.eq(0),
                                      u_m.eq(0), cyc.eq(0), in_events.eq(0), rec_events.eq(0), lane_cycles.eq(0),
                                      mac_count.eq(0)]
                         m.next = "ROUTE"
@@ -691,8 +647,8 @@ class EGRUCore(wiring.Component):
                     with m.If(last_layer):
                         m.next = "STEP_DONE"
                     with m.Else():
-                        m.d.sync += [layer.eq(layer + 1), fe_seg.eq(0), fe_pos.eq(0), u_m.eq(0),
-                                     fe_done.eq(0) if not deep else fe_wait.eq(1)]
+                        m.d.comb += issuer.start.eq(1)
+                        m.d.sync += [layer.eq(layer + 1), u_m.eq(0)]
                         m.next = "ROUTE"
             with m.State("STEP_DONE"):
                 # the step's counter word only after all its events have left (see the docstring)
