@@ -93,8 +93,9 @@ class EGRUCore(wiring.Component):
     next step's inputs are accepted after them.
 
     Read-back: a ``peek`` request (target, lane, addr of the load-port map) accepted in cycle n
-    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1 (n + 4 in the deep
-    pipeline, which registers the request, each memory's word and the selected word),
+    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1 (n + 5 in the deep
+    pipeline, which registers the request twice, the second time also in a copy per lane,
+    each memory's word and the selected word),
     sign-extended from the
     signed memories (biases, thresholds, LUTs, readout), so it equals the load word that wrote
     it when that word lies in the memory's range (readout biases: readout_bias_limit). One word
@@ -265,9 +266,26 @@ class EGRUCore(wiring.Component):
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
         ld_fire = self.load.valid & self.load.ready
-        if deep:  # the request is registered first: the host side's logic stays out of the RAM paths
-            ld, ld_fire, ld_in = Signal(self.load_layout), Signal(), ld
-            m.d.sync += [ld.eq(ld_in), ld_fire.eq(self.load.valid & self.load.ready)]
+        # per lane: (fires, request) of the load port for that lane's own memories
+        ld_lane = [(ld_fire & (ld.lane == p), ld) for p in range(P)]
+        if deep:
+            # the request is registered first, so the host side's logic stays out of the RAM
+            # paths, then once more: centrally for the weights, pointers and readout, and in a
+            # register of each lane's own for its biases, thresholds and tables, so that one
+            # flip-flop does not drive the address of every lane's memories across the chip (at
+            # P = 8 that broadcast was the core's worst path). A lane's copy takes only its own
+            # requests: distinct enables keep Yosys from merging the copies into one.
+            ld1, ld1_fire = Signal(self.load_layout), Signal()
+            m.d.sync += [ld1.eq(ld), ld1_fire.eq(ld_fire)]
+            ld, ld_fire = Signal(self.load_layout), Signal()
+            m.d.sync += [ld.eq(ld1), ld_fire.eq(ld1_fire)]
+            ld_lane = []
+            for p in range(P):
+                mine, req = Signal(name=f"ld_fire_{p}"), Signal(self.load_layout, name=f"ld_{p}")
+                m.d.sync += mine.eq(ld1_fire & (ld1.lane == p))
+                with m.If(ld1_fire & (ld1.lane == p)):
+                    m.d.sync += req.eq(ld1)
+                ld_lane.append((mine, req))
         lane_wr = [mm.write_port() for mm in lane_mem]
         bias_wr = {gate: [mm.write_port() for mm in bias_mem[gate]] for gate in GATES}
         thr_wr = [mm.write_port() for mm in thr_mem]
@@ -277,19 +295,20 @@ class EGRUCore(wiring.Component):
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
+            mine, lq = ld_lane[p]
             # the readout weights live in lane 0's memory only, whatever the lane field says
             readout_w = (ld_fire & (ld.target == T_READOUT_W)) if p == 0 else 0
             m.d.comb += [lane_wr[p].addr.eq(lane_addr), lane_rd[p].addr.eq(lane_addr), lane_wr[p].data.eq(ld.data),
                          lane_wr[p].en.eq((on_lane & (ld.target == T_WEIGHT)) | readout_w),
-                         thr_wr[p].addr.eq(ld.addr), thr_wr[p].data.eq(ld.data),
-                         thr_wr[p].en.eq(on_lane & (ld.target == T_THR)),
-                         lanes[p].lut_we.eq(on_lane & (ld.target >= T_LUT_UPDATE) & (ld.target <= T_LUT_TANH)),
-                         lanes[p].lut_sel.eq(ld.target - T_LUT_UPDATE),
-                         lanes[p].lut_addr.eq(ld.addr), lanes[p].lut_data.eq(ld.data)]
+                         thr_wr[p].addr.eq(lq.addr), thr_wr[p].data.eq(lq.data),
+                         thr_wr[p].en.eq(mine & (lq.target == T_THR)),
+                         lanes[p].lut_we.eq(mine & (lq.target >= T_LUT_UPDATE) & (lq.target <= T_LUT_TANH)),
+                         lanes[p].lut_sel.eq(lq.target - T_LUT_UPDATE),
+                         lanes[p].lut_addr.eq(lq.addr), lanes[p].lut_data.eq(lq.data)]
             for i, gate in enumerate(GATES):
                 w = bias_wr[gate][p]
-                m.d.comb += [w.addr.eq(ld.addr), w.data.eq(ld.data),
-                             w.en.eq(on_lane & (ld.target == T_BIAS_U + i))]
+                m.d.comb += [w.addr.eq(lq.addr), w.data.eq(lq.data),
+                             w.en.eq(mine & (lq.target == T_BIAS_U + i))]
 
         # ---- control state -----------------------------------------------------------------
         # sequences are at most max_steps long (the host checks; a longer one would wrap this)
@@ -679,9 +698,18 @@ class EGRUCore(wiring.Component):
         # (the statements below come last, so they override the datapath's addresses)
         pk = self.peek.payload
         pk_fire = self.peek.valid & self.peek.ready
-        if deep:  # registered first, as the load (so peek_valid comes a cycle later)
-            pk, pk_fire, pk_in = Signal(self.peek_layout), Signal(), pk
-            m.d.sync += [pk.eq(pk_in), pk_fire.eq(self.peek.valid & self.peek.ready)]
+        if deep:  # registered twice, as the load, and the second time in a copy per lane too
+            pk1, pk1_fire = Signal(self.peek_layout), Signal()
+            m.d.sync += [pk1.eq(pk), pk1_fire.eq(pk_fire)]
+            pk, pk_fire = Signal(self.peek_layout), Signal()
+            m.d.sync += [pk.eq(pk1), pk_fire.eq(pk1_fire)]
+            pk_lane_req = []
+            for p in range(P):
+                mine, req = Signal(name=f"pk_fire_{p}"), Signal(self.peek_layout, name=f"pk_{p}")
+                m.d.sync += mine.eq(pk1_fire & (pk1.lane == p))
+                with m.If(pk1_fire & (pk1.lane == p)):
+                    m.d.sync += req.eq(pk1)
+                pk_lane_req.append((mine, req))
         pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
         with m.If(ld_fire & (ld.target == T_WEIGHT)):
             m.d.comb += lane_addr.eq(ld.addr)
@@ -700,12 +728,15 @@ class EGRUCore(wiring.Component):
                 m.d.comb += ptr_rd.addr.eq(pk.addr)
             m.d.comb += [sum_rd[0].addr.eq(M + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr),
                          lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, g.depth, 0))]
-            for p in range(P):
-                m.d.comb += [thr_rd[p].addr.eq(pk.addr + Mux(pk.target == T_POINTER, ptr_base, 0)),
-                             lanes[p].lut_read.eq(1), lanes[p].lut_addr.eq(pk.addr),
-                             lanes[p].lut_sel.eq(pk.target - T_LUT_UPDATE)]
+        for p in range(P):
+            # (a peek reads only the lane it names: the other lanes' words are not selected)
+            mine, pq = pk_lane_req[p] if deep else (pk_fire, pk)
+            with m.If(mine):
+                m.d.comb += [thr_rd[p].addr.eq(pq.addr + Mux(pq.target == T_POINTER, ptr_base, 0)),
+                             lanes[p].lut_read.eq(1), lanes[p].lut_addr.eq(pq.addr),
+                             lanes[p].lut_sel.eq(pq.target - T_LUT_UPDATE)]
                 for gate in GATES:
-                    m.d.comb += bias_rd[gate][p].addr.eq(pk.addr)
+                    m.d.comb += bias_rd[gate][p].addr.eq(pq.addr)
         pk_read = Signal()  # the memories' outputs hold the word asked for
         m.d.sync += [pk_read.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane)]
         word = Signal.like(self.peek_data)
