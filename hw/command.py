@@ -3,7 +3,7 @@
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.core import C_READOUT, C_STEP, R_LOGIT, EGRUCore
 from hw.fixed import reject
@@ -19,6 +19,7 @@ from hw.spec.protocol import (
     Status,
     Wire,
 )
+from hw.stream_reg import SkidBuffer, StreamHandoff
 
 
 def _widen(value, nbytes: int):
@@ -45,6 +46,13 @@ class CommandUnit(wiring.Component):
     Latency and throughput: 2 cycles (deep pipeline: 3) per request byte read from the receive
     buffer, 1 cycle per response byte written, plus the core's own cycles for a STEP; all far
     below the line's 10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
+
+    The deep pipeline registers the whole boundary to the core (see ``_core_side``): valid,
+    payload and ready of its six streams leave from flip-flops (``events`` through a skid
+    buffer, at full rate; the others, slow, through handoffs), and ``cancel``,
+    ``peek_data``/``peek_valid``, ``readout_cycles`` and the core's load-ready (the BUSY check)
+    are registered. The core's counters do not see this: it counts no cycle in which its
+    outputs are stalled.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
@@ -77,10 +85,56 @@ class CommandUnit(wiring.Component):
             "quiet": Out(1),
         })
 
+    def _core_side(self, m):
+        """The ends of the core's ports that the FSM drives and reads: the ports themselves in
+        the short pipeline; in the deep one, the inner ends of skid buffers and registers.
+
+        Order: the core offers a step's counter word only after the step's last event has left
+        its FIFO, i.e. at least a cycle after the events skid buffer took it; both the skid and
+        the counters' handoff have a latency of 1, and the skid shows a held beat in every cycle
+        until it has left, so whenever the counter word is visible the step's remaining events
+        are visible too, and STEP_COLLECT (events first) keeps the order. The same holds for the
+        result ahead of the readout's counter word (both handoffs; results before counters).
+        Between steps the counters' handoff shows the core's idle payload one cycle late: the
+        COUNTERS command reads it there."""
+        ports = {name: getattr(self, name) for name in ("inputs", "load", "peek", "events", "result", "counters")}
+        side = dict(ports, cancel=self.cancel, peek_data=self.peek_data, peek_valid=self.peek_valid,
+                    idle_counters=self.counters.payload, readout_cycles=self.readout_cycles,
+                    load_free=self.load.ready, busy=Const(0))
+        if self._core.geometry.cfg.pipeline != "deep":
+            return side
+        busy = []
+        for name, port in ports.items():
+            # events at the core's full rate; the others are at most a beat per 3 cycles (a byte
+            # of the request each, or one per step or class)
+            reg = (SkidBuffer if name == "events" else StreamHandoff)(port.payload.shape())
+            m.submodules[f"{name}_reg"] = reg
+            busy.append(reg.busy)
+            if name in ("inputs", "load", "peek"):  # from the unit to the core
+                connect(m, reg.o, flipped(port))
+                side[name] = reg.i
+            else:
+                connect(m, flipped(port), reg.i)
+                side[name] = reg.o
+        side["idle_counters"] = side["counters"].payload
+        cancel = Signal()
+        m.d.sync += self.cancel.eq(cancel)
+        side["cancel"] = cancel
+        for name in ("peek_data", "peek_valid", "readout_cycles", "load_free"):
+            reg = Signal.like(side[name], name=f"{name}_q")
+            m.d.sync += reg.eq(side[name])
+            side[name] = reg
+        side["busy"] = Cat(*busy).any()
+        return side
+
     def elaborate(self, platform):  # noqa: C901  (one command set, kept in one place)
         w, g = self._wire, self._core.geometry
         P, I = g.P, g.I
         m = Module()
+        core = self._core_side(m)
+        inputs, load, peek = core["inputs"], core["load"], core["peek"]
+        events, result, counters = core["events"], core["result"], core["counters"]
+        cancel = core["cancel"]
 
         tx_mem = Memory(shape=8, depth=w.max_response, init=[])
         rom = Memory(shape=8, depth=len(self._info), init=list(self._info))
@@ -161,25 +215,28 @@ class CommandUnit(wiring.Component):
                     with m.If(nb + 1 == nbytes):
                         m.next = then
 
-        cw = self.counters.payload
-        counter_bytes = Cat(*(_widen(getattr(cw, name), n) for name, n in COUNTER_FIELDS))
+        cw = counters.payload
 
-        def write_counter_byte():
-            """Write counter byte cb into the response (after the status byte); True after the
-            last one. The response writer must be free."""
-            m.d.comb += [tx_wr.addr.eq(1 + cb), tx_wr.data.eq(counter_bytes.word_select(cb, 8)), tx_wr.en.eq(1)]
+        def counter_bytes(word):
+            return Cat(*(_widen(getattr(word, name), n) for name, n in COUNTER_FIELDS))
+
+        def write_counter_byte(word):
+            """Write counter byte cb of ``word`` into the response (after the status byte); True
+            after the last one. The response writer must be free."""
+            m.d.comb += [tx_wr.addr.eq(1 + cb), tx_wr.data.eq(counter_bytes(word).word_select(cb, 8)),
+                         tx_wr.en.eq(1)]
             m.d.sync += cb.eq(cb + 1)
             last = cb == COUNTER_BYTES - 1
             with m.If(last):
                 m.d.sync += cb.eq(0)
             return last
 
-        rs = self.result.payload
-        ev = self.events.payload
+        rs = result.payload
+        ev = events.payload
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.quiet.eq(~self.frame_valid & ~self.error_valid)
+                m.d.comb += self.quiet.eq(~self.frame_valid & ~self.error_valid & ~core["busy"])
                 with m.If(self.error_valid):
                     m.d.comb += self.error_done.eq(1)
                     # the stored response stays: a damaged resend of the last frame must not
@@ -223,7 +280,7 @@ class CommandUnit(wiring.Component):
                     with m.If(length != 0):
                         finish(Status.BAD_LENGTH)
                     with m.Elif(cmd == Command.RESET):
-                        m.d.comb += self.cancel.eq(1)  # the core is between steps: safe at any time
+                        m.d.comb += cancel.eq(1)  # the core is between steps: safe at any time
                         m.d.sync += steps.eq(0)
                         finish(Status.OK)
                     with m.Else():
@@ -270,7 +327,7 @@ class CommandUnit(wiring.Component):
                 with m.Elif(~valid_target | ~lane_ok | (addr[LA:] != 0) | (count[LA:] != 0)
                             | (addr[:LA] + count[:LA] > depth)):
                     finish(Status.BAD_ADDRESS)
-                with m.Elif(~self.load.ready):
+                with m.Elif(~core["load_free"]):
                     finish(Status.BUSY)  # loads and reads only between sequences
                 with m.Elif(count == 0):
                     finish(Status.OK)
@@ -280,25 +337,25 @@ class CommandUnit(wiring.Component):
                     m.next = "READ_ASK"
             gather("WRITE_GATHER", w.word_bytes, "WRITE_PUT")
             with m.State("WRITE_PUT"):
-                ld = self.load.payload
-                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane),
+                ld = load.payload
+                m.d.comb += [load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane),
                              ld.addr.eq(addr[:g.load_addr_bits] + k),
                              ld.data.eq(acc[AW - 8 * w.word_bytes:])]
-                with m.If(self.load.ready):
+                with m.If(load.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
                     with m.If(k + 1 == count):
                         finish(Status.OK)
                     with m.Else():
                         m.next = "WRITE_GATHER"
             with m.State("READ_ASK"):
-                pk = self.peek.payload
-                m.d.comb += [self.peek.valid.eq(ser_free), pk.target.eq(target), pk.lane.eq(lane),
+                pk = peek.payload
+                m.d.comb += [peek.valid.eq(ser_free), pk.target.eq(target), pk.lane.eq(lane),
                              pk.addr.eq(addr[:g.load_addr_bits] + k)]
-                with m.If(ser_free & self.peek.ready):
+                with m.If(ser_free & peek.ready):
                     m.next = "READ_TAKE"
             with m.State("READ_TAKE"):
-                with m.If(self.peek_valid):
-                    emit(self.peek_data, w.word_bytes, wa)
+                with m.If(core["peek_valid"]):
+                    emit(core["peek_data"], w.word_bytes, wa)
                     m.d.sync += [wa.eq(wa + w.word_bytes), k.eq(k + 1)]
                     with m.If(k + 1 == count):
                         finish(Status.OK, 1 + count * w.word_bytes)
@@ -328,18 +385,18 @@ class CommandUnit(wiring.Component):
                     finish(Status.BAD_ARGUMENT)  # a value outside input_bits, unknown flags, or too long
                 with m.Else():
                     with m.If(start):
-                        m.d.comb += self.cancel.eq(1)
+                        m.d.comb += cancel.eq(1)
                         m.d.sync += steps.eq(0)
                     m.d.sync += [rp.eq(1), nb.eq(0), k.eq(0)]
                     m.next = "STEP_GATHER"
             gather("STEP_GATHER", w.input_bytes, "STEP_PUT")
             with m.State("STEP_PUT"):
-                ip = self.inputs.payload
+                ip = inputs.payload
                 lo = AW - 8 * w.input_bytes
                 final = k == I - 1
-                m.d.comb += [self.inputs.valid.eq(1), ip.index.eq(k), ip.value.eq(acc[lo:lo + g.cfg.input_bits]),
+                m.d.comb += [inputs.valid.eq(1), ip.index.eq(k), ip.value.eq(acc[lo:lo + g.cfg.input_bits]),
                              ip.last.eq(final & ~end), ip.end.eq(final & end)]
-                with m.If(self.inputs.ready):
+                with m.If(inputs.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
                     with m.If(final):
                         m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_lane.eq(0),
@@ -355,7 +412,7 @@ class CommandUnit(wiring.Component):
                 logit = Signal(signed(8 * w.logit_bytes))
                 m.d.comb += [event_value.eq(ev.y[beat_lane]), logit.eq(rs.value)]
                 fire = ev.fire.bit_select(beat_lane, 1)
-                with m.If(self.events.valid):
+                with m.If(events.valid):
                     # the beat stays at the stream's head (not copied) until its last lane is out
                     with m.If(~fire | ser_free):
                         with m.If(fire):
@@ -364,19 +421,19 @@ class CommandUnit(wiring.Component):
                             m.d.sync += [wa.eq(wa + w.event_bytes), n_events.eq(n_events + 1)]
                         m.d.sync += beat_lane.eq(beat_lane + 1)
                         with m.If(beat_lane == P - 1):
-                            m.d.comb += self.events.ready.eq(1)
+                            m.d.comb += events.ready.eq(1)
                             m.d.sync += beat_lane.eq(0)
-                with m.Elif(self.result.valid & ser_free):
-                    m.d.comb += self.result.ready.eq(1)
+                with m.Elif(result.valid & ser_free):
+                    m.d.comb += result.ready.eq(1)
                     with m.If(rs.kind == R_LOGIT):  # the logits come in class order
                         emit(logit, w.logit_bytes, la)
                         m.d.sync += la.eq(la + w.logit_bytes)
                     with m.Else():
                         emit(rs.index, 2, w.class_at)
-                with m.Elif(self.counters.valid & ser_free):
+                with m.Elif(counters.valid & ser_free):
                     with m.If(cw.kind == C_STEP):
-                        with m.If(write_counter_byte()):  # the word is taken after its last byte
-                            m.d.comb += self.counters.ready.eq(1)
+                        with m.If(write_counter_byte(cw)):  # the word is taken after its last byte
+                            m.d.comb += counters.ready.eq(1)
                             with m.If(end):
                                 m.d.sync += steps.eq(0)
                             with m.Else():
@@ -384,7 +441,7 @@ class CommandUnit(wiring.Component):
                                 if not w.carries_readout(False):  # else the readout's counter word finishes
                                     m.d.sync += finishing.eq(1)
                     with m.Elif(cw.kind == C_READOUT):
-                        m.d.comb += self.counters.ready.eq(1)
+                        m.d.comb += counters.ready.eq(1)
                         emit(cw.cycles, 4, w.readout_at)
                         m.d.sync += finishing.eq(1)
                 with m.Elif(finishing & ser_free):  # every counter byte is written by now
@@ -393,11 +450,11 @@ class CommandUnit(wiring.Component):
 
             with m.State("COUNTERS"):  # the core is between steps: its payload holds the last step's
                 with m.If(ser_free):
-                    with m.If(write_counter_byte()):  # (it writes only inside this If)
+                    with m.If(write_counter_byte(core["idle_counters"])):  # (it writes only inside this If)
                         m.next = "COUNTERS_READOUT"
             with m.State("COUNTERS_READOUT"):
                 with m.If(ser_free):
-                    emit(self.readout_cycles, 4, 1 + COUNTER_BYTES)
+                    emit(core["readout_cycles"], 4, 1 + COUNTER_BYTES)
                     finish(Status.OK, w.counters_response)
 
             # ---- the response: header, the status byte (from its register: byte 0 of the buffer
