@@ -7,8 +7,10 @@ from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.core import C_READOUT, C_STEP, R_LOGIT, EGRUCore
 from hw.fixed import reject
+from hw.frame_rx import FrameSignature
 from hw.frame_tx import HEADER
-from hw.spec.layout import bits
+from hw.request_reader import RequestReader
+from hw.response_writer import ResponseWriter
 from hw.spec.protocol import (
     ACCESS_HEADER,
     COUNTER_BYTES,
@@ -43,6 +45,11 @@ class CommandUnit(wiring.Component):
     not executed twice, so a host may resend a STEP whose response it lost (also when damaged
     copies arrived in between: their error answers do not touch the stored response).
 
+    The FSM here sequences the commands; a RequestReader (hw/request_reader.py) reads the
+    request's payload bytes from the frame receiver's buffer (``frames``, a FrameSignature) and
+    gathers its words, and a ResponseWriter (hw/response_writer.py) writes the response's values
+    into the response buffer.
+
     Latency and throughput: 2 cycles (deep pipeline: 3) per request byte read from the receive
     buffer, 1 cycle per response byte written, plus the core's own cycles for a STEP; all far
     below the line's 10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
@@ -67,9 +74,7 @@ class CommandUnit(wiring.Component):
         g = core.geometry
         super().__init__({
             # from the frame receiver (hw/frame_rx.py)
-            "frame_valid": In(1), "cmd": In(8), "seq": In(8), "length": In(16), "crc": In(16),
-            "rd_addr": Out(bits(wire.max_payload)), "rd_data": In(8), "frame_done": Out(1),
-            "error_valid": In(1), "error": In(8), "error_done": Out(1),
+            "frames": In(FrameSignature(wire.max_payload)),
             # to the frame transmitter (hw/frame_tx.py)
             "header": Out(stream.Signature(HEADER)), "data": Out(stream.Signature(8)),
             # to and from the core
@@ -135,51 +140,54 @@ class CommandUnit(wiring.Component):
         inputs, load, peek = core["inputs"], core["load"], core["peek"]
         events, result, counters = core["events"], core["result"], core["counters"]
         cancel = core["cancel"]
+        f = self.frames
 
         tx_mem = Memory(shape=8, depth=w.max_response, init=[])
         rom = Memory(shape=8, depth=len(self._info), init=list(self._info))
         m.submodules.response = tx_mem
         m.submodules.info = rom
-        tx_wr, tx_rd, rom_rd = tx_mem.write_port(), tx_mem.read_port(), rom.read_port()
+        tx_rd, rom_rd = tx_mem.read_port(), rom.read_port()
 
         # ---- request fields --------------------------------------------------------------
         cmd, seq, length, crc = Signal(8), Signal(8), Signal(16), Signal(16)
         is_frame = Signal()             # the response answers a frame (not a receive error)
         status = Signal(8)
         tx_len = Signal(range(w.max_response + 1))
-        # the payload is read two cycles per byte: rp is stable for one cycle before rd_data is used
-        span = max(w.max_payload, len(self._info)) + 1  # rp also walks the INFO document
-        rp, rp_q = Signal(range(span)), Signal(range(span))
-        m.d.sync += rp_q.eq(rp)
-        m.d.comb += [self.rd_addr.eq(rp), rom_rd.addr.eq(rp)]
-        byte_ok = rp == rp_q
-        byte, info_byte = self.rd_data, rom_rd.data
-        if self._core.geometry.cfg.pipeline == "deep":
-            # three cycles per byte: the buffer's and the INFO ROM's block-RAM outputs are
-            # registered before any logic
-            rp_q2 = Signal.like(rp)
-            byte, info_byte = Signal(8), Signal(8)
-            m.d.sync += [rp_q2.eq(rp_q), byte.eq(self.rd_data), info_byte.eq(rom_rd.data)]
-            byte_ok = (rp == rp_q) & (rp_q == rp_q2)
+        # ---- request reader: the payload (and the INFO document, rp also walks it) a byte at a
+        # time at rp; the deep pipeline registers both block-RAM outputs before any logic
+        reader = RequestReader(span=max(w.max_payload, len(self._info)) + 1,
+                               word_bytes=max(w.word_bytes, w.input_bytes), sources=2,
+                               registered=g.cfg.pipeline == "deep")
+        m.submodules.reader = reader
+        m.d.comb += [f.rd_addr.eq(reader.addr), rom_rd.addr.eq(reader.addr),
+                     reader.data[0].eq(f.rd_data), reader.data[1].eq(rom_rd.data)]
+        rp, byte_ok, byte, info_byte = reader.addr, reader.ok, reader.byte[0], reader.byte[1]
+
+        def seek(to):
+            m.d.comb += [reader.seek.eq(1), reader.seek_to.eq(to)]
+
+        def advance():
+            m.d.comb += reader.advance.eq(1)
+
         hdr = Signal(8 * ACCESS_HEADER)
         target, lane = hdr[0:8], hdr[8:16]
         addr, count = hdr[16:48], hdr[48:64]
         AW = 8 * max(w.word_bytes, w.input_bytes)
-        acc = Signal(AW)                # a word or input value gathered LSB first, from the top
+        acc = reader.word               # a word or input value gathered LSB first, from the top
         nb = Signal(range(max(w.word_bytes, w.input_bytes) + 1))
         k = Signal(range(max(w.max_read(), w.max_write(), I) + 1))  # word / input index
         wa = Signal(range(w.max_response + 1))  # next response byte to write
 
         # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
-        SW = 8 * max(w.word_bytes, w.logit_bytes, w.event_bytes, 4)  # counters go out field by field
-        ser, ser_left, ser_addr = Signal(SW), Signal(range(SW // 8 + 1)), Signal(range(w.max_response + 1))
-        ser_free = ser_left == 0
-        with m.If(~ser_free):
-            m.d.comb += [tx_wr.addr.eq(ser_addr), tx_wr.data.eq(ser[:8]), tx_wr.en.eq(1)]
-            m.d.sync += [ser.eq(ser >> 8), ser_left.eq(ser_left - 1), ser_addr.eq(ser_addr + 1)]
+        writer = ResponseWriter(depth=w.max_response,  # counters go out field by field
+                                max_bytes=max(w.word_bytes, w.logit_bytes, w.event_bytes, 4))
+        m.submodules.writer = writer
+        connect(m, writer.wr, tx_mem.write_port())
+        ser_free = writer.free
 
         def emit(value, nbytes, at):
-            m.d.sync += [ser.eq(_widen(value, nbytes)), ser_left.eq(nbytes), ser_addr.eq(at)]
+            m.d.comb += [writer.start.eq(1), writer.value.eq(_widen(value, nbytes)), writer.nbytes.eq(nbytes),
+                         writer.at.eq(at)]
 
         # ---- the last response, for retries ------------------------------------------------
         last_ok, last_cmd, last_seq, last_crc = Signal(), Signal(8), Signal(8), Signal(16)
@@ -211,7 +219,8 @@ class CommandUnit(wiring.Component):
             """A state that reads the next ``nbytes`` payload bytes into the top of ``acc``."""
             with m.State(state):
                 with m.If(byte_ok):
-                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
+                    m.d.comb += reader.gather.eq(1)
+                    m.d.sync += nb.eq(nb + 1)
                     with m.If(nb + 1 == nbytes):
                         m.next = then
 
@@ -223,8 +232,8 @@ class CommandUnit(wiring.Component):
         def write_counter_byte(word):
             """Write counter byte cb of ``word`` into the response (after the status byte); True
             after the last one. The response writer must be free."""
-            m.d.comb += [tx_wr.addr.eq(1 + cb), tx_wr.data.eq(counter_bytes(word).word_select(cb, 8)),
-                         tx_wr.en.eq(1)]
+            m.d.comb += [writer.poke.eq(1), writer.poke_addr.eq(1 + cb),
+                         writer.poke_data.eq(counter_bytes(word).word_select(cb, 8))]
             m.d.sync += cb.eq(cb + 1)
             last = cb == COUNTER_BYTES - 1
             with m.If(last):
@@ -236,22 +245,23 @@ class CommandUnit(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.quiet.eq(~self.frame_valid & ~self.error_valid & ~core["busy"])
-                with m.If(self.error_valid):
-                    m.d.comb += self.error_done.eq(1)
+                m.d.comb += self.quiet.eq(~f.frame_valid & ~f.error_valid & ~core["busy"])
+                with m.If(f.error_valid):
+                    m.d.comb += f.error_done.eq(1)
                     # the stored response stays: a damaged resend of the last frame must not
                     # make its next clean copy run again
-                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), is_frame.eq(0)]
-                    finish(self.error)
-                with m.Elif(self.frame_valid):
-                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), length.eq(self.length), crc.eq(self.crc),
-                                 is_frame.eq(1), rp.eq(0), k.eq(0), nb.eq(0), wa.eq(1), bad.eq(0)]
+                    m.d.sync += [cmd.eq(f.cmd), seq.eq(f.seq), is_frame.eq(0)]
+                    finish(f.error)
+                with m.Elif(f.frame_valid):
+                    seek(0)
+                    m.d.sync += [cmd.eq(f.cmd), seq.eq(f.seq), length.eq(f.length), crc.eq(f.crc),
+                                 is_frame.eq(1), k.eq(0), nb.eq(0), wa.eq(1), bad.eq(0)]
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
                 retry = last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)
                 with m.If(retry):
-                    m.d.comb += self.frame_done.eq(1)
+                    m.d.comb += f.frame_done.eq(1)
                     m.d.sync += [tx_len.eq(last_len), status.eq(last_status)]
                     m.next = "SEND_HEADER"
                 with m.Elif(cmd == Command.PING):
@@ -293,20 +303,21 @@ class CommandUnit(wiring.Component):
             with m.State("PING"):
                 with m.If(byte_ok & ser_free):
                     emit(byte, 1, rp + 1)
-                    m.d.sync += rp.eq(rp + 1)
+                    advance()
                     with m.If(rp + 1 == length):
                         finish(Status.OK, length + 1)
             with m.State("INFO"):
                 with m.If(byte_ok & ser_free):
                     emit(info_byte, 1, rp + 1)
-                    m.d.sync += rp.eq(rp + 1)
+                    advance()
                     with m.If(rp + 1 == len(self._info)):
                         finish(Status.OK, len(self._info) + 1)
 
             # ---- WRITE and READ: header, checks, then one word at a time
             with m.State("ACCESS_HEADER"):
                 with m.If(byte_ok):
-                    m.d.sync += [hdr.eq(Cat(hdr[8:], byte)), rp.eq(rp + 1)]
+                    advance()
+                    m.d.sync += hdr.eq(Cat(hdr[8:], byte))
                     with m.If(rp + 1 == ACCESS_HEADER):
                         m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):
@@ -365,7 +376,7 @@ class CommandUnit(wiring.Component):
             # ---- STEP: check every byte first, then feed the core and collect its outputs
             with m.State("STEP_CHECK"):
                 with m.If(byte_ok):
-                    m.d.sync += rp.eq(rp + 1)
+                    advance()
                     with m.If(rp == 0):
                         m.d.sync += [flags.eq(byte), bad.eq((byte & ~STEP_FLAGS) != 0)]
                     with m.Else():
@@ -387,7 +398,8 @@ class CommandUnit(wiring.Component):
                     with m.If(start):
                         m.d.comb += cancel.eq(1)
                         m.d.sync += steps.eq(0)
-                    m.d.sync += [rp.eq(1), nb.eq(0), k.eq(0)]
+                    seek(1)
+                    m.d.sync += [nb.eq(0), k.eq(0)]
                     m.next = "STEP_GATHER"
             gather("STEP_GATHER", w.input_bytes, "STEP_PUT")
             with m.State("STEP_PUT"):
@@ -462,7 +474,7 @@ class CommandUnit(wiring.Component):
             # then the buffer's bytes
             with m.State("FINISH"):
                 with m.If(ser_free):
-                    m.d.comb += self.frame_done.eq(is_frame)
+                    m.d.comb += f.frame_done.eq(is_frame)
                     with m.If(is_frame):
                         m.d.sync += [last_ok.eq(1), last_cmd.eq(cmd), last_seq.eq(seq), last_crc.eq(crc),
                                      last_len.eq(tx_len), last_status.eq(status)]
