@@ -179,8 +179,8 @@ class CommandUnit(wiring.Component):
         wa = Signal(range(w.max_response + 1))  # next response byte to write
 
         # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
-        writer = ResponseWriter(depth=w.max_response,  # counters go out field by field
-                                max_bytes=max(w.word_bytes, w.logit_bytes, w.event_bytes, 4))
+        writer = ResponseWriter(depth=w.max_response, registered=g.cfg.pipeline == "deep",
+                                max_bytes=max(w.word_bytes, w.logit_bytes, w.event_bytes, 4))  # counters: by field
         m.submodules.writer = writer
         connect(m, writer.wr, tx_mem.write_port())
         ser_free = writer.free

@@ -15,17 +15,18 @@ from hw.response_writer import ResponseWriter
 DEPTH, MAX_BYTES = 40, 4
 
 
-def harness():
+def harness(registered=False):
     m = Module()
-    m.submodules.writer = writer = ResponseWriter(depth=DEPTH, max_bytes=MAX_BYTES)
+    m.submodules.writer = writer = ResponseWriter(depth=DEPTH, max_bytes=MAX_BYTES, registered=registered)
     m.submodules.mem = mem = Memory(shape=8, depth=DEPTH, init=[])
     connect(m, writer.wr, mem.write_port())
     return m, writer, mem
 
 
+@pytest.mark.parametrize("registered", [False, True], ids=["plain", "registered"])
 @pytest.mark.parametrize("seed", range(3))
-def test_values_and_pokes_land_lsb_first_with_the_stated_latency(seed):
-    m, writer, mem = harness()
+def test_values_and_pokes_land_lsb_first_with_the_stated_latency(seed, registered):
+    m, writer, mem = harness(registered)
     rng = random.Random(seed)
     expect = {}
 
@@ -56,6 +57,10 @@ def test_values_and_pokes_land_lsb_first_with_the_stated_latency(seed):
             ctx.set(writer.at, at)
             await ctx.tick()
             ctx.set(writer.start, 0)
+            if registered:  # a cycle for the request's register
+                assert not ctx.get(writer.free) and not ctx.get(writer.wr.en)
+                await ctx.tick()
+                cycle += 1
             for b in range(n):  # the cycle that writes byte b: not free, port enabled at at + b
                 assert not ctx.get(writer.free)
                 assert ctx.get(writer.wr.en) and ctx.get(writer.wr.addr) == at + b
@@ -77,7 +82,8 @@ def test_values_and_pokes_land_lsb_first_with_the_stated_latency(seed):
     ({"depth": 1, "max_bytes": 4}, "depth must be an integer >= 2, got 1"),
     ({"depth": 16, "max_bytes": 0}, "max_bytes must be an integer >= 1, got 0"),
     ({"depth": 16, "max_bytes": True}, "max_bytes must be an integer >= 1, got True"),
+    ({"depth": 16, "max_bytes": 4, "registered": "yes"}, "registered must be a bool, got 'yes'"),
 ])
 def test_bad_parameters_are_refused_by_name(kwargs, match):
-    with pytest.raises(ValueError, match=f"ResponseWriter: {match}"):
+    with pytest.raises((ValueError, TypeError), match=f"ResponseWriter: {match}"):
         ResponseWriter(**kwargs)
