@@ -51,15 +51,18 @@ class CommandUnit(wiring.Component):
     into the response buffer.
 
     Latency and throughput: 2 cycles (deep pipeline: 3) per request byte read from the receive
-    buffer, 1 cycle per response byte written, plus the core's own cycles for a STEP; all far
-    below the line's 10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
+    buffer, 1 cycle per response byte written (deep: and 1 per value), plus the core's own
+    cycles for a STEP; all far below the line's 10 bit times per byte, so the UART sets the
+    rate. ``quiet`` is high while nothing is pending.
 
     The deep pipeline registers the whole boundary to the core (see ``_core_side``): valid,
     payload and ready of its six streams leave from flip-flops (``events`` through a skid
     buffer, at full rate; the others, slow, through handoffs), and ``cancel``,
     ``peek_data``/``peek_valid``, ``readout_cycles`` and the core's load-ready (the BUSY check)
     are registered. The core's counters do not see this: it counts no cycle in which its
-    outputs are stalled.
+    outputs are stalled. The deep pipeline also registers the response writer's start request
+    and a WRITE's or READ's header checks (ACCESS_WAIT), so no decision of this FSM is in one
+    path with the core's or the writer's logic.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
@@ -135,6 +138,7 @@ class CommandUnit(wiring.Component):
     def elaborate(self, platform):  # noqa: C901  (one command set, kept in one place)
         w, g = self._wire, self._core.geometry
         P, I = g.P, g.I
+        deep = g.cfg.pipeline == "deep"
         m = Module()
         core = self._core_side(m)
         inputs, load, peek = core["inputs"], core["load"], core["peek"]
@@ -157,7 +161,7 @@ class CommandUnit(wiring.Component):
         # time at rp; the deep pipeline registers both block-RAM outputs before any logic
         reader = RequestReader(span=max(w.max_payload, len(self._info)) + 1,
                                word_bytes=max(w.word_bytes, w.input_bytes), sources=2,
-                               registered=g.cfg.pipeline == "deep")
+                               registered=deep)
         m.submodules.reader = reader
         m.d.comb += [f.rd_addr.eq(reader.addr), rom_rd.addr.eq(reader.addr),
                      reader.data[0].eq(f.rd_data), reader.data[1].eq(rom_rd.data)]
@@ -179,7 +183,7 @@ class CommandUnit(wiring.Component):
         wa = Signal(range(w.max_response + 1))  # next response byte to write
 
         # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
-        writer = ResponseWriter(depth=w.max_response, registered=g.cfg.pipeline == "deep",
+        writer = ResponseWriter(depth=w.max_response, registered=deep,
                                 max_bytes=max(w.word_bytes, w.logit_bytes, w.event_bytes, 4))  # counters: by field
         m.submodules.writer = writer
         connect(m, writer.wr, tx_mem.write_port())
@@ -242,6 +246,28 @@ class CommandUnit(wiring.Component):
 
         rs = result.payload
         ev = events.payload
+
+        # ---- the checks of a WRITE's or READ's header, from the header registers (registered
+        # once more in the deep pipeline, where ACCESS_WAIT gives them their cycle). Addresses
+        # and counts past every memory are refused on their high bits, so the range check needs
+        # an adder only as wide as the load port's address.
+        LA = g.load_addr_bits
+        depth, valid_target, lane_ok = Signal(LA + 1), Signal(), Signal()
+        with m.Switch(target):
+            for t, (d, per_lane) in g.targets().items():
+                with m.Case(t):
+                    m.d.comb += [depth.eq(d), valid_target.eq(1), lane_ok.eq(lane < P if per_lane else lane == 0)]
+        bad_length, bad_address = Signal(), Signal()
+        m.d.comb += [
+            bad_length.eq(Mux(cmd == Command.WRITE, length != ACCESS_HEADER + count * w.word_bytes,
+                              (length != ACCESS_HEADER) | (count > w.max_read()))),
+            bad_address.eq(~valid_target | ~lane_ok | (addr[LA:] != 0) | (count[LA:] != 0)
+                           | (addr[:LA] + count[:LA] > depth)),
+        ]
+        if deep:
+            bad_length_q, bad_address_q = Signal(), Signal()
+            m.d.sync += [bad_length_q.eq(bad_length), bad_address_q.eq(bad_address)]
+            bad_length, bad_address = bad_length_q, bad_address_q
 
         with m.FSM():
             with m.State("IDLE"):
@@ -319,24 +345,15 @@ class CommandUnit(wiring.Component):
                     advance()
                     m.d.sync += hdr.eq(Cat(hdr[8:], byte))
                     with m.If(rp + 1 == ACCESS_HEADER):
-                        m.next = "ACCESS_CHECK"
+                        m.next = "ACCESS_WAIT" if deep else "ACCESS_CHECK"
+            if deep:
+                with m.State("ACCESS_WAIT"):  # the checks of the complete header are registered now
+                    m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):
-                # addresses and counts past every memory are refused on their high bits, so the range check
-                # needs an adder only as wide as the load port's address
-                LA = g.load_addr_bits
-                depth, valid_target, lane_ok = Signal(LA + 1), Signal(), Signal()
-                with m.Switch(target):
-                    for t, (d, per_lane) in g.targets().items():
-                        with m.Case(t):
-                            m.d.comb += [depth.eq(d), valid_target.eq(1),
-                                         lane_ok.eq(lane < P if per_lane else lane == 0)]
                 is_write = cmd == Command.WRITE
-                with m.If(is_write & (length != ACCESS_HEADER + count * w.word_bytes)):
+                with m.If(bad_length):
                     finish(Status.BAD_LENGTH)
-                with m.Elif(~is_write & ((length != ACCESS_HEADER) | (count > w.max_read()))):
-                    finish(Status.BAD_LENGTH)
-                with m.Elif(~valid_target | ~lane_ok | (addr[LA:] != 0) | (count[LA:] != 0)
-                            | (addr[:LA] + count[:LA] > depth)):
+                with m.Elif(bad_address):
                     finish(Status.BAD_ADDRESS)
                 with m.Elif(~core["load_free"]):
                     finish(Status.BUSY)  # loads and reads only between sequences
