@@ -3,12 +3,14 @@
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect, flipped
 
 from hw.core import C_READOUT, C_STEP, R_LOGIT, EGRUCore
 from hw.fixed import reject
+from hw.frame_rx import FrameSignature
 from hw.frame_tx import HEADER
-from hw.spec.layout import bits
+from hw.request_reader import RequestReader
+from hw.response_writer import ResponseWriter
 from hw.spec.protocol import (
     ACCESS_HEADER,
     COUNTER_BYTES,
@@ -19,6 +21,7 @@ from hw.spec.protocol import (
     Status,
     Wire,
 )
+from hw.stream_reg import SkidBuffer, StreamHandoff
 
 
 def _widen(value, nbytes: int):
@@ -42,9 +45,24 @@ class CommandUnit(wiring.Component):
     not executed twice, so a host may resend a STEP whose response it lost (also when damaged
     copies arrived in between: their error answers do not touch the stored response).
 
+    The FSM here sequences the commands; a RequestReader (hw/request_reader.py) reads the
+    request's payload bytes from the frame receiver's buffer (``frames``, a FrameSignature) and
+    gathers its words, and a ResponseWriter (hw/response_writer.py) writes the response's values
+    into the response buffer.
+
     Latency and throughput: 2 cycles (deep pipeline: 3) per request byte read from the receive
-    buffer, 1 cycle per response byte written, plus the core's own cycles for a STEP; all far
-    below the line's 10 bit times per byte, so the UART sets the rate. ``quiet`` is high while nothing is pending.
+    buffer, 1 cycle per response byte written (deep: and 1 per value), plus the core's own
+    cycles for a STEP; all far below the line's 10 bit times per byte, so the UART sets the
+    rate. ``quiet`` is high while nothing is pending.
+
+    The deep pipeline registers the whole boundary to the core (see ``_core_side``): valid,
+    payload and ready of its six streams leave from flip-flops (``events`` through a skid
+    buffer, at full rate; the others, slow, through handoffs), and ``cancel``,
+    ``peek_data``/``peek_valid``, ``readout_cycles`` and the core's load-ready (the BUSY check)
+    are registered. The core's counters do not see this: it counts no cycle in which its
+    outputs are stalled. The deep pipeline also registers the response writer's start request
+    and a WRITE's or READ's header checks (ACCESS_WAIT), so no decision of this FSM is in one
+    path with the core's or the writer's logic.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
@@ -59,9 +77,7 @@ class CommandUnit(wiring.Component):
         g = core.geometry
         super().__init__({
             # from the frame receiver (hw/frame_rx.py)
-            "frame_valid": In(1), "cmd": In(8), "seq": In(8), "length": In(16), "crc": In(16),
-            "rd_addr": Out(bits(wire.max_payload)), "rd_data": In(8), "frame_done": Out(1),
-            "error_valid": In(1), "error": In(8), "error_done": Out(1),
+            "frames": In(FrameSignature(wire.max_payload)),
             # to the frame transmitter (hw/frame_tx.py)
             "header": Out(stream.Signature(HEADER)), "data": Out(stream.Signature(8)),
             # to and from the core
@@ -77,55 +93,105 @@ class CommandUnit(wiring.Component):
             "quiet": Out(1),
         })
 
+    def _core_side(self, m):
+        """The ends of the core's ports that the FSM drives and reads: the ports themselves in
+        the short pipeline; in the deep one, the inner ends of skid buffers and registers.
+
+        Order: the core offers a step's counter word only after the step's last event has left
+        its FIFO, i.e. at least a cycle after the events skid buffer took it; both the skid and
+        the counters' handoff have a latency of 1, and the skid shows a held beat in every cycle
+        until it has left, so whenever the counter word is visible the step's remaining events
+        are visible too, and STEP_COLLECT (events first) keeps the order. The same holds for the
+        result ahead of the readout's counter word (both handoffs; results before counters).
+        Between steps the counters' handoff shows the core's idle payload one cycle late: the
+        COUNTERS command reads it there."""
+        ports = {name: getattr(self, name) for name in ("inputs", "load", "peek", "events", "result", "counters")}
+        side = dict(ports, cancel=self.cancel, peek_data=self.peek_data, peek_valid=self.peek_valid,
+                    idle_counters=self.counters.payload, readout_cycles=self.readout_cycles,
+                    load_free=self.load.ready, busy=Const(0))
+        if self._core.geometry.cfg.pipeline != "deep":
+            return side
+        busy = []
+        for name, port in ports.items():
+            # events at the core's full rate; the others are at most a beat per 3 cycles (a byte
+            # of the request each, or one per step or class)
+            reg = (SkidBuffer if name == "events" else StreamHandoff)(port.payload.shape())
+            m.submodules[f"{name}_reg"] = reg
+            busy.append(reg.busy)
+            if name in ("inputs", "load", "peek"):  # from the unit to the core
+                connect(m, reg.o, flipped(port))
+                side[name] = reg.i
+            else:
+                connect(m, flipped(port), reg.i)
+                side[name] = reg.o
+        side["idle_counters"] = side["counters"].payload
+        cancel = Signal()
+        m.d.sync += self.cancel.eq(cancel)
+        side["cancel"] = cancel
+        for name in ("peek_data", "peek_valid", "readout_cycles", "load_free"):
+            reg = Signal.like(side[name], name=f"{name}_q")
+            m.d.sync += reg.eq(side[name])
+            side[name] = reg
+        side["busy"] = Cat(*busy).any()
+        return side
+
     def elaborate(self, platform):  # noqa: C901  (one command set, kept in one place)
         w, g = self._wire, self._core.geometry
         P, I = g.P, g.I
+        deep = g.cfg.pipeline == "deep"
         m = Module()
+        core = self._core_side(m)
+        inputs, load, peek = core["inputs"], core["load"], core["peek"]
+        events, result, counters = core["events"], core["result"], core["counters"]
+        cancel = core["cancel"]
+        f = self.frames
 
         tx_mem = Memory(shape=8, depth=w.max_response, init=[])
         rom = Memory(shape=8, depth=len(self._info), init=list(self._info))
         m.submodules.response = tx_mem
         m.submodules.info = rom
-        tx_wr, tx_rd, rom_rd = tx_mem.write_port(), tx_mem.read_port(), rom.read_port()
+        tx_rd, rom_rd = tx_mem.read_port(), rom.read_port()
 
         # ---- request fields --------------------------------------------------------------
         cmd, seq, length, crc = Signal(8), Signal(8), Signal(16), Signal(16)
         is_frame = Signal()             # the response answers a frame (not a receive error)
         status = Signal(8)
         tx_len = Signal(range(w.max_response + 1))
-        # the payload is read two cycles per byte: rp is stable for one cycle before rd_data is used
-        span = max(w.max_payload, len(self._info)) + 1  # rp also walks the INFO document
-        rp, rp_q = Signal(range(span)), Signal(range(span))
-        m.d.sync += rp_q.eq(rp)
-        m.d.comb += [self.rd_addr.eq(rp), rom_rd.addr.eq(rp)]
-        byte_ok = rp == rp_q
-        byte, info_byte = self.rd_data, rom_rd.data
-        if self._core.geometry.cfg.pipeline == "deep":
-            # three cycles per byte: the buffer's and the INFO ROM's block-RAM outputs are
-            # registered before any logic
-            rp_q2 = Signal.like(rp)
-            byte, info_byte = Signal(8), Signal(8)
-            m.d.sync += [rp_q2.eq(rp_q), byte.eq(self.rd_data), info_byte.eq(rom_rd.data)]
-            byte_ok = (rp == rp_q) & (rp_q == rp_q2)
+        # ---- request reader: the payload (and the INFO document, rp also walks it) a byte at a
+        # time at rp; the deep pipeline registers both block-RAM outputs before any logic
+        reader = RequestReader(span=max(w.max_payload, len(self._info)) + 1,
+                               word_bytes=max(w.word_bytes, w.input_bytes), sources=2,
+                               registered=deep)
+        m.submodules.reader = reader
+        m.d.comb += [f.rd_addr.eq(reader.addr), rom_rd.addr.eq(reader.addr),
+                     reader.data[0].eq(f.rd_data), reader.data[1].eq(rom_rd.data)]
+        rp, byte_ok, byte, info_byte = reader.addr, reader.ok, reader.byte[0], reader.byte[1]
+
+        def seek(to):
+            m.d.comb += [reader.seek.eq(1), reader.seek_to.eq(to)]
+
+        def advance():
+            m.d.comb += reader.advance.eq(1)
+
         hdr = Signal(8 * ACCESS_HEADER)
         target, lane = hdr[0:8], hdr[8:16]
         addr, count = hdr[16:48], hdr[48:64]
         AW = 8 * max(w.word_bytes, w.input_bytes)
-        acc = Signal(AW)                # a word or input value gathered LSB first, from the top
+        acc = reader.word               # a word or input value gathered LSB first, from the top
         nb = Signal(range(max(w.word_bytes, w.input_bytes) + 1))
         k = Signal(range(max(w.max_read(), w.max_write(), I) + 1))  # word / input index
         wa = Signal(range(w.max_response + 1))  # next response byte to write
 
         # ---- response writer: a value of n bytes into the response buffer, one byte a cycle
-        SW = 8 * max(w.word_bytes, w.logit_bytes, w.event_bytes, 4)  # counters go out field by field
-        ser, ser_left, ser_addr = Signal(SW), Signal(range(SW // 8 + 1)), Signal(range(w.max_response + 1))
-        ser_free = ser_left == 0
-        with m.If(~ser_free):
-            m.d.comb += [tx_wr.addr.eq(ser_addr), tx_wr.data.eq(ser[:8]), tx_wr.en.eq(1)]
-            m.d.sync += [ser.eq(ser >> 8), ser_left.eq(ser_left - 1), ser_addr.eq(ser_addr + 1)]
+        writer = ResponseWriter(depth=w.max_response, registered=deep,
+                                max_bytes=max(w.word_bytes, w.logit_bytes, w.event_bytes, 4))  # counters: by field
+        m.submodules.writer = writer
+        connect(m, writer.wr, tx_mem.write_port())
+        ser_free = writer.free
 
         def emit(value, nbytes, at):
-            m.d.sync += [ser.eq(_widen(value, nbytes)), ser_left.eq(nbytes), ser_addr.eq(at)]
+            m.d.comb += [writer.start.eq(1), writer.value.eq(_widen(value, nbytes)), writer.nbytes.eq(nbytes),
+                         writer.at.eq(at)]
 
         # ---- the last response, for retries ------------------------------------------------
         last_ok, last_cmd, last_seq, last_crc = Signal(), Signal(8), Signal(8), Signal(16)
@@ -157,44 +223,71 @@ class CommandUnit(wiring.Component):
             """A state that reads the next ``nbytes`` payload bytes into the top of ``acc``."""
             with m.State(state):
                 with m.If(byte_ok):
-                    m.d.sync += [acc.eq(Cat(acc[8:], byte)), rp.eq(rp + 1), nb.eq(nb + 1)]
+                    m.d.comb += reader.gather.eq(1)
+                    m.d.sync += nb.eq(nb + 1)
                     with m.If(nb + 1 == nbytes):
                         m.next = then
 
-        cw = self.counters.payload
-        counter_bytes = Cat(*(_widen(getattr(cw, name), n) for name, n in COUNTER_FIELDS))
+        cw = counters.payload
 
-        def write_counter_byte():
-            """Write counter byte cb into the response (after the status byte); True after the
-            last one. The response writer must be free."""
-            m.d.comb += [tx_wr.addr.eq(1 + cb), tx_wr.data.eq(counter_bytes.word_select(cb, 8)), tx_wr.en.eq(1)]
+        def counter_bytes(word):
+            return Cat(*(_widen(getattr(word, name), n) for name, n in COUNTER_FIELDS))
+
+        def write_counter_byte(word):
+            """Write counter byte cb of ``word`` into the response (after the status byte); True
+            after the last one. The response writer must be free."""
+            m.d.comb += [writer.poke.eq(1), writer.poke_addr.eq(1 + cb),
+                         writer.poke_data.eq(counter_bytes(word).word_select(cb, 8))]
             m.d.sync += cb.eq(cb + 1)
             last = cb == COUNTER_BYTES - 1
             with m.If(last):
                 m.d.sync += cb.eq(0)
             return last
 
-        rs = self.result.payload
-        ev = self.events.payload
+        rs = result.payload
+        ev = events.payload
+
+        # ---- the checks of a WRITE's or READ's header, from the header registers (registered
+        # once more in the deep pipeline, where ACCESS_WAIT gives them their cycle). Addresses
+        # and counts past every memory are refused on their high bits, so the range check needs
+        # an adder only as wide as the load port's address.
+        LA = g.load_addr_bits
+        depth, valid_target, lane_ok = Signal(LA + 1), Signal(), Signal()
+        with m.Switch(target):
+            for t, (d, per_lane) in g.targets().items():
+                with m.Case(t):
+                    m.d.comb += [depth.eq(d), valid_target.eq(1), lane_ok.eq(lane < P if per_lane else lane == 0)]
+        bad_length, bad_address = Signal(), Signal()
+        m.d.comb += [
+            bad_length.eq(Mux(cmd == Command.WRITE, length != ACCESS_HEADER + count * w.word_bytes,
+                              (length != ACCESS_HEADER) | (count > w.max_read()))),
+            bad_address.eq(~valid_target | ~lane_ok | (addr[LA:] != 0) | (count[LA:] != 0)
+                           | (addr[:LA] + count[:LA] > depth)),
+        ]
+        if deep:
+            bad_length_q, bad_address_q = Signal(), Signal()
+            m.d.sync += [bad_length_q.eq(bad_length), bad_address_q.eq(bad_address)]
+            bad_length, bad_address = bad_length_q, bad_address_q
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.quiet.eq(~self.frame_valid & ~self.error_valid)
-                with m.If(self.error_valid):
-                    m.d.comb += self.error_done.eq(1)
+                m.d.comb += self.quiet.eq(~f.frame_valid & ~f.error_valid & ~core["busy"])
+                with m.If(f.error_valid):
+                    m.d.comb += f.error_done.eq(1)
                     # the stored response stays: a damaged resend of the last frame must not
                     # make its next clean copy run again
-                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), is_frame.eq(0)]
-                    finish(self.error)
-                with m.Elif(self.frame_valid):
-                    m.d.sync += [cmd.eq(self.cmd), seq.eq(self.seq), length.eq(self.length), crc.eq(self.crc),
-                                 is_frame.eq(1), rp.eq(0), k.eq(0), nb.eq(0), wa.eq(1), bad.eq(0)]
+                    m.d.sync += [cmd.eq(f.cmd), seq.eq(f.seq), is_frame.eq(0)]
+                    finish(f.error)
+                with m.Elif(f.frame_valid):
+                    seek(0)
+                    m.d.sync += [cmd.eq(f.cmd), seq.eq(f.seq), length.eq(f.length), crc.eq(f.crc),
+                                 is_frame.eq(1), k.eq(0), nb.eq(0), wa.eq(1), bad.eq(0)]
                     m.next = "DISPATCH"
 
             with m.State("DISPATCH"):
                 retry = last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)
                 with m.If(retry):
-                    m.d.comb += self.frame_done.eq(1)
+                    m.d.comb += f.frame_done.eq(1)
                     m.d.sync += [tx_len.eq(last_len), status.eq(last_status)]
                     m.next = "SEND_HEADER"
                 with m.Elif(cmd == Command.PING):
@@ -223,7 +316,7 @@ class CommandUnit(wiring.Component):
                     with m.If(length != 0):
                         finish(Status.BAD_LENGTH)
                     with m.Elif(cmd == Command.RESET):
-                        m.d.comb += self.cancel.eq(1)  # the core is between steps: safe at any time
+                        m.d.comb += cancel.eq(1)  # the core is between steps: safe at any time
                         m.d.sync += steps.eq(0)
                         finish(Status.OK)
                     with m.Else():
@@ -236,41 +329,33 @@ class CommandUnit(wiring.Component):
             with m.State("PING"):
                 with m.If(byte_ok & ser_free):
                     emit(byte, 1, rp + 1)
-                    m.d.sync += rp.eq(rp + 1)
+                    advance()
                     with m.If(rp + 1 == length):
                         finish(Status.OK, length + 1)
             with m.State("INFO"):
                 with m.If(byte_ok & ser_free):
                     emit(info_byte, 1, rp + 1)
-                    m.d.sync += rp.eq(rp + 1)
+                    advance()
                     with m.If(rp + 1 == len(self._info)):
                         finish(Status.OK, len(self._info) + 1)
 
             # ---- WRITE and READ: header, checks, then one word at a time
             with m.State("ACCESS_HEADER"):
                 with m.If(byte_ok):
-                    m.d.sync += [hdr.eq(Cat(hdr[8:], byte)), rp.eq(rp + 1)]
+                    advance()
+                    m.d.sync += hdr.eq(Cat(hdr[8:], byte))
                     with m.If(rp + 1 == ACCESS_HEADER):
-                        m.next = "ACCESS_CHECK"
+                        m.next = "ACCESS_WAIT" if deep else "ACCESS_CHECK"
+            if deep:
+                with m.State("ACCESS_WAIT"):  # the checks of the complete header are registered now
+                    m.next = "ACCESS_CHECK"
             with m.State("ACCESS_CHECK"):
-                # addresses and counts past every memory are refused on their high bits, so the range check
-                # needs an adder only as wide as the load port's address
-                LA = g.load_addr_bits
-                depth, valid_target, lane_ok = Signal(LA + 1), Signal(), Signal()
-                with m.Switch(target):
-                    for t, (d, per_lane) in g.targets().items():
-                        with m.Case(t):
-                            m.d.comb += [depth.eq(d), valid_target.eq(1),
-                                         lane_ok.eq(lane < P if per_lane else lane == 0)]
                 is_write = cmd == Command.WRITE
-                with m.If(is_write & (length != ACCESS_HEADER + count * w.word_bytes)):
+                with m.If(bad_length):
                     finish(Status.BAD_LENGTH)
-                with m.Elif(~is_write & ((length != ACCESS_HEADER) | (count > w.max_read()))):
-                    finish(Status.BAD_LENGTH)
-                with m.Elif(~valid_target | ~lane_ok | (addr[LA:] != 0) | (count[LA:] != 0)
-                            | (addr[:LA] + count[:LA] > depth)):
+                with m.Elif(bad_address):
                     finish(Status.BAD_ADDRESS)
-                with m.Elif(~self.load.ready):
+                with m.Elif(~core["load_free"]):
                     finish(Status.BUSY)  # loads and reads only between sequences
                 with m.Elif(count == 0):
                     finish(Status.OK)
@@ -280,25 +365,25 @@ class CommandUnit(wiring.Component):
                     m.next = "READ_ASK"
             gather("WRITE_GATHER", w.word_bytes, "WRITE_PUT")
             with m.State("WRITE_PUT"):
-                ld = self.load.payload
-                m.d.comb += [self.load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane),
+                ld = load.payload
+                m.d.comb += [load.valid.eq(1), ld.target.eq(target), ld.lane.eq(lane),
                              ld.addr.eq(addr[:g.load_addr_bits] + k),
                              ld.data.eq(acc[AW - 8 * w.word_bytes:])]
-                with m.If(self.load.ready):
+                with m.If(load.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
                     with m.If(k + 1 == count):
                         finish(Status.OK)
                     with m.Else():
                         m.next = "WRITE_GATHER"
             with m.State("READ_ASK"):
-                pk = self.peek.payload
-                m.d.comb += [self.peek.valid.eq(ser_free), pk.target.eq(target), pk.lane.eq(lane),
+                pk = peek.payload
+                m.d.comb += [peek.valid.eq(ser_free), pk.target.eq(target), pk.lane.eq(lane),
                              pk.addr.eq(addr[:g.load_addr_bits] + k)]
-                with m.If(ser_free & self.peek.ready):
+                with m.If(ser_free & peek.ready):
                     m.next = "READ_TAKE"
             with m.State("READ_TAKE"):
-                with m.If(self.peek_valid):
-                    emit(self.peek_data, w.word_bytes, wa)
+                with m.If(core["peek_valid"]):
+                    emit(core["peek_data"], w.word_bytes, wa)
                     m.d.sync += [wa.eq(wa + w.word_bytes), k.eq(k + 1)]
                     with m.If(k + 1 == count):
                         finish(Status.OK, 1 + count * w.word_bytes)
@@ -308,7 +393,7 @@ class CommandUnit(wiring.Component):
             # ---- STEP: check every byte first, then feed the core and collect its outputs
             with m.State("STEP_CHECK"):
                 with m.If(byte_ok):
-                    m.d.sync += rp.eq(rp + 1)
+                    advance()
                     with m.If(rp == 0):
                         m.d.sync += [flags.eq(byte), bad.eq((byte & ~STEP_FLAGS) != 0)]
                     with m.Else():
@@ -328,18 +413,19 @@ class CommandUnit(wiring.Component):
                     finish(Status.BAD_ARGUMENT)  # a value outside input_bits, unknown flags, or too long
                 with m.Else():
                     with m.If(start):
-                        m.d.comb += self.cancel.eq(1)
+                        m.d.comb += cancel.eq(1)
                         m.d.sync += steps.eq(0)
-                    m.d.sync += [rp.eq(1), nb.eq(0), k.eq(0)]
+                    seek(1)
+                    m.d.sync += [nb.eq(0), k.eq(0)]
                     m.next = "STEP_GATHER"
             gather("STEP_GATHER", w.input_bytes, "STEP_PUT")
             with m.State("STEP_PUT"):
-                ip = self.inputs.payload
+                ip = inputs.payload
                 lo = AW - 8 * w.input_bytes
                 final = k == I - 1
-                m.d.comb += [self.inputs.valid.eq(1), ip.index.eq(k), ip.value.eq(acc[lo:lo + g.cfg.input_bits]),
+                m.d.comb += [inputs.valid.eq(1), ip.index.eq(k), ip.value.eq(acc[lo:lo + g.cfg.input_bits]),
                              ip.last.eq(final & ~end), ip.end.eq(final & end)]
-                with m.If(self.inputs.ready):
+                with m.If(inputs.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
                     with m.If(final):
                         m.d.sync += [wa.eq(w.events_at(False)), finishing.eq(0), n_events.eq(0), beat_lane.eq(0),
@@ -355,7 +441,7 @@ class CommandUnit(wiring.Component):
                 logit = Signal(signed(8 * w.logit_bytes))
                 m.d.comb += [event_value.eq(ev.y[beat_lane]), logit.eq(rs.value)]
                 fire = ev.fire.bit_select(beat_lane, 1)
-                with m.If(self.events.valid):
+                with m.If(events.valid):
                     # the beat stays at the stream's head (not copied) until its last lane is out
                     with m.If(~fire | ser_free):
                         with m.If(fire):
@@ -364,19 +450,19 @@ class CommandUnit(wiring.Component):
                             m.d.sync += [wa.eq(wa + w.event_bytes), n_events.eq(n_events + 1)]
                         m.d.sync += beat_lane.eq(beat_lane + 1)
                         with m.If(beat_lane == P - 1):
-                            m.d.comb += self.events.ready.eq(1)
+                            m.d.comb += events.ready.eq(1)
                             m.d.sync += beat_lane.eq(0)
-                with m.Elif(self.result.valid & ser_free):
-                    m.d.comb += self.result.ready.eq(1)
+                with m.Elif(result.valid & ser_free):
+                    m.d.comb += result.ready.eq(1)
                     with m.If(rs.kind == R_LOGIT):  # the logits come in class order
                         emit(logit, w.logit_bytes, la)
                         m.d.sync += la.eq(la + w.logit_bytes)
                     with m.Else():
                         emit(rs.index, 2, w.class_at)
-                with m.Elif(self.counters.valid & ser_free):
+                with m.Elif(counters.valid & ser_free):
                     with m.If(cw.kind == C_STEP):
-                        with m.If(write_counter_byte()):  # the word is taken after its last byte
-                            m.d.comb += self.counters.ready.eq(1)
+                        with m.If(write_counter_byte(cw)):  # the word is taken after its last byte
+                            m.d.comb += counters.ready.eq(1)
                             with m.If(end):
                                 m.d.sync += steps.eq(0)
                             with m.Else():
@@ -384,7 +470,7 @@ class CommandUnit(wiring.Component):
                                 if not w.carries_readout(False):  # else the readout's counter word finishes
                                     m.d.sync += finishing.eq(1)
                     with m.Elif(cw.kind == C_READOUT):
-                        m.d.comb += self.counters.ready.eq(1)
+                        m.d.comb += counters.ready.eq(1)
                         emit(cw.cycles, 4, w.readout_at)
                         m.d.sync += finishing.eq(1)
                 with m.Elif(finishing & ser_free):  # every counter byte is written by now
@@ -393,11 +479,11 @@ class CommandUnit(wiring.Component):
 
             with m.State("COUNTERS"):  # the core is between steps: its payload holds the last step's
                 with m.If(ser_free):
-                    with m.If(write_counter_byte()):  # (it writes only inside this If)
+                    with m.If(write_counter_byte(core["idle_counters"])):  # (it writes only inside this If)
                         m.next = "COUNTERS_READOUT"
             with m.State("COUNTERS_READOUT"):
                 with m.If(ser_free):
-                    emit(self.readout_cycles, 4, 1 + COUNTER_BYTES)
+                    emit(core["readout_cycles"], 4, 1 + COUNTER_BYTES)
                     finish(Status.OK, w.counters_response)
 
             # ---- the response: header, the status byte (from its register: byte 0 of the buffer
@@ -405,7 +491,7 @@ class CommandUnit(wiring.Component):
             # then the buffer's bytes
             with m.State("FINISH"):
                 with m.If(ser_free):
-                    m.d.comb += self.frame_done.eq(is_frame)
+                    m.d.comb += f.frame_done.eq(is_frame)
                     with m.If(is_frame):
                         m.d.sync += [last_ok.eq(1), last_cmd.eq(cmd), last_seq.eq(seq), last_crc.eq(crc),
                                      last_len.eq(tx_len), last_status.eq(status)]

@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fixed import reject
+from hw.spec.layout import bits
 from hw.spec.protocol import SOF, Status
 
 # the status codes that the receiver reports
@@ -20,14 +21,46 @@ def crc16_update(crc, byte):
     return c
 
 
+class FrameSignature(wiring.Signature):
+    """The frame receiver's side of its link to the frame's consumer (the command unit; flip it
+    for that side): a checked frame (``frame_valid``, ``cmd``, ``seq``, ``length``, ``crc``) whose
+    payload of at most ``max_payload`` bytes the consumer reads through ``rd_addr``/``rd_data``
+    (one cycle of latency) until it pulses ``frame_done``; or a bad frame (``error_valid``,
+    ``error``, and ``cmd``/``seq`` as far as they arrived) until ``error_done``."""
+
+    def __init__(self, max_payload: int):
+        if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload < 1:
+            raise ValueError(f"FrameSignature: max_payload must be an integer >= 1, got {max_payload!r}")
+        self._max = max_payload
+        super().__init__({
+            "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16), "crc": Out(16),
+            "rd_addr": In(bits(max_payload)), "rd_data": Out(8), "frame_done": In(1),
+            "error_valid": Out(1), "error": Out(8), "error_done": In(1),
+        })
+
+    @property
+    def max_payload(self) -> int:
+        return self._max
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.max_payload == self._max
+
+    def __hash__(self):
+        return hash((type(self), self._max))
+
+    def __repr__(self):
+        return f"FrameSignature({self._max})"
+
+
 class FrameRx(wiring.Component):
     """Receives frames from the ``bytes`` stream into a buffer and releases a frame only after
     all of it has arrived with a valid length and CRC.
 
-    A checked frame raises ``frame_valid`` with ``cmd``, ``seq`` and ``length``; its payload is
-    read through ``rd_addr``/``rd_data`` (one cycle of latency) until the consumer pulses
-    ``frame_done``. A bad frame raises ``error_valid`` with ``error`` (BAD_CRC, BAD_LENGTH or
-    TRUNCATED), and ``cmd``/``seq`` as far as they arrived, until ``error_done``. While either
+    On ``frames`` (a FrameSignature), a checked frame raises ``frame_valid`` with ``cmd``,
+    ``seq`` and ``length``; its payload is read through ``rd_addr``/``rd_data`` (one cycle of
+    latency) until the consumer pulses ``frame_done``. A bad frame raises ``error_valid`` with
+    ``error`` (BAD_CRC, BAD_LENGTH or TRUNCATED), and ``cmd``/``seq`` as far as they arrived,
+    until ``error_done``. While either
     is pending the receiver takes no byte (``bytes.ready`` low), so nothing half-received ever
     has an effect. A frame whose bytes stop for ``timeout`` cycles is TRUNCATED. After any
     error the receiver hunts for the next start byte among the following bytes: it never hangs.
@@ -41,14 +74,8 @@ class FrameRx(wiring.Component):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 reject(self, ValueError(f"FrameRx: {name} must be an integer >= {lo}, got {value!r}"))
         self._max, self._timeout = max_payload, timeout
-        abits = max(1, (max_payload - 1).bit_length())
-        super().__init__({
-            "bytes": In(stream.Signature(8)),
-            "frame_valid": Out(1), "cmd": Out(8), "seq": Out(8), "length": Out(16), "crc": Out(16),
-            "rd_addr": In(abits), "rd_data": Out(8), "frame_done": In(1),
-            "error_valid": Out(1), "error": Out(8), "error_done": In(1),
-            "idle": Out(1),
-        })
+        super().__init__({"bytes": In(stream.Signature(8)), "frames": Out(FrameSignature(max_payload)),
+                          "idle": Out(1)})
 
     @property
     def max_payload(self) -> int:
@@ -56,10 +83,11 @@ class FrameRx(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        f = self.frames
         buf = Memory(shape=8, depth=max(2, self._max), init=[])
         m.submodules.buffer = buf
         wr, rd = buf.write_port(), buf.read_port()
-        m.d.comb += [rd.addr.eq(self.rd_addr), self.rd_data.eq(rd.data)]
+        m.d.comb += [rd.addr.eq(f.rd_addr), f.rd_data.eq(rd.data)]
 
         byte = self.bytes.payload
         take = self.bytes.valid & self.bytes.ready
@@ -69,7 +97,7 @@ class FrameRx(wiring.Component):
         idle = Signal(range(self._timeout + 1))
 
         def fail(code):
-            m.d.sync += [self.error.eq(code), self.error_valid.eq(1)]
+            m.d.sync += [f.error.eq(code), f.error_valid.eq(1)]
             m.next = "ERROR"
 
         with m.If(take):
@@ -81,7 +109,7 @@ class FrameRx(wiring.Component):
             with m.State("HUNT"):
                 m.d.comb += [self.bytes.ready.eq(1), self.idle.eq(1)]
                 with m.If(take & (byte == SOF)):
-                    m.d.sync += [crc.eq(0xFFFF), self.cmd.eq(0), self.seq.eq(0), self.length.eq(0)]
+                    m.d.sync += [crc.eq(0xFFFF), f.cmd.eq(0), f.seq.eq(0), f.length.eq(0)]
                     m.next = "CMD"
             def receive(state, on_byte):
                 """A state that takes one byte (``on_byte`` acts on it) or times out."""
@@ -99,8 +127,8 @@ class FrameRx(wiring.Component):
                 return on_byte
 
             def length_high():
-                length = (byte << 8) | self.length[:8]
-                m.d.sync += [self.length[8:].eq(byte), crc.eq(crc16_update(crc, byte)), pos.eq(0)]
+                length = (byte << 8) | f.length[:8]
+                m.d.sync += [f.length[8:].eq(byte), crc.eq(crc16_update(crc, byte)), pos.eq(0)]
                 with m.If(length > self._max):
                     fail(BAD_LENGTH)  # the frame's end is unknown: hunt from the next byte
                 with m.Elif(length == 0):
@@ -111,7 +139,7 @@ class FrameRx(wiring.Component):
             def payload_byte():
                 m.d.comb += [wr.addr.eq(pos), wr.data.eq(byte), wr.en.eq(1)]
                 m.d.sync += [pos.eq(pos + 1), crc.eq(crc16_update(crc, byte))]
-                with m.If(pos + 1 == self.length):
+                with m.If(pos + 1 == f.length):
                     m.next = "CRC0"
 
             def crc_low():
@@ -120,24 +148,24 @@ class FrameRx(wiring.Component):
 
             def crc_high():
                 with m.If(((byte << 8) | got_crc) == crc):
-                    m.d.sync += [self.frame_valid.eq(1), self.crc.eq(crc)]
+                    m.d.sync += [f.frame_valid.eq(1), f.crc.eq(crc)]
                     m.next = "FRAME"
                 with m.Else():
                     fail(BAD_CRC)
 
-            receive("CMD", header_byte(self.cmd, "SEQ"))
-            receive("SEQ", header_byte(self.seq, "LEN0"))
-            receive("LEN0", header_byte(self.length[:8], "LEN1"))
+            receive("CMD", header_byte(f.cmd, "SEQ"))
+            receive("SEQ", header_byte(f.seq, "LEN0"))
+            receive("LEN0", header_byte(f.length[:8], "LEN1"))
             receive("LEN1", length_high)
             receive("PAYLOAD", payload_byte)
             receive("CRC0", crc_low)
             receive("CRC1", crc_high)
             with m.State("FRAME"):
-                with m.If(self.frame_done):
-                    m.d.sync += self.frame_valid.eq(0)
+                with m.If(f.frame_done):
+                    m.d.sync += f.frame_valid.eq(0)
                     m.next = "HUNT"
             with m.State("ERROR"):
-                with m.If(self.error_done):
-                    m.d.sync += self.error_valid.eq(0)
+                with m.If(f.error_done):
+                    m.d.sync += f.error_valid.eq(0)
                     m.next = "HUNT"
         return m

@@ -72,10 +72,7 @@ class UARTTop(wiring.Component):
             m.d.comb += [frame_rx.bytes.payload.eq(fifo.r_data), frame_rx.bytes.valid.eq(fifo.r_rdy),
                          fifo.r_en.eq(frame_rx.bytes.ready)]
             connect(m, unit.data, frame_tx.data)
-        for name in ("frame_valid", "cmd", "seq", "length", "crc", "rd_data", "error_valid", "error"):
-            m.d.comb += getattr(unit, name).eq(getattr(frame_rx, name))
-        for name in ("rd_addr", "frame_done", "error_done"):
-            m.d.comb += getattr(frame_rx, name).eq(getattr(unit, name))
+        connect(m, frame_rx.frames, unit.frames)
         connect(m, unit.header, frame_tx.header)
         connect(m, frame_tx.bytes, uart_tx.bytes)
         for name in ("inputs", "load", "peek", "events", "result", "counters"):

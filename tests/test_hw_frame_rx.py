@@ -33,23 +33,23 @@ def run_frames(chunks, max_payload=64):
         fed["done"] = True
 
     async def consumer(ctx):
-        while not fed["done"] or ctx.get(dut.frame_valid) or ctx.get(dut.error_valid):
+        while not fed["done"] or ctx.get(dut.frames.frame_valid) or ctx.get(dut.frames.error_valid):
             await ctx.tick()
-            if ctx.get(dut.frame_valid):
+            if ctx.get(dut.frames.frame_valid):
                 payload = []
-                for a in range(ctx.get(dut.length)):
-                    ctx.set(dut.rd_addr, a)
+                for a in range(ctx.get(dut.frames.length)):
+                    ctx.set(dut.frames.rd_addr, a)
                     await ctx.tick()
-                    payload.append(ctx.get(dut.rd_data))
-                frames.append(Frame(cmd=ctx.get(dut.cmd), seq=ctx.get(dut.seq), payload=bytes(payload)))
-                ctx.set(dut.frame_done, 1)
+                    payload.append(ctx.get(dut.frames.rd_data))
+                frames.append(Frame(cmd=ctx.get(dut.frames.cmd), seq=ctx.get(dut.frames.seq), payload=bytes(payload)))
+                ctx.set(dut.frames.frame_done, 1)
                 await ctx.tick()
-                ctx.set(dut.frame_done, 0)
-            elif ctx.get(dut.error_valid):
-                errors.append(ctx.get(dut.error))
-                ctx.set(dut.error_done, 1)
+                ctx.set(dut.frames.frame_done, 0)
+            elif ctx.get(dut.frames.error_valid):
+                errors.append(ctx.get(dut.frames.error))
+                ctx.set(dut.frames.error_done, 1)
                 await ctx.tick()
-                ctx.set(dut.error_done, 0)
+                ctx.set(dut.frames.error_done, 0)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -99,3 +99,30 @@ def test_crc_matches_the_host_and_a_good_frame_follows_a_bad_one():
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="timeout must be an integer >= 2, got 1"):
         FrameRx(timeout=1)
+
+
+def test_the_frame_signature_is_named_by_its_buffer_and_connects_the_receiver_to_a_consumer():
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, connect
+
+    from hw.frame_rx import FrameSignature
+
+    assert FrameSignature(64) == FrameSignature(64) != FrameSignature(32)
+    assert repr(FrameSignature(64)) == "FrameSignature(64)"
+    assert FrameSignature(64).members["rd_addr"].shape == 6  # addresses 0 to 63
+    with pytest.raises(ValueError, match="FrameSignature: max_payload must be an integer >= 1, got 0"):
+        FrameSignature(0)
+
+    class Consumer(wiring.Component):
+        frames: In(FrameSignature(64))
+
+        def elaborate(self, platform):
+            return Module()
+
+    m, rx, consumer = Module(), FrameRx(max_payload=64), Consumer()
+    connect(m, rx.frames, consumer.frames)
+    with pytest.raises(wiring.ConnectionError):
+        connect(Module(), FrameRx(max_payload=32).frames, Consumer().frames)
+    for c in (rx, consumer):
+        c._MustUse__silence = True
