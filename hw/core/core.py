@@ -75,7 +75,7 @@ class EGRUCore(wiring.Component):
     Latency and throughput (cycles, with every output stream ready), with the latencies of the
     configuration's pipeline (hw.spec.schedule: short, or deep for the clock): a step costs,
     per layer, ``route`` = route_latency + sum over the layer's input and recurrent events of
-    max(L_col, 1) (short: 4 + ...), plus ``update`` = ceil(H/P) + update_latency (short: 8);
+    max(L_col, 1) (short: 4 + ...), plus ``update`` = ceil(H/P) + update_latency (short: 7);
     the readout costs H + readout_scan + C x (readout_per_class + the units whose event sum is
     nonzero) + 1 (short: H + 2 + C x (4 + ...)), sending the result included. sw/cycles.py
     states it exactly (with the rule for trailing empty columns) and the tests hold the core

@@ -177,12 +177,11 @@ class UpdateLane(wiring.Component):
         thr11 = deep_stage("s11_thr", thr10)
         # s12: strict threshold; reset by subtraction
         fire = c_hat > thr11
-        # the outputs are registered in both pipelines: behind them the core writes the state,
-        # the event buffer and the event FIFO, and on the iCE40 the compare in front of those
-        # writes (c_hat's adder, the threshold's comparator and the FIFO's pointer in one
-        # cycle) was the short pipeline's worst path
         outputs = [self.o_y.eq(Mux(fire, c_hat, 0)), self.o_c.eq(Mux(fire, c_hat - thr11, c_hat))]
-        m.d.sync += [self.o_fire.eq(valid[-2] & fire), *outputs]
+        if deep:
+            m.d.sync += [self.o_fire.eq(valid[-2] & fire), *outputs]
+        else:
+            m.d.comb += [self.o_fire.eq(valid[-1] & fire), *outputs]
         with m.If(self.lut_read | self.lut_we):
             for kind in LUT_KINDS:
                 m.d.comb += addrs[kind].eq(self.lut_addr)

@@ -67,9 +67,8 @@ class Schedule:
 
 SHORT = Schedule(
     pipeline="short",
-    # pre-activations, u/r tables, product r*gh rounded, tanh table, product u(c - g) rounded,
-    # c_hat, threshold compare and output registers
-    update_lane_latency=6, update_lane_late=4,
+    # pre-activations, u/r tables, product r*gh rounded, tanh table, product u(c - g) rounded
+    update_lane_latency=5, update_lane_late=4,
     # products registered, sums written one cycle later (transparent bank reads)
     mac_latency=1, mac_drain_latency=1,
     route_walk=3,
