@@ -172,9 +172,14 @@ class Readout(wiring.Component):
         rs = self.result.payload
         with m.FSM():
             with m.State("IDLE"):
+                # the counters restart in every idle cycle, not only at the start: the start
+                # comes late in its cycle (from the core's drained output FIFOs), and as their
+                # clock enable it was the UART top's worst path at P = 1. ``cycles`` keeps the
+                # last readout's count for the host until the next start.
+                m.d.sync += [ro_k.eq(0), ro_kc.eq(0), rd_lane.eq(0), rd_addr.eq(0), wr_lane.eq(0),
+                             wr_addr.eq(0), nnz.eq(0)]
                 with m.If(self.start):
-                    m.d.sync += [ro_k.eq(0), ro_kc.eq(0), rd_lane.eq(0), rd_addr.eq(0), wr_lane.eq(0),
-                                 wr_addr.eq(0), nnz.eq(0), cycles.eq(0)]
+                    m.d.sync += cycles.eq(0)
                     m.next = "SCAN"
             with m.State("SCAN"):
                 m.d.comb += [scanning.eq(1), reading.eq(ro_k < H)]
