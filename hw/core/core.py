@@ -316,6 +316,13 @@ class EGRUCore(wiring.Component):
         layer = Signal(_bits(L))  # as wide as the layer field of the output words
         cur = step[0]                 # ebuf half written this step
         first = step == 0
+        if deep:
+            # registered: it selects between the event sum and zero in every lane's sum adder,
+            # and the compare in front of that fan-out was the worst path at P = 8. It lags the
+            # step by a cycle, and nothing reads it in the cycle after the step changes (that is
+            # a LOAD cycle; routing and updating start later)
+            first = Signal(init=1)
+            m.d.sync += first.eq(step == 0)
         end_seq = Signal()
         n_in = Signal(range(g.I + 1))
         counts = [[[Signal(range(M + 1), name=f"count_{layer_}_{h}_{p}") for p in range(P)] for h in range(2)]
