@@ -100,13 +100,7 @@ class MacLane(wiring.Component):
             w1 = {name: Signal.like(weights[name], name=f"s1_w_{name}", reset_less=True) for name in _PRODUCTS}
             value1 = Signal.like(self.i_value, name="s1_value", reset_less=True)
             valid1, k1, rec1, layer1 = Signal(), Signal.like(self.i_k), Signal(), Signal.like(self.i_layer)
-            # the event value is taken only with an entry that has a weight: every lane gets the
-            # same value, and Yosys merged the lanes' equal registers into one flip-flop that
-            # drove every lane's multipliers (the worst path at P = 4); a padding entry's
-            # products are zero whatever the value, and the enable differs per lane
-            with m.If((self.i_w_u != 0) | (self.i_w_r != 0) | (self.i_w_g != 0)):
-                m.d.sync += value1.eq(self.i_value)
-            m.d.sync += [*(w1[name].eq(weights[name]) for name in _PRODUCTS),
+            m.d.sync += [*(w1[name].eq(weights[name]) for name in _PRODUCTS), value1.eq(self.i_value),
                          valid1.eq(self.i_valid & ~self.draining), k1.eq(self.i_k), rec1.eq(self.i_rec),
                          layer1.eq(self.i_layer)]
 
