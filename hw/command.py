@@ -61,8 +61,9 @@ class CommandUnit(wiring.Component):
     ``peek_data``/``peek_valid``, ``readout_cycles`` and the core's load-ready (the BUSY check)
     are registered. The core's counters do not see this: it counts no cycle in which its
     outputs are stalled. The deep pipeline also registers the response writer's start request
-    and a WRITE's or READ's header checks (ACCESS_WAIT), so no decision of this FSM is in one
-    path with the core's or the writer's logic.
+    a WRITE's or READ's header checks (ACCESS_WAIT) and the DISPATCH decision (DECODE), and
+    compares with length - 1 and count - 1 from registers, so no decision of this FSM is in
+    one path with the core's or the writer's logic or with a wide compare of the request.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
