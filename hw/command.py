@@ -61,8 +61,9 @@ class CommandUnit(wiring.Component):
     ``peek_data``/``peek_valid``, ``readout_cycles`` and the core's load-ready (the BUSY check)
     are registered. The core's counters do not see this: it counts no cycle in which its
     outputs are stalled. The deep pipeline also registers the response writer's start request
-    and a WRITE's or READ's header checks (ACCESS_WAIT), so no decision of this FSM is in one
-    path with the core's or the writer's logic.
+    a WRITE's or READ's header checks (ACCESS_WAIT) and the DISPATCH decision (DECODE), and
+    compares with length - 1 and count - 1 from registers, so no decision of this FSM is in
+    one path with the core's or the writer's logic or with a wide compare of the request.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):
@@ -134,6 +135,60 @@ class CommandUnit(wiring.Component):
             side[name] = reg
         side["busy"] = Cat(*busy).any()
         return side
+
+    def _dispatch_decode(self, m, cmd, seq, length, crc, last):
+        """The deep pipeline's DISPATCH decision on the request fields, registered (DECODE gives
+        it its cycle): one flag per outcome (at most one is high) and, for ``finish``, the
+        status. The same decisions, in the same order, as the short pipeline's DISPATCH."""
+        w = self._wire
+        last_ok, last_cmd, last_seq, last_crc = last
+        names = ("retry", "finish", "reset", "counters", "ping", "info", "access", "step")
+        go_c = {name: Signal(name=f"go_{name}_c") for name in names}
+        code_c = Signal(8)
+        bad_len = Signal()
+
+        def end(name, code=None):
+            m.d.comb += go_c[name].eq(1)
+            if code is not None:
+                m.d.comb += code_c.eq(code)
+
+        with m.If(last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)):
+            end("retry")
+        with m.Elif(cmd == Command.PING):
+            with m.If(length + 1 > w.max_response):
+                end("finish", Status.BAD_LENGTH)
+            with m.Elif(length == 0):
+                end("finish", Status.OK)
+            with m.Else():
+                end("ping")
+        with m.Elif(cmd == Command.INFO):
+            m.d.comb += bad_len.eq(length != 0)
+            end("info")
+        with m.Elif((cmd == Command.WRITE) | (cmd == Command.READ)):
+            m.d.comb += bad_len.eq(length < ACCESS_HEADER)
+            end("access")
+        with m.Elif(cmd == Command.STEP):
+            m.d.comb += bad_len.eq(length != w.step_request)
+            end("step")
+        with m.Elif(cmd == Command.COUNTERS):
+            m.d.comb += bad_len.eq(length != 0)
+            end("counters")
+        with m.Elif(cmd == Command.RESET):
+            m.d.comb += bad_len.eq(length != 0)
+            end("reset")
+        with m.Else():
+            end("finish", Status.UNKNOWN_COMMAND)
+        go = {name: Signal(name=f"go_{name}") for name in names}
+        code = Signal(8)
+        m.d.sync += code.eq(Mux(bad_len, Status.BAD_LENGTH, code_c))
+        for name in names:
+            if name == "finish":
+                m.d.sync += go[name].eq(go_c[name] | bad_len)
+            elif name == "retry":
+                m.d.sync += go[name].eq(go_c[name])
+            else:
+                m.d.sync += go[name].eq(go_c[name] & ~bad_len)
+        return go, code
 
     def elaborate(self, platform):  # noqa: C901  (one command set, kept in one place)
         w, g = self._wire, self._core.geometry
@@ -269,6 +324,28 @@ class CommandUnit(wiring.Component):
             m.d.sync += [bad_length_q.eq(bad_length), bad_address_q.eq(bad_address)]
             bad_length, bad_address = bad_length_q, bad_address_q
 
+        # the request's last payload byte, the access's last word; the deep pipeline compares
+        # with length - 1 and count - 1 from registers (length and count are at least 1 where
+        # these are asked, and a state lies between their writes and the first question)
+        if deep:
+            length_m1, count_m1 = Signal.like(length), Signal.like(count)
+            m.d.sync += [length_m1.eq(length - 1), count_m1.eq(count - 1)]
+
+            def last_byte():
+                return rp == length_m1
+
+            def last_word():
+                return k == count_m1
+        else:
+            def last_byte():
+                return rp + 1 == length
+
+            def last_word():
+                return k + 1 == count
+
+        if deep:
+            go, go_code = self._dispatch_decode(m, cmd, seq, length, crc, (last_ok, last_cmd, last_seq, last_crc))
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.quiet.eq(~f.frame_valid & ~f.error_valid & ~core["busy"])
@@ -282,55 +359,78 @@ class CommandUnit(wiring.Component):
                     seek(0)
                     m.d.sync += [cmd.eq(f.cmd), seq.eq(f.seq), length.eq(f.length), crc.eq(f.crc),
                                  is_frame.eq(1), k.eq(0), nb.eq(0), wa.eq(1), bad.eq(0)]
-                    m.next = "DISPATCH"
+                    m.next = "DECODE" if deep else "DISPATCH"
 
-            with m.State("DISPATCH"):
-                retry = last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)
-                with m.If(retry):
-                    m.d.comb += f.frame_done.eq(1)
-                    m.d.sync += [tx_len.eq(last_len), status.eq(last_status)]
-                    m.next = "SEND_HEADER"
-                with m.Elif(cmd == Command.PING):
-                    with m.If(length + 1 > w.max_response):
-                        finish(Status.BAD_LENGTH)
-                    with m.Elif(length == 0):
-                        finish(Status.OK)
-                    with m.Else():
-                        m.next = "PING"
-                with m.Elif(cmd == Command.INFO):
-                    with m.If(length != 0):
-                        finish(Status.BAD_LENGTH)
-                    with m.Else():
-                        m.next = "INFO"
-                with m.Elif((cmd == Command.WRITE) | (cmd == Command.READ)):
-                    with m.If(length < ACCESS_HEADER):
-                        finish(Status.BAD_LENGTH)
-                    with m.Else():
-                        m.next = "ACCESS_HEADER"
-                with m.Elif(cmd == Command.STEP):
-                    with m.If(length != w.step_request):
-                        finish(Status.BAD_LENGTH)
-                    with m.Else():
-                        m.next = "STEP_CHECK"
-                with m.Elif((cmd == Command.COUNTERS) | (cmd == Command.RESET)):
-                    with m.If(length != 0):
-                        finish(Status.BAD_LENGTH)
-                    with m.Elif(cmd == Command.RESET):
+            if deep:
+                with m.State("DECODE"):  # the dispatch decision on the new request is registered now
+                    m.next = "DISPATCH"
+                with m.State("DISPATCH"):
+                    with m.If(go["retry"]):
+                        m.d.comb += f.frame_done.eq(1)
+                        m.d.sync += [tx_len.eq(last_len), status.eq(last_status)]
+                        m.next = "SEND_HEADER"
+                    with m.Elif(go["finish"]):
+                        finish(go_code)
+                    with m.Elif(go["reset"]):
                         m.d.comb += cancel.eq(1)  # the core is between steps: safe at any time
                         m.d.sync += steps.eq(0)
                         finish(Status.OK)
-                    with m.Else():
+                    with m.Elif(go["counters"]):
                         m.d.sync += cb.eq(0)
                         m.next = "COUNTERS"
-                with m.Else():
-                    finish(Status.UNKNOWN_COMMAND)
+                    for name, state in (("ping", "PING"), ("info", "INFO"), ("access", "ACCESS_HEADER"),
+                                        ("step", "STEP_CHECK")):
+                        with m.Elif(go[name]):
+                            m.next = state
+
+            else:
+                with m.State("DISPATCH"):
+                    retry = last_ok & (cmd == last_cmd) & (seq == last_seq) & (crc == last_crc)
+                    with m.If(retry):
+                        m.d.comb += f.frame_done.eq(1)
+                        m.d.sync += [tx_len.eq(last_len), status.eq(last_status)]
+                        m.next = "SEND_HEADER"
+                    with m.Elif(cmd == Command.PING):
+                        with m.If(length + 1 > w.max_response):
+                            finish(Status.BAD_LENGTH)
+                        with m.Elif(length == 0):
+                            finish(Status.OK)
+                        with m.Else():
+                            m.next = "PING"
+                    with m.Elif(cmd == Command.INFO):
+                        with m.If(length != 0):
+                            finish(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "INFO"
+                    with m.Elif((cmd == Command.WRITE) | (cmd == Command.READ)):
+                        with m.If(length < ACCESS_HEADER):
+                            finish(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "ACCESS_HEADER"
+                    with m.Elif(cmd == Command.STEP):
+                        with m.If(length != w.step_request):
+                            finish(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.next = "STEP_CHECK"
+                    with m.Elif((cmd == Command.COUNTERS) | (cmd == Command.RESET)):
+                        with m.If(length != 0):
+                            finish(Status.BAD_LENGTH)
+                        with m.Elif(cmd == Command.RESET):
+                            m.d.comb += cancel.eq(1)  # the core is between steps: safe at any time
+                            m.d.sync += steps.eq(0)
+                            finish(Status.OK)
+                        with m.Else():
+                            m.d.sync += cb.eq(0)
+                            m.next = "COUNTERS"
+                    with m.Else():
+                        finish(Status.UNKNOWN_COMMAND)
 
             # ---- PING and INFO: copy bytes into the response
             with m.State("PING"):
                 with m.If(byte_ok & ser_free):
                     emit(byte, 1, rp + 1)
                     advance()
-                    with m.If(rp + 1 == length):
+                    with m.If(last_byte()):
                         finish(Status.OK, length + 1)
             with m.State("INFO"):
                 with m.If(byte_ok & ser_free):
@@ -371,7 +471,7 @@ class CommandUnit(wiring.Component):
                              ld.data.eq(acc[AW - 8 * w.word_bytes:])]
                 with m.If(load.ready):
                     m.d.sync += [k.eq(k + 1), nb.eq(0)]
-                    with m.If(k + 1 == count):
+                    with m.If(last_word()):
                         finish(Status.OK)
                     with m.Else():
                         m.next = "WRITE_GATHER"
@@ -385,7 +485,7 @@ class CommandUnit(wiring.Component):
                 with m.If(core["peek_valid"]):
                     emit(core["peek_data"], w.word_bytes, wa)
                     m.d.sync += [wa.eq(wa + w.word_bytes), k.eq(k + 1)]
-                    with m.If(k + 1 == count):
+                    with m.If(last_word()):
                         finish(Status.OK, 1 + count * w.word_bytes)
                     with m.Else():
                         m.next = "READ_ASK"
@@ -405,7 +505,7 @@ class CommandUnit(wiring.Component):
                                     m.d.sync += bad.eq(1)
                         with m.Else():
                             m.d.sync += nb.eq(nb + 1)
-                    with m.If(rp + 1 == length):
+                    with m.If(last_byte()):
                         m.next = "STEP_DECIDE"
             with m.State("STEP_DECIDE"):
                 done_steps = Mux(start, 0, steps)  # steps of this sequence before this one

@@ -67,13 +67,22 @@ class FrameRx(wiring.Component):
     ``idle`` is high while it hunts with no frame begun or pending.
 
     Throughput: one byte per cycle. Latency: a frame is released the cycle after its last byte.
+
+    With ``registered`` (the deep pipeline) the decisions on a received byte are taken a cycle
+    later, from registers: the length's checks (LEN_CHECK) and the CRC's high byte (CRC_CHECK)
+    in a cycle of their own, the low CRC byte's comparison and the payload's last position
+    (length - 1) ahead, and the timeout from a flag; so no byte goes through a wide comparison
+    into the frame's or the error's flags. A frame is then released two cycles after its last
+    byte, and a header with a bad length is refused a cycle later; the same frames and errors.
     """
 
-    def __init__(self, max_payload: int = 256, timeout: int = 1000):
+    def __init__(self, max_payload: int = 256, timeout: int = 1000, registered: bool = False):
         for name, value, lo in (("max_payload", max_payload, 1), ("timeout", timeout, 2)):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 reject(self, ValueError(f"FrameRx: {name} must be an integer >= {lo}, got {value!r}"))
-        self._max, self._timeout = max_payload, timeout
+        if not isinstance(registered, bool):
+            reject(self, TypeError(f"FrameRx: registered must be a bool, got {registered!r}"))
+        self._max, self._timeout, self._registered = max_payload, timeout, registered
         super().__init__({"bytes": In(stream.Signature(8)), "frames": Out(FrameSignature(max_payload)),
                           "idle": Out(1)})
 
@@ -104,6 +113,13 @@ class FrameRx(wiring.Component):
             m.d.sync += idle.eq(0)
         with m.Elif(idle < self._timeout):
             m.d.sync += idle.eq(idle + 1)
+        reg = self._registered
+        if reg:
+            # timed_out == (idle == timeout) in every cycle, from a flip-flop
+            timed_out, len_m1, crc_lo_ok = Signal(), Signal.like(f.length), Signal()
+            m.d.sync += timed_out.eq(~take & (idle >= self._timeout - 1))
+        else:
+            timed_out = idle == self._timeout
 
         with m.FSM():
             with m.State("HUNT"):
@@ -117,7 +133,7 @@ class FrameRx(wiring.Component):
                     m.d.comb += self.bytes.ready.eq(1)
                     with m.If(take):
                         on_byte()
-                    with m.Elif(idle == self._timeout):
+                    with m.Elif(timed_out):
                         fail(TRUNCATED)
 
             def header_byte(field, nxt):
@@ -127,8 +143,13 @@ class FrameRx(wiring.Component):
                 return on_byte
 
             def length_high():
-                length = (byte << 8) | f.length[:8]
                 m.d.sync += [f.length[8:].eq(byte), crc.eq(crc16_update(crc, byte)), pos.eq(0)]
+                if reg:
+                    m.next = "LEN_CHECK"
+                else:
+                    check_length((byte << 8) | f.length[:8])
+
+            def check_length(length):
                 with m.If(length > self._max):
                     fail(BAD_LENGTH)  # the frame's end is unknown: hunt from the next byte
                 with m.Elif(length == 0):
@@ -139,15 +160,24 @@ class FrameRx(wiring.Component):
             def payload_byte():
                 m.d.comb += [wr.addr.eq(pos), wr.data.eq(byte), wr.en.eq(1)]
                 m.d.sync += [pos.eq(pos + 1), crc.eq(crc16_update(crc, byte))]
-                with m.If(pos + 1 == f.length):
+                with m.If(pos == len_m1 if reg else pos + 1 == f.length):
                     m.next = "CRC0"
 
             def crc_low():
                 m.d.sync += got_crc.eq(byte)
+                if reg:
+                    m.d.sync += crc_lo_ok.eq(byte == crc[:8])
                 m.next = "CRC1"
 
             def crc_high():
-                with m.If(((byte << 8) | got_crc) == crc):
+                if reg:
+                    m.d.sync += got_crc.eq(byte)
+                    m.next = "CRC_CHECK"
+                else:
+                    check_crc(((byte << 8) | got_crc) == crc)
+
+            def check_crc(ok):
+                with m.If(ok):
                     m.d.sync += [f.frame_valid.eq(1), f.crc.eq(crc)]
                     m.next = "FRAME"
                 with m.Else():
@@ -160,6 +190,12 @@ class FrameRx(wiring.Component):
             receive("PAYLOAD", payload_byte)
             receive("CRC0", crc_low)
             receive("CRC1", crc_high)
+            if reg:
+                with m.State("LEN_CHECK"):  # the whole length is in its register now
+                    m.d.sync += len_m1.eq(f.length - 1)
+                    check_length(f.length)
+                with m.State("CRC_CHECK"):  # got_crc holds the high byte now
+                    check_crc(crc_lo_ok & (got_crc == crc[8:]))
             with m.State("FRAME"):
                 with m.If(f.frame_done):
                     m.d.sync += f.frame_valid.eq(0)

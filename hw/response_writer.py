@@ -25,8 +25,9 @@ class ResponseWriter(wiring.Component):
     picks bytes out of a wide word itself; only while ``free`` (it takes the port).
 
     ``free`` is a flip-flop. With ``registered`` the start request (``start``, ``value``,
-    ``nbytes``, ``at``) is registered before it reaches the shift register, so the caller's
-    choice of value is not in one path with the shift, at a cycle more per value.
+    ``nbytes``, ``at``) is registered before it reaches the shift register (the value, its
+    length and address in every cycle, without an enable), so the caller's choice of value is
+    not in one path with the shift, at a cycle more per value.
 
     Latency: a value started in cycle n has its byte b written in cycle n + 1 + b (registered:
     n + 2 + b), and ``free`` is high again in cycle n + 1 + nbytes (registered: n + 2 + nbytes).
@@ -70,9 +71,9 @@ class ResponseWriter(wiring.Component):
         if self._registered:
             start, value = Signal(), Signal.like(self.value)
             nbytes, at = Signal.like(self.nbytes), Signal.like(self.at)
-            m.d.sync += start.eq(self.start)
-            with m.If(self.start):
-                m.d.sync += [value.eq(self.value), nbytes.eq(self.nbytes), at.eq(self.at)]
+            # taken in every cycle, not only on start (the shift register uses them only in the
+            # cycle after a start): no clock enable from the caller's start decision on them
+            m.d.sync += [start.eq(self.start), value.eq(self.value), nbytes.eq(self.nbytes), at.eq(self.at)]
             pending_next = self.start
         m.d.comb += left_next.eq(left)
         with m.If(left != 0):

@@ -48,7 +48,8 @@ class UARTTop(wiring.Component):
         m.submodules.core = core = self.core
         m.submodules.uart_rx = uart_rx = UARTRx(self._divisor)
         m.submodules.rx_fifo = fifo = SyncFIFOBuffered(width=8, depth=self._rx_fifo)
-        m.submodules.frame_rx = frame_rx = FrameRx(self.wire.max_payload, self._timeout)
+        deep = self.core.geometry.cfg.pipeline == "deep"
+        m.submodules.frame_rx = frame_rx = FrameRx(self.wire.max_payload, self._timeout, registered=deep)
         m.submodules.command = unit = CommandUnit(core, self.wire, self.info)
         m.submodules.frame_tx = frame_tx = FrameTx()
         m.submodules.uart_tx = uart_tx = UARTTx(self._divisor)
@@ -56,7 +57,6 @@ class UARTTop(wiring.Component):
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx),
                      fifo.w_data.eq(uart_rx.bytes.payload), fifo.w_en.eq(uart_rx.bytes.valid),
                      uart_rx.bytes.ready.eq(fifo.w_rdy)]
-        deep = self.core.geometry.cfg.pipeline == "deep"
         regs_busy = 0
         if deep:
             # the receive FIFO's and the response buffer's block-RAM outputs go into registers

@@ -14,10 +14,10 @@ from sw.protocol import Frame, encode
 TIMEOUT = 12
 
 
-def run_frames(chunks, max_payload=64):
+def run_frames(chunks, max_payload=64, registered=False):
     """chunks: byte strings, each followed by a silence longer than the timeout (a host waits
     for the response). Returns (frames, errors)."""
-    dut = FrameRx(max_payload=max_payload, timeout=TIMEOUT)
+    dut = FrameRx(max_payload=max_payload, timeout=TIMEOUT, registered=registered)
     frames, errors = [], []
     fed = {"done": False}
 
@@ -59,7 +59,8 @@ def run_frames(chunks, max_payload=64):
     return frames, errors
 
 
-def test_fuzzed_frames_yield_exactly_the_intact_ones():
+@pytest.mark.parametrize("registered", [False, True])
+def test_fuzzed_frames_yield_exactly_the_intact_ones(registered):
     rng = random.Random(5)
     chunks, intact, damaged = [], [], 0
     for i in range(1000):
@@ -80,7 +81,7 @@ def test_fuzzed_frames_yield_exactly_the_intact_ones():
             intact.append(f)
         garbage = bytes(b for b in rng.randbytes(rng.randrange(0, 6)) if b != 0xA5)
         chunks.append(garbage + bytes(raw))
-    frames, errors = run_frames(chunks)
+    frames, errors = run_frames(chunks, registered=registered)
     assert frames == intact
     # every damaged frame is reported; its leftover bytes may hold a start byte that begins a
     # bogus frame, reported too
@@ -88,17 +89,20 @@ def test_fuzzed_frames_yield_exactly_the_intact_ones():
     assert set(errors) <= {BAD_CRC, BAD_LENGTH, TRUNCATED} and len(set(errors)) == 3
 
 
-def test_crc_matches_the_host_and_a_good_frame_follows_a_bad_one():
+@pytest.mark.parametrize("registered", [False, True])
+def test_crc_matches_the_host_and_a_good_frame_follows_a_bad_one(registered):
     good = Frame(cmd=1, seq=7, payload=b"hello")
     bad = bytearray(encode(good))
     bad[-1] ^= 1
-    frames, errors = run_frames([bytes(bad), encode(good)])
+    frames, errors = run_frames([bytes(bad), encode(good)], registered=registered)
     assert errors == [BAD_CRC] and frames == [good]
 
 
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="timeout must be an integer >= 2, got 1"):
         FrameRx(timeout=1)
+    with pytest.raises(TypeError, match="registered must be a bool, got 1"):
+        FrameRx(registered=1)
 
 
 def test_the_frame_signature_is_named_by_its_buffer_and_connects_the_receiver_to_a_consumer():
