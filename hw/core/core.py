@@ -266,26 +266,31 @@ class EGRUCore(wiring.Component):
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
         ld_fire = self.load.valid & self.load.ready
+
+        def registered_twice(name, req, fire, layout):
+            """The deep pipeline's request: registered first, so the host side's logic stays out
+            of the RAM paths, then once more, centrally (the weights, pointers and readout) and
+            in a register of each lane's own (its biases, thresholds and tables), so that one
+            flip-flop does not drive the address of every lane's memories across the chip (at
+            P = 8 that broadcast was the core's worst path). A lane's copy takes only its own
+            requests: distinct enables keep Yosys from merging the copies into one. Returns
+            (request, fires, [(fires, request) per lane])."""
+            req1, fire1 = Signal(layout, name=f"{name}1"), Signal(name=f"{name}1_fire")
+            req2, fire2 = Signal(layout, name=f"{name}2"), Signal(name=f"{name}2_fire")
+            m.d.sync += [req1.eq(req), fire1.eq(fire), req2.eq(req1), fire2.eq(fire1)]
+            copies = []
+            for p in range(P):
+                mine, copy = Signal(name=f"{name}_fire_{p}"), Signal(layout, name=f"{name}_{p}")
+                m.d.sync += mine.eq(fire1 & (req1.lane == p))
+                with m.If(fire1 & (req1.lane == p)):
+                    m.d.sync += copy.eq(req1)
+                copies.append((mine, copy))
+            return req2, fire2, copies
+
         # per lane: (fires, request) of the load port for that lane's own memories
         ld_lane = [(ld_fire & (ld.lane == p), ld) for p in range(P)]
         if deep:
-            # the request is registered first, so the host side's logic stays out of the RAM
-            # paths, then once more: centrally for the weights, pointers and readout, and in a
-            # register of each lane's own for its biases, thresholds and tables, so that one
-            # flip-flop does not drive the address of every lane's memories across the chip (at
-            # P = 8 that broadcast was the core's worst path). A lane's copy takes only its own
-            # requests: distinct enables keep Yosys from merging the copies into one.
-            ld1, ld1_fire = Signal(self.load_layout), Signal()
-            m.d.sync += [ld1.eq(ld), ld1_fire.eq(ld_fire)]
-            ld, ld_fire = Signal(self.load_layout), Signal()
-            m.d.sync += [ld.eq(ld1), ld_fire.eq(ld1_fire)]
-            ld_lane = []
-            for p in range(P):
-                mine, req = Signal(name=f"ld_fire_{p}"), Signal(self.load_layout, name=f"ld_{p}")
-                m.d.sync += mine.eq(ld1_fire & (ld1.lane == p))
-                with m.If(ld1_fire & (ld1.lane == p)):
-                    m.d.sync += req.eq(ld1)
-                ld_lane.append((mine, req))
+            ld, ld_fire, ld_lane = registered_twice("ld", ld, ld_fire, self.load_layout)
         lane_wr = [mm.write_port() for mm in lane_mem]
         bias_wr = {gate: [mm.write_port() for mm in bias_mem[gate]] for gate in GATES}
         thr_wr = [mm.write_port() for mm in thr_mem]
@@ -705,18 +710,8 @@ class EGRUCore(wiring.Component):
         # (the statements below come last, so they override the datapath's addresses)
         pk = self.peek.payload
         pk_fire = self.peek.valid & self.peek.ready
-        if deep:  # registered twice, as the load, and the second time in a copy per lane too
-            pk1, pk1_fire = Signal(self.peek_layout), Signal()
-            m.d.sync += [pk1.eq(pk), pk1_fire.eq(pk_fire)]
-            pk, pk_fire = Signal(self.peek_layout), Signal()
-            m.d.sync += [pk.eq(pk1), pk_fire.eq(pk1_fire)]
-            pk_lane_req = []
-            for p in range(P):
-                mine, req = Signal(name=f"pk_fire_{p}"), Signal(self.peek_layout, name=f"pk_{p}")
-                m.d.sync += mine.eq(pk1_fire & (pk1.lane == p))
-                with m.If(pk1_fire & (pk1.lane == p)):
-                    m.d.sync += req.eq(pk1)
-                pk_lane_req.append((mine, req))
+        if deep:  # registered twice, as the load
+            pk, pk_fire, pk_lane_req = registered_twice("pk", pk, pk_fire, self.peek_layout)
         pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
         with m.If(ld_fire & (ld.target == T_WEIGHT)):
             m.d.comb += lane_addr.eq(ld.addr)
