@@ -28,6 +28,8 @@ later), and ``cancel`` abandons a sequence between its steps.
 The exact cycle counts are predicted by sw/cycles.py.
 """
 
+import dataclasses
+
 from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -59,6 +61,18 @@ from hw.spec.layout import (
 from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
 from hw.spec.schedule import schedule
+
+# memories of at most this many words are LUT RAM where the device has it (deep pipeline: see
+# small_read_port in EGRUCore.elaborate)
+SMALL_MEMORY = 128
+
+
+@dataclasses.dataclass
+class _AddressedRead:
+    """The signals of a read port (address and enable in, data out), built by hand."""
+    addr: Signal
+    en: Signal
+    data: Signal
 
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
@@ -187,10 +201,13 @@ class EGRUCore(wiring.Component):
 
         self.memories = []  # (name, depth, width) of every memory, for reports
 
+        names = {}  # id(memory) -> its name
+
         def mem(name, shape, depth, init=()):
             depth = max(2, depth)  # a 1-word memory would have a 0-bit address port
             mm = Memory(shape=shape, depth=depth, init=list(init))
             m.submodules[name] = mm
+            names[id(mm)] = name
             self.memories.append((name, depth, Shape.cast(shape).width))
             return mm
 
@@ -244,14 +261,36 @@ class EGRUCore(wiring.Component):
         sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), M + (C if p == 0 else 0), rb_init if p == 0 else ())
                    for p in range(P)]
 
+        def small_read_port(mm):
+            """A read port of a small memory (at most SMALL_MEMORY words: LUT RAM on ECP5 and Gowin,
+            whose read is asynchronous): its data is the word at the address of the cycle before,
+            as a synchronous port's. The deep pipeline builds it as a register on the address
+            and an asynchronous read, so that no logic sits between the address's multiplexer
+            (datapath, readout, host read-back) and the RAM: that path was the worst of the UART
+            top at P = 1 (the peek flag into the biases' address) and P = 2 (the readout's
+            counter into the event sums'). A word written in the cycle before is read new
+            (a synchronous port would give the old one); no reader here reads a word written
+            in that cycle."""
+            if not deep or mm.depth > SMALL_MEMORY:
+                return mm.read_port()
+            port = mm.read_port(domain="comb")
+            name = names[id(mm)]
+            given = _AddressedRead(addr=Signal.like(port.addr, name=f"{name}_raddr"),
+                                   en=Signal(init=1, name=f"{name}_ren"), data=port.data)
+            held_addr = Signal.like(port.addr, name=f"{name}_raddr_q")
+            with m.If(given.en):  # (a disabled port keeps its word: here, its address)
+                m.d.sync += held_addr.eq(given.addr)
+            m.d.comb += port.addr.eq(held_addr)
+            return given
+
         in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
         lane_rd = [mm.read_port() for mm in lane_mem]
-        bias_rd = {gate: [mm.read_port() for mm in bias_mem[gate]] for gate in GATES}
-        thr_rd = [mm.read_port() for mm in thr_mem]
-        c_rd, c_wr = [mm.read_port() for mm in c_mem], [mm.write_port() for mm in c_mem]
+        bias_rd = {gate: [small_read_port(mm) for mm in bias_mem[gate]] for gate in GATES}
+        thr_rd = [small_read_port(mm) for mm in thr_mem]
+        c_rd, c_wr = [small_read_port(mm) for mm in c_mem], [mm.write_port() for mm in c_mem]
         ebuf_rd = [[mm.read_port() for mm in row] for row in ebuf_mem]
         ebuf_wr = [[mm.write_port() for mm in row] for row in ebuf_mem]
-        sum_rd, sum_wr = [mm.read_port() for mm in sum_mem], [mm.write_port() for mm in sum_mem]
+        sum_rd, sum_wr = [small_read_port(mm) for mm in sum_mem], [mm.write_port() for mm in sum_mem]
 
         macs = [MacLane(cfg, M) for _ in range(P)]
         for p, mac in enumerate(macs):
@@ -273,22 +312,29 @@ class EGRUCore(wiring.Component):
             in a register of each lane's own (its biases, thresholds and tables), so that one
             flip-flop does not drive the address of every lane's memories across the chip (at
             P = 8 that broadcast was the core's worst path). A lane's copy takes only its own
-            requests: distinct enables keep Yosys from merging the copies into one. Returns
-            (request, fires, [(fires, request) per lane])."""
+            requests: distinct enables keep Yosys from merging the copies into one. A lane's
+            table requests (LUT targets) get a flag of their own as well, registered from the
+            first request: it selects the lane's table addresses, and decoded there from the
+            lane's flag and target it was the UART top's worst path at P = 8. Returns
+            (request, fires, [(fires, request, table request) per lane])."""
             req1, fire1 = Signal(layout, name=f"{name}1"), Signal(name=f"{name}1_fire")
             req2, fire2 = Signal(layout, name=f"{name}2"), Signal(name=f"{name}2_fire")
             m.d.sync += [req1.eq(req), fire1.eq(fire), req2.eq(req1), fire2.eq(fire1)]
             copies = []
             for p in range(P):
                 mine, copy = Signal(name=f"{name}_fire_{p}"), Signal(layout, name=f"{name}_{p}")
-                m.d.sync += mine.eq(fire1 & (req1.lane == p))
+                table = Signal(name=f"{name}_table_{p}")
+                m.d.sync += [mine.eq(fire1 & (req1.lane == p)), table.eq(fire1 & (req1.lane == p) & is_table(req1))]
                 with m.If(fire1 & (req1.lane == p)):
                     m.d.sync += copy.eq(req1)
-                copies.append((mine, copy))
+                copies.append((mine, copy, table))
             return req2, fire2, copies
 
-        # per lane: (fires, request) of the load port for that lane's own memories
-        ld_lane = [(ld_fire & (ld.lane == p), ld) for p in range(P)]
+        def is_table(req):
+            return (req.target >= T_LUT_UPDATE) & (req.target <= T_LUT_TANH)
+
+        # per lane: (fires, request, a table's request) of the load port for that lane's own memories
+        ld_lane = [(ld_fire & (ld.lane == p), ld, ld_fire & (ld.lane == p) & is_table(ld)) for p in range(P)]
         if deep:
             ld, ld_fire, ld_lane = registered_twice("ld", ld, ld_fire, self.load_layout)
         lane_wr = [mm.write_port() for mm in lane_mem]
@@ -300,14 +346,14 @@ class EGRUCore(wiring.Component):
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
-            mine, lq = ld_lane[p]
+            mine, lq, lq_table = ld_lane[p]
             # the readout weights live in lane 0's memory only, whatever the lane field says
             readout_w = (ld_fire & (ld.target == T_READOUT_W)) if p == 0 else 0
             m.d.comb += [lane_wr[p].addr.eq(lane_addr), lane_rd[p].addr.eq(lane_addr), lane_wr[p].data.eq(ld.data),
                          lane_wr[p].en.eq((on_lane & (ld.target == T_WEIGHT)) | readout_w),
                          thr_wr[p].addr.eq(lq.addr), thr_wr[p].data.eq(lq.data),
                          thr_wr[p].en.eq(mine & (lq.target == T_THR)),
-                         lanes[p].lut_we.eq(mine & (lq.target >= T_LUT_UPDATE) & (lq.target <= T_LUT_TANH)),
+                         lanes[p].lut_we.eq(lq_table),
                          lanes[p].lut_sel.eq(lq.target - T_LUT_UPDATE),
                          lanes[p].lut_addr.eq(lq.addr), lanes[p].lut_data.eq(lq.data)]
             for i, gate in enumerate(GATES):
@@ -732,10 +778,11 @@ class EGRUCore(wiring.Component):
                          lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, g.depth, 0))]
         for p in range(P):
             # (a peek reads only the lane it names: the other lanes' words are not selected)
-            mine, pq = pk_lane_req[p] if deep else (pk_fire, pk)
+            mine, pq, pq_table = pk_lane_req[p] if deep else (pk_fire, pk, pk_fire)
+            m.d.comb += lanes[p].lut_read.eq(pq_table)
             with m.If(mine):
                 m.d.comb += [thr_rd[p].addr.eq(pq.addr + Mux(pq.target == T_POINTER, ptr_base, 0)),
-                             lanes[p].lut_read.eq(1), lanes[p].lut_addr.eq(pq.addr),
+                             lanes[p].lut_addr.eq(pq.addr),
                              lanes[p].lut_sel.eq(pq.target - T_LUT_UPDATE)]
                 for gate in GATES:
                     m.d.comb += bias_rd[gate][p].addr.eq(pq.addr)

@@ -43,9 +43,9 @@ class Readout(wiring.Component):
 
     Schedule (cycles of the deep pipeline; the short one has no register behind the memories,
     one cycle less in SCAN and two per class). SCAN (H + readout_scan cycles): unit k's sum is
-    read in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 as entry
-    j (row address k * C, sum) of the same memories, at lane j mod P, word j div P: j <= k, so
-    that place has been read already. Then per class n, MAC (nnz + readout_per_class - 1
+    read in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 (from
+    registers, k + 3) as entry j (row address k * C, sum) of the same memories, at lane
+    j mod P, word j div P: j <= k, so that place has been read already. Then per class n, MAC (nnz + readout_per_class - 1
     cycles): entry j is read in cycle j and registered in j + 1, W_out[row + n] is read in
     j + 2 and registered in j + 3 (with the sum: the multiplier's input registers), the product
     is registered in j + 4 and added to the logit in j + 5; SEND (1 cycle) sends the logit and
@@ -123,12 +123,20 @@ class Readout(wiring.Component):
         else:
             m.d.comb += [sum_word.eq(sum_read), e_valid.eq(q_valid), e_kc.eq(q_kc)]
         sum_data = sum_word[:g.SB].as_signed()
+        we = Signal(P)
         with m.If(scanning & e_valid & (sum_data != 0)):
             for p in range(P):
-                m.d.comb += self.sum_we[p].eq(wr_lane == p)
+                m.d.comb += we[p].eq(wr_lane == p)
             m.d.sync += nnz.eq(nnz + 1)
             advance(wr_lane, wr_addr)
-        m.d.comb += [self.sum_waddr.eq(wr_addr), self.sum_wdata.eq(Cat(sum_data, e_kc))]
+        write = [self.sum_we.eq(we), self.sum_waddr.eq(wr_addr), self.sum_wdata.eq(Cat(sum_data, e_kc))]
+        # the deep pipeline writes an entry a cycle later, from registers: the nonzero compare
+        # behind the registered sum, into the write enables of every lane's sums (LUT RAM), was
+        # the worst path of the core at P = 4. SCAN is a cycle longer for it (readout_scan)
+        if deep:
+            m.d.sync += write
+        else:
+            m.d.comb += write
 
         # MAC pipeline: entry -> registered -> W_out read -> registered -> product -> logit
         m.d.comb += [self.w_sel.eq(macing), self.w_addr.eq(sum_word[g.SB:] + ro_n)]

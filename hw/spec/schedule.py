@@ -91,8 +91,9 @@ DEEP = Schedule(
     # registers), the event buffer's word registered before the column's pointer is read
     route_walk=5,
     route_latency=5 + 1 + 3,
-    # the sum registered before its write-back; per class entry registered, W_out registered
-    readout_scan=2, readout_per_class=6,
+    # the sum registered before its write-back, which is registered too; per class entry
+    # registered, W_out registered
+    readout_scan=3, readout_per_class=6,
 )
 
 _SCHEDULES = {s.pipeline: s for s in (SHORT, DEEP)}
