@@ -28,8 +28,6 @@ later), and ``cancel`` abandons a sequence between its steps.
 The exact cycle counts are predicted by sw/cycles.py.
 """
 
-import dataclasses
-
 from amaranth.hdl import Array, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -37,6 +35,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.core.mac import MacLane
+from hw.core.ports import synchronous_read
 from hw.core.readout import Readout, result_layout
 from hw.core.route import EventIssuer
 from hw.core.update import UpdateLane
@@ -61,18 +60,6 @@ from hw.spec.layout import (
 from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
 from hw.spec.schedule import schedule
-
-# memories of at most this many words are LUT RAM where the device has it (deep pipeline: see
-# small_read_port in EGRUCore.elaborate)
-SMALL_MEMORY = 128
-
-
-@dataclasses.dataclass
-class _AddressedRead:
-    """The signals of a read port (address and enable in, data out), built by hand."""
-    addr: Signal
-    en: Signal
-    data: Signal
 
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
@@ -262,26 +249,7 @@ class EGRUCore(wiring.Component):
                    for p in range(P)]
 
         def small_read_port(mm):
-            """A read port of a small memory (at most SMALL_MEMORY words: LUT RAM on ECP5 and Gowin,
-            whose read is asynchronous): its data is the word at the address of the cycle before,
-            as a synchronous port's. The deep pipeline builds it as a register on the address
-            and an asynchronous read, so that no logic sits between the address's multiplexer
-            (datapath, readout, host read-back) and the RAM: that path was the worst of the UART
-            top at P = 1 (the peek flag into the biases' address) and P = 2 (the readout's
-            counter into the event sums'). A word written in the cycle before is read new
-            (a synchronous port would give the old one); no reader here reads a word written
-            in that cycle."""
-            if not deep or mm.depth > SMALL_MEMORY:
-                return mm.read_port()
-            port = mm.read_port(domain="comb")
-            name = names[id(mm)]
-            given = _AddressedRead(addr=Signal.like(port.addr, name=f"{name}_raddr"),
-                                   en=Signal(init=1, name=f"{name}_ren"), data=port.data)
-            held_addr = Signal.like(port.addr, name=f"{name}_raddr_q")
-            with m.If(given.en):  # (a disabled port keeps its word: here, its address)
-                m.d.sync += held_addr.eq(given.addr)
-            m.d.comb += port.addr.eq(held_addr)
-            return given
+            return synchronous_read(m, mm, names[id(mm)], deep)
 
         in_rd, in_wr = in_mem.read_port(), in_mem.write_port()
         lane_rd = [mm.read_port() for mm in lane_mem]

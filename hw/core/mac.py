@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.core.ports import synchronous_read
 from hw.fixed import reject
 from hw.spec import EGRUConfig
 from hw.spec.layout import GATES, bits
@@ -89,7 +90,10 @@ class MacLane(wiring.Component):
             wr[gate] = mem.write_port()
             # the short pipeline relies on transparency; the deep one forwards (a transparent
             # read would put the write data's multiplexer behind the RAM output)
-            rd[gate] = mem.read_port() if deep else mem.read_port(transparent_for=(wr[gate],))
+            # (deep: a small bank's read is an address register and LUT RAM, hw/core/ports.py; the
+            # forwarding below covers either port's view of the write two cycles before an add)
+            rd[gate] = synchronous_read(m, mem, f"acc_{gate}", deep) if deep else \
+                mem.read_port(transparent_for=(wr[gate],))
 
         # s1 (deep only): the inputs, registered; the operands of the multipliers have no reset,
         # so they can be the DSP blocks' input registers

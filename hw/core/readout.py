@@ -45,10 +45,11 @@ class Readout(wiring.Component):
     one cycle less in SCAN and two per class). SCAN (H + readout_scan cycles): unit k's sum is
     read in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 (from
     registers, k + 3) as entry j (row address k * C, sum) of the same memories, at lane
-    j mod P, word j div P: j <= k, so that place has been read already. Then per class n, MAC (nnz + readout_per_class - 1
-    cycles): entry j is read in cycle j and registered in j + 1, W_out[row + n] is read in
-    j + 2 and registered in j + 3 (with the sum: the multiplier's input registers), the product
-    is registered in j + 4 and added to the logit in j + 5; SEND (1 cycle) sends the logit and
+    j mod P, word j div P: j <= k, so that place has been read already. Then per class n, MAC
+    (nnz + readout_per_class - 1 cycles): entry j is read in cycle j and registered in j + 1,
+    its row address row + n registered in j + 2, W_out[row + n] read in j + 3 and registered in
+    j + 4 (with the sum: the multiplier's input registers), the product is registered in j + 5
+    and added to the logit in j + 6; SEND (1 cycle) sends the logit and
     starts the next class's at its bias. Last, CLASS sends the class (ties keep the lowest).
     Latency: H + readout_scan + C x (nnz + readout_per_class) + readout_final cycles
     (hw.spec.schedule; nnz = the units whose sum is nonzero), as sw/cycles.py predicts.
@@ -139,14 +140,21 @@ class Readout(wiring.Component):
             m.d.comb += write
 
         # MAC pipeline: entry -> registered -> W_out read -> registered -> product -> logit
-        m.d.comb += [self.w_sel.eq(macing), self.w_addr.eq(sum_word[g.SB:] + ro_n)]
+        m.d.comb += self.w_sel.eq(macing)
+        if deep:  # the row's adder registered: behind it, the weights' address multiplexer was the worst path at P = 1
+            m.d.sync += self.w_addr.eq(sum_word[g.SB:] + ro_n)
+        else:
+            m.d.comb += self.w_addr.eq(sum_word[g.SB:] + ro_n)
         # the multiplier's input and output registers have no reset, so they can be the DSP block's
         ro_s, ro_s_valid = Signal(signed(g.SB)), Signal()
         ro_s2, ro_w, ro_w_valid = Signal(signed(g.SB), reset_less=True), Signal(signed(g.WB), reset_less=True), Signal()
         ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()
         m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(macing & e_valid)]
         if deep:  # W_out registered, with the sum, before the multiplier
-            m.d.sync += [ro_s2.eq(ro_s), ro_w.eq(self.w_data), ro_w_valid.eq(ro_s_valid), ro_prod_valid.eq(ro_w_valid)]
+            # (the sum waits a cycle more for the weight read from the registered address)
+            ro_s1, ro_s1_valid = Signal(signed(g.SB), reset_less=True), Signal()
+            m.d.sync += [ro_s1.eq(ro_s), ro_s1_valid.eq(ro_s_valid), ro_s2.eq(ro_s1), ro_w.eq(self.w_data),
+                         ro_w_valid.eq(ro_s1_valid), ro_prod_valid.eq(ro_w_valid)]
             if g.SB > DSP_BITS:
                 # a sum wider than a DSP block's operand: two products, each a DSP block of its own
                 # with its output register, added to the logit together (Yosys would otherwise
@@ -168,7 +176,7 @@ class Readout(wiring.Component):
         # class n's bias is lane 0's sum word M + n, read in the cycle before its MAC starts
         m.d.comb += self.bias_index.eq(0)
         bias_word = self.sum_data[0][:g.RBB].as_signed()
-        if deep:  # registered first: the class's first product is added at mc = 5
+        if deep:  # registered first: the class's first product is added at mc = 6
             bias_q = Signal.like(bias_word)
             m.d.sync += bias_q.eq(bias_word)
             with m.If(macing & (mc == 1)):

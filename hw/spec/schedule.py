@@ -92,8 +92,8 @@ DEEP = Schedule(
     route_walk=5,
     route_latency=5 + 1 + 3,
     # the sum registered before its write-back, which is registered too; per class entry
-    # registered, W_out registered
-    readout_scan=3, readout_per_class=6,
+    # registered, its W_out address registered, W_out registered
+    readout_scan=3, readout_per_class=7,
 )
 
 _SCHEDULES = {s.pipeline: s for s in (SHORT, DEEP)}
