@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hw.core import EGRUCore
+from hw.spec.schedule import schedule
 from sim.amaranth_run import run_core
 from sw import cycles
 from sw.golden import events, op_counts, run
@@ -157,7 +158,8 @@ def test_sequences_longer_than_max_steps_are_refused_before_simulation():
 def test_a_load_and_a_peek_offered_together_take_turns(pipeline):
     """Found in review: load and peek share the weight memories' single address, so a peek
     offered with a load must wait; the load's word lands at its own address, and the peek that
-    follows reads it back, peek_valid 1 (short) or 5 (deep) cycles after it was accepted."""
+    follows reads it back, peek_valid the schedule's peek_latency cycles after it was accepted
+    (1 short, 6 deep)."""
     from amaranth.sim import Simulator
 
     from hw.spec.layout import T_WEIGHT
@@ -181,7 +183,7 @@ def test_a_load_and_a_peek_offered_together_take_turns(pipeline):
         seen["peek_ready_alone"] = ctx.get(core.peek.ready)
         await ctx.tick()
         ctx.set(core.peek.valid, 0)
-        for latency in range(1, 7):
+        for latency in range(1, 9):
             if ctx.get(core.peek_valid):
                 seen["latency"], seen["read_back"] = latency, ctx.get(core.peek_data)
                 break
@@ -192,7 +194,7 @@ def test_a_load_and_a_peek_offered_together_take_turns(pipeline):
     sim.add_testbench(bench)
     sim.run()
     assert seen == {"peek_ready_with_load": 0, "peek_ready_alone": 1, "read_back": word,
-                    "latency": 1 if pipeline == "short" else 5}
+                    "latency": schedule(pipeline).peek_latency}
 
 
 @pytest.mark.parametrize("lanes", [1, 2])

@@ -94,9 +94,9 @@ class EGRUCore(wiring.Component):
     next step's inputs are accepted after them.
 
     Read-back: a ``peek`` request (target, lane, addr of the load-port map) accepted in cycle n
-    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1 (n + 5 in the deep
+    gives the word in ``peek_data`` with ``peek_valid`` in cycle n + 1 (n + 6 in the deep
     pipeline, which registers the request twice, the second time also in a copy per lane,
-    each memory's word and the selected word),
+    each memory's word, the narrow and the wide choices and the word),
     sign-extended from the
     signed memories (biases, thresholds, LUTs, readout), so it equals the load word that wrote
     it when that word lies in the memory's range (readout biases: readout_bias_limit). One word
@@ -757,9 +757,10 @@ class EGRUCore(wiring.Component):
         pk_read = Signal()  # the memories' outputs hold the word asked for
         m.d.sync += [pk_read.eq(pk_fire), pk_target.eq(pk.target), pk_lane.eq(pk.lane)]
         word = Signal.like(self.peek_data)
-        if deep:  # each source's word, then the selected word, registered (block RAMs behind them)
-            pk_held = Signal()
-            m.d.sync += [pk_held.eq(pk_read), self.peek_valid.eq(pk_held), self.peek_data.eq(word)]
+        if deep:  # each source's word, then the narrow and the wide choices, then the word, registered
+            pk_held, pk_chosen = Signal(), Signal()
+            m.d.sync += [pk_held.eq(pk_read), pk_chosen.eq(pk_held), self.peek_valid.eq(pk_chosen),
+                         self.peek_data.eq(word)]
         else:
             m.d.comb += [self.peek_valid.eq(pk_read), self.peek_data.eq(word)]
 
@@ -794,21 +795,31 @@ class EGRUCore(wiring.Component):
         pointer = held("pointer", ptr_word)
         weight = held("weight", lane_word(lane_rd))
         readout_b = held("readout_b", bias_word)
+        # (deep: both choices registered, with the target, before the last one: the whole
+        # selection in one cycle was the UART top's worst path at P = 2)
+        choice = m.d.sync if deep else m.d.comb
+        wide = Signal.like(word)
         with m.Switch(sel_target):
             for target, value in sources.items():
                 with m.Case(target):
-                    m.d.comb += narrow.eq(value)
+                    choice += narrow.eq(value)
             with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
-                m.d.comb += narrow.eq(lut_word)
+                choice += narrow.eq(lut_word)
             with m.Case(T_READOUT_W):
-                m.d.comb += narrow.eq(readout_w)
-        with m.Switch(sel_target):
+                choice += narrow.eq(readout_w)
             with m.Case(T_POINTER):
-                m.d.comb += word.eq(pointer)
+                choice += wide.eq(pointer)
             with m.Case(T_WEIGHT):
-                m.d.comb += word.eq(weight)
+                choice += wide.eq(weight)
             with m.Case(T_READOUT_B):
-                m.d.comb += word.eq(readout_b)
+                choice += wide.eq(readout_b)
+        last_target = sel_target
+        if deep:
+            last_target = Signal.like(sel_target)
+            m.d.sync += last_target.eq(sel_target)
+        with m.Switch(last_target):
+            with m.Case(T_POINTER, T_WEIGHT, T_READOUT_B):
+                m.d.comb += word.eq(wide)
             with m.Default():
                 m.d.comb += word.eq(narrow)
         return m

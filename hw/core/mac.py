@@ -12,6 +12,10 @@ from hw.spec.layout import GATES, bits
 from hw.spec.schedule import schedule
 
 _PRODUCTS = ("u", "r", "g")
+# banks of at most this many units read through an address register (deep pipeline): a bank
+# is as wide as an accumulator, and at 64 words Yosys makes it block RAM on ECP5, into which
+# the bank word's register would go (the RAM's output then ran into the adder unregistered)
+BANK_LUT_RAM = 32
 
 
 class MacLane(wiring.Component):
@@ -92,7 +96,7 @@ class MacLane(wiring.Component):
             # read would put the write data's multiplexer behind the RAM output)
             # (deep: a small bank's read is an address register and LUT RAM, hw/core/ports.py; the
             # forwarding below covers either port's view of the write two cycles before an add)
-            rd[gate] = synchronous_read(m, mem, f"acc_{gate}", deep) if deep else \
+            rd[gate] = synchronous_read(m, mem, f"acc_{gate}", deep, small=BANK_LUT_RAM) if deep else \
                 mem.read_port(transparent_for=(wr[gate],))
 
         # s1 (deep only): the inputs, registered; the operands of the multipliers have no reset,

@@ -17,20 +17,22 @@ class AddressedRead:
     data: Signal
 
 
-def synchronous_read(m: Module, memory: Memory, name: str, deep: bool):
+def synchronous_read(m: Module, memory: Memory, name: str, deep: bool, small: int = SMALL_MEMORY):
     """A read port whose data is the word at the address of the cycle before (a synchronous
     read, one cycle of latency; the enable low keeps the word).
 
-    The short pipeline, and a memory larger than SMALL_MEMORY words, get the memory's own
+    The short pipeline, and a memory larger than ``small`` words, get the memory's own
     synchronous port. For a small memory in the deep pipeline it is built as a register on the
     address and an asynchronous read: such a memory is LUT RAM, whose read is asynchronous, so
     the synchronous port would leave the address's multiplexer (datapath, readout, host
     read-back) and the RAM in one path. Those paths were the worst of the UART top at P = 1 (the
     peek flag into the biases' address) and P = 2 (the readout's counter into the event sums',
     the drain's unit into the MAC banks'). A word written in the cycle of the read is read new
-    (a synchronous port gives the old one): callers must not depend on either.
+    (a synchronous port gives the old one): callers must not depend on either. A memory that
+    is block RAM after all takes the register behind it into the RAM (Yosys), which leaves the
+    RAM's output unregistered: ``small`` is for callers whose memories are wider.
     """
-    if not deep or memory.depth > SMALL_MEMORY:
+    if not deep or memory.depth > small:
         return memory.read_port()
     port = memory.read_port(domain="comb")
     given = AddressedRead(addr=Signal.like(port.addr, name=f"{name}_raddr"),

@@ -44,6 +44,8 @@ class Schedule:
     readout_per_class: int
     """Readout, per class, beyond its nonzero sums: the MAC pipeline and sending the logit."""
 
+    peek_latency: int = 1
+    """Read-back: a peek request accepted in cycle n has its word out in cycle n + this."""
     route_empty: int = 1
     """Route: a layer with no event at all takes one cycle to find none."""
     readout_final: int = 1
@@ -94,6 +96,8 @@ DEEP = Schedule(
     # the sum registered before its write-back, which is registered too; per class entry
     # registered, its W_out address registered, W_out registered
     readout_scan=3, readout_per_class=7,
+    # the request registered twice, each memory's word, the narrow and wide choices, the word
+    peek_latency=6,
 )
 
 _SCHEDULES = {s.pipeline: s for s in (SHORT, DEEP)}
