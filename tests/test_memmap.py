@@ -10,7 +10,7 @@ from gen.synth import core_memories
 from hw.core import EGRUCore
 from hw.spec import PIPELINES
 from hw.spec.layout import CoreGeometry, local_depth, with_depth
-from hw.spec.memmap import MEMORY, MEMORY_MAP, Field, Home, ModelMemory, evaluate
+from hw.spec.memmap import DATAPATH_WORDS, MEMORY, MEMORY_MAP, Field, Home, ModelMemory, evaluate
 from sw.hwimage import image_from_params, load_words
 from tests.random_models import random_config, random_params
 
@@ -53,6 +53,26 @@ def test_every_home_in_the_built_core_is_deep_and_wide_enough(seed, lanes, pipel
                 depth, width = built[name]
                 assert depth >= evaluate(h.offset, g) + mm.depth_of(g), f"{mm.name} in {name}: too shallow"
                 assert width >= need_width, f"{mm.name} in {name}: too narrow"
+
+
+@pytest.mark.parametrize("seed,lanes,pipeline", CASES, ids=IDS)
+def test_no_two_tables_share_a_word_of_a_core_memory(seed, lanes, pipeline):
+    """Within each core memory, the model memories placed there and the datapath's own words
+    (the states, the event sums) occupy disjoint address ranges."""
+    g = CoreGeometry(image(seed, lanes, pipeline))
+    ranges = {}  # core memory -> [(first, end, what)]
+    for pattern, words in DATAPATH_WORDS.items():
+        for lane in range(g.P):
+            ranges.setdefault(pattern.format(lane=lane), []).append((0, evaluate(words, g), "datapath"))
+    for mm in MEMORY_MAP:
+        for h in mm.homes_for(pipeline):
+            for lane in range(g.P if "{lane}" in h.memory else 1):
+                first = evaluate(h.offset, g)
+                ranges.setdefault(h.memory_name(lane), []).append((first, first + mm.depth_of(g), mm.name))
+    for name, spans in ranges.items():
+        spans.sort()
+        for (_, end, a), (first, _, b) in zip(spans, spans[1:], strict=False):
+            assert end <= first, f"{name}: {a} and {b} overlap"
 
 
 @pytest.mark.parametrize("seed,lanes,pipeline", CASES, ids=IDS)

@@ -151,6 +151,11 @@ MEMORY_MAP = (
                 (Home("event_sum_0", "M"),), "readout biases (in readout_bias_limit)"),
 )
 
+# Core memories that keep the datapath's own words (no load-port target) at their start, and
+# how many: the states c and the readout's per-unit event sums. A model memory placed in one of
+# them lies behind these words.
+DATAPATH_WORDS = {"state_{lane}": "L * M", "event_sum_{lane}": "M"}
+
 MEMORY = {mm.name: mm for mm in MEMORY_MAP}
 BY_TARGET = {mm.target: mm for mm in MEMORY_MAP}
 
