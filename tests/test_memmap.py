@@ -6,11 +6,12 @@ two homes overlap), and the load port and the protocol's bounds are the map's.""
 
 import pytest
 
-from gen.synth import core_memories
+from gen.synth import core_memories, memory_plan
+from gen.targets import TARGETS
 from hw.core import EGRUCore
 from hw.spec import PIPELINES
 from hw.spec.layout import CoreGeometry, local_depth, with_depth
-from hw.spec.memmap import DATAPATH_WORDS, MEMORY, MEMORY_MAP, Field, Home, ModelMemory, evaluate
+from hw.spec.memmap import DATAPATH_WORDS, MEMORY, MEMORY_MAP, SPRAM_ALWAYS, Field, Home, ModelMemory, evaluate
 from sw.hwimage import image_from_params, load_words
 from tests.random_models import random_config, random_params
 
@@ -188,3 +189,18 @@ def test_a_memory_reports_which_home_it_is_in_for_a_pipeline():
     assert Home("lut_tanh_{lane}").holds("lut_tanh_12") and not Home("lut_tanh_{lane}").holds("lut_tanh_x")
     with pytest.raises(ValueError, match="pipeline"):
         mm.homes_for("fast")
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_the_synthesis_plan_puts_in_spram_only_the_memories_the_map_allows(pipeline):
+    """iCE40: every lane's weights (the map: always) and, while SPRAM lasts, the tables the map
+    marks; never a memory the map does not mark (it has initial contents or two ports)."""
+    core = EGRUCore(image(4, 3, pipeline))
+    memories = core_memories(core)
+    plan = memory_plan(memories, TARGETS["ice40-up5k"])
+    allowed = {name for name, _, _ in memories for mm in MEMORY_MAP if mm.spram for h in mm.homes if h.holds(name)}
+    always = {name for name, _, _ in memories for mm in MEMORY_MAP if mm.spram == SPRAM_ALWAYS
+              for h in mm.homes if h.holds(name)}
+    assert always == {f"weights_{p}" for p in range(3)}
+    assert always <= set(plan["spram"]) <= allowed
+    assert memory_plan(memories, TARGETS["ecp5-25k"])["spram"] == []
