@@ -4,6 +4,8 @@ core as built (short and deep pipeline), the host's load words fill every target
 exactly once, a load of every word followed by a peek of every word gives them all back (so no
 two homes overlap), and the load port and the protocol's bounds are the map's."""
 
+import os
+
 import pytest
 
 from gen.synth import core_memories, memory_plan
@@ -11,10 +13,22 @@ from gen.targets import TARGETS
 from hw.core import EGRUCore
 from hw.spec import PIPELINES
 from hw.spec.layout import CoreGeometry, local_depth, with_depth
-from hw.spec.memmap import DATAPATH_WORDS, MEMORY, MEMORY_MAP, SPRAM_ALWAYS, Field, Home, ModelMemory, evaluate
+from hw.spec.memmap import (
+    DATAPATH_WORDS,
+    MEMORY,
+    MEMORY_MAP,
+    SPRAM_ALWAYS,
+    Field,
+    Home,
+    ModelMemory,
+    datapath_table,
+    evaluate,
+    protocol_table,
+)
 from sw.hwimage import image_from_params, load_words
 from tests.random_models import random_config, random_params
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = [(seed, lanes, pipeline) for seed, lanes in ((3, 1), (4, 3)) for pipeline in PIPELINES]
 IDS = [f"seed{s}-P{p}-{pipe}" for s, p, pipe in CASES]
 
@@ -204,3 +218,11 @@ def test_the_synthesis_plan_puts_in_spram_only_the_memories_the_map_allows(pipel
     assert always == {f"weights_{p}" for p in range(3)}
     assert always <= set(plan["spram"]) <= allowed
     assert memory_plan(memories, TARGETS["ecp5-25k"])["spram"] == []
+
+
+@pytest.mark.parametrize("doc,table", [("docs/protocol.md", protocol_table), ("docs/datapath.md", datapath_table)])
+def test_the_documents_show_the_map_as_it_is(doc, table):
+    """The documents hold the map's tables verbatim (`python -m hw.spec.memmap` prints them)."""
+    with open(os.path.join(ROOT, doc)) as f:
+        text = f.read()
+    assert table() in text, f"{doc}: the memory map's table differs from hw/spec/memmap.py's; it should read\n{table()}"

@@ -125,20 +125,20 @@ class ModelMemory:
 
 
 _LANE_UNIT = "layer * M + local unit"
-_GATE_NAMES = {"u": "update gate", "r": "reset gate", "gx": "candidate (input part)",
-               "gh": "candidate (recurrent part, times r)"}
+_GATE_NAMES = {"u": "update gate", "r": "reset gate", "gx": "candidate's input part",
+               "gh": "candidate's recurrent part (times r)"}
 MEMORY_MAP = (
     ModelMemory("pointer", 0, False, "columns", "global column id",
                 (Field("start", "start_bits"), Field("len", "len_bits")),
                 (Home("state_0", "L * M", ("start",), ("short",)), Home("thr_0", "L * M", ("len",), ("short",)),
                  Home("pointers", pipelines=("deep",))),
-                "column pointers (start, length): a column's padded lane lists in the weight memories"),
+                "column pointers (start, length) into the weight memories"),
     ModelMemory("weight", 1, True, "depth", "word",
                 (Field("k", "Mb"), Field("wu", "WB", True), Field("wr", "WB", True), Field("wg", "WB", True)),
                 (Home("weights_{lane}"),),
                 "lane weight words (local unit, w_u, w_r, w_g)", spram=SPRAM_ALWAYS),
     *(ModelMemory(f"bias_{gate}", 2 + i, True, "L * M", _LANE_UNIT, (Field("value", "preact_bits", True),),
-                  (Home(f"bias_{gate}_{{lane}}"),), f"bias of the {_GATE_NAMES[gate]} (at preact_frac)")
+                  (Home(f"bias_{gate}_{{lane}}"),), f"{_GATE_NAMES[gate]} biases (at preact_frac)")
       for i, gate in enumerate(("u", "r", "gx", "gh"))),
     ModelMemory("thr", 6, True, "L * M", _LANE_UNIT, (Field("value", "S", True),), (Home("thr_{lane}"),),
                 "thresholds theta"),
@@ -163,3 +163,42 @@ BY_TARGET = {mm.target: mm for mm in MEMORY_MAP}
 def spram_homes() -> list[tuple[Home, str]]:
     """(home, SPRAM_ALWAYS or SPRAM_SPARE) of the memories that may be single-port RAM, in map order."""
     return [(h, mm.spram) for mm in MEMORY_MAP if mm.spram for h in mm.homes]
+
+
+# ---- the map in the documents (docs/protocol.md, docs/datapath.md; tests/test_memmap.py
+# checks that they hold these tables verbatim; `python -m hw.spec.memmap` prints them)
+def _home_text(h: Home) -> str:
+    text = f"`{h.memory.format(lane='p')}`" + (f" + {h.offset}" if h.offset != "0" else "")
+    if h.fields:
+        text += f" ({', '.join(h.fields)})"
+    if tuple(h.pipelines) != PIPELINES:
+        text += f" [{'/'.join(h.pipelines)}]"
+    return text
+
+
+def _word_text(mm: ModelMemory) -> str:
+    if len(mm.fields) == 1:
+        return mm.fields[0].width + (", signed" if mm.signed else "")
+    return ", ".join(f"{f.name}: {f.width}" + (" signed" if f.signed else "") for f in mm.fields)
+
+
+def protocol_table() -> str:
+    """The load-port targets as the protocol's WRITE/READ see them."""
+    lines = ["| target | memory | lanes | addresses | `addr` | holds |", "|---:|---|---|---|---|---|"]
+    lines += [f"| {mm.target} | `{mm.name}` | {'P' if mm.per_lane else '1'} | {mm.depth} | {mm.address} | "
+              f"{mm.description} |" for mm in MEMORY_MAP]
+    return "\n".join(lines) + "\n"
+
+
+def datapath_table() -> str:
+    """The model memories with their words and their homes in the core."""
+    lines = ["| memory | target | per lane | depth | word (bits) | home (core memory + offset) |",
+             "|---|---:|---|---|---|---|"]
+    lines += [f"| `{mm.name}` | {mm.target} | {'yes' if mm.per_lane else 'no'} | {mm.depth} | {_word_text(mm)} | "
+              f"{'; '.join(_home_text(h) for h in mm.homes)} |" for mm in MEMORY_MAP]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(protocol_table())
+    print(datapath_table())
