@@ -10,6 +10,7 @@ from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, core_memo
 from gen.targets import TARGETS, target
 from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, schedule_summary, write_verilog
 from hw.spec import PIPELINES
+from hw.spec.memmap import MEMORY
 from sw.files import check_output_folder, write_atomic
 
 NAME = "synth"
@@ -174,6 +175,7 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
     found = {core_memory_name(path): block for path, block in raw["mapping"].items()}
     mapped = {name: found.get(name, "removed") for name, _, _ in core.memories}
     in_logic = sorted(n for n, v in mapped.items() if v == "logic")
+    weight_memories = {n for n, _, _ in core.memories if MEMORY["weight"].homes[0].holds(n)}
     return {
         "target": t.name, "device": t.device, "lanes": core.geometry.P, "pipeline": core.geometry.cfg.pipeline, **used,
         "available": available,
@@ -183,8 +185,7 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
         "carries": raw["carries"],
         "runtime_weights": runtime_weights,
         "memory_plan": {k: plan[k] for k in ("bram_blocks", "spram_blocks", "bits", "spram")},
-        "runtime_loaded": sorted(set(plan["spram"]) | ({n for n, _, _ in core.memories if n.startswith("weights_")}
-                                                         if runtime_weights else set())),
+        "runtime_loaded": sorted(set(plan["spram"]) | (weight_memories if runtime_weights else set())),
         "memories": mapped, "memories_in_logic": in_logic,
         "multipliers": core.multipliers,
         "yosys_seconds": raw["yosys_seconds"], "nextpnr_seconds": raw["nextpnr_seconds"],

@@ -21,6 +21,7 @@ from amaranth.hdl import UnusedElaboratable
 
 from gen.progress import say
 from gen.targets import GOWIN_PINS, Target
+from hw.spec.memmap import SPRAM_ALWAYS, spram_homes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,8 +42,9 @@ def core_memories(core) -> list[tuple[str, int, int]]:
 
 # ---- the fit check, from the configuration alone ------------------------------------------
 # Memories that may go to SPRAM (single-port, no initial contents: the driver loads them), in
-# the order they get it: the weights, then the update and reset-gate tables, then tanh.
-SPRAM_ORDER = ("weights_", "lut_update_", "lut_sigmoid_", "lut_tanh_")
+# the order they get it: the memory map's (hw/spec/memmap.py) homes of the memories marked for
+# it, in map order (the weights, then the update and reset-gate tables, then tanh).
+SPRAM_ORDER = tuple(spram_homes())
 
 
 def memory_plan(memories: list[tuple[str, int, int]], t: Target) -> dict:
@@ -50,10 +52,10 @@ def memory_plan(memories: list[tuple[str, int, int]], t: Target) -> dict:
     iCE40 the weights and then the LUTs in SPRAM while it lasts, everything else in block RAM."""
     spram_names, used = set(), 0
     if t.spram is not None:
-        for prefix in SPRAM_ORDER:
+        for home, policy in SPRAM_ORDER:
             for name, depth, width in memories:
                 n = t.spram.blocks_for(depth, width)
-                if name.startswith(prefix) and (used + n <= t.spram.count or prefix == "weights_"):
+                if home.holds(name) and (used + n <= t.spram.count or policy == SPRAM_ALWAYS):
                     spram_names.add(name)
                     used += n
     plan = {"bram_blocks": 0, "spram_blocks": 0, "bits": 0, "memories": [], "spram": sorted(spram_names)}

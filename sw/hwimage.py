@@ -5,13 +5,6 @@ import dataclasses
 from hw.spec import LUT_KINDS, EGRUConfig
 from hw.spec.layout import (
     GATES,
-    T_BIAS_U,
-    T_LUT_UPDATE,
-    T_POINTER,
-    T_READOUT_B,
-    T_READOUT_W,
-    T_THR,
-    T_WEIGHT,
     CoreGeometry,
     CoreImage,
     build,
@@ -19,6 +12,7 @@ from hw.spec.layout import (
     pack,
     per_lane,
 )
+from hw.spec.memmap import MEMORY_MAP
 from sw.golden import ModelParams
 
 
@@ -42,38 +36,41 @@ def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
                      luts={k: tuple(v.tolist()) for k, v in p.luts.items()})
 
 
-def load_words(image: CoreImage, geometry: CoreGeometry | None = None) -> list[dict]:
-    """Every model memory of the core as load-port words {target, lane, addr, data}, so a core
-    built for one model can be given another of the same configuration at run time. Words are
-    packed for ``geometry`` (the build's: its weight memories may be deeper than this model
-    needs, which widens the pointers); by default the image's own."""
+def memory_words(image: CoreImage, geometry: CoreGeometry | None = None) -> dict[str, list[list[int]]]:
+    """Per model memory of hw.spec.memmap (by name) its words, one list per lane (one list in
+    all for a memory that is not per lane), word ``a`` of a list at address ``a``; packed for
+    ``geometry`` as in load_words."""
     g = geometry or CoreGeometry(image)
     cfg = image.cfg
+    words = {"pointer": [[pack(g.ptr_fields, ptr) for ptr in image.weights.pointers]],
+             "weight": [[pack(g.lane_fields, w) for w in lane] for lane in image.weights.lane_words],
+             "thr": per_lane(image.thr, cfg, cfg.one),
+             # row k of W_out at k * C: the rows one after the other
+             "readout_weight": [[v for row in image.readout_weight for v in row]],
+             "readout_bias": [list(image.readout_bias)]}
+    for gate in GATES:
+        words[f"bias_{gate}"] = per_lane(getattr(image, f"bias_{gate}"), cfg, 0)
+    for kind in LUT_KINDS:
+        words[f"lut_{kind}"] = [list(image.luts[kind]) for _ in range(g.P)]
+    return words
+
+
+def load_words(image: CoreImage, geometry: CoreGeometry | None = None) -> list[dict]:
+    """Every model memory of the core (hw.spec.memmap, in target order) as load-port words
+    {target, lane, addr, data}, so a core built for one model can be given another of the same
+    configuration at run time. Words are packed for ``geometry`` (the build's: its weight
+    memories may be deeper than this model needs, which widens the pointers); by default the
+    image's own."""
+    g = geometry or CoreGeometry(image)
     mask = (1 << g.data_bits) - 1
+    contents = memory_words(image, g)
+    if set(contents) != {mm.name for mm in MEMORY_MAP}:
+        raise ValueError(f"load_words: no words for {sorted({mm.name for mm in MEMORY_MAP} - set(contents))}")
     words = []
-
-    def put(target, addr, value, lane=0):
-        words.append({"target": target, "lane": lane, "addr": addr, "data": value & mask})
-
-    for c, ptr in enumerate(image.weights.pointers):
-        put(T_POINTER, c, pack(g.ptr_fields, ptr))
-    for p, lane_words in enumerate(image.weights.lane_words):
-        for a, w in enumerate(lane_words):
-            put(T_WEIGHT, a, pack(g.lane_fields, w), p)
-    for i, gate in enumerate(GATES):
-        for p, values in enumerate(per_lane(getattr(image, f"bias_{gate}"), cfg, 0)):
-            for a, v in enumerate(values):
-                put(T_BIAS_U + i, a, v, p)
-    for p, values in enumerate(per_lane(image.thr, cfg, cfg.one)):
-        for a, v in enumerate(values):
-            put(T_THR, a, v, p)
-    for i, kind in enumerate(LUT_KINDS):
-        for p in range(g.P):
-            for a, v in enumerate(image.luts[kind]):
-                put(T_LUT_UPDATE + i, a, v, p)
-    for k, row in enumerate(image.readout_weight):
-        for n, v in enumerate(row):
-            put(T_READOUT_W, k * g.C + n, v)
-    for n, v in enumerate(image.readout_bias):
-        put(T_READOUT_B, n, v)
+    for mm in MEMORY_MAP:
+        lanes = contents[mm.name]
+        if len(lanes) != (g.P if mm.per_lane else 1):
+            raise ValueError(f"load_words: {mm.name} has words for {len(lanes)} lane(s)")
+        for lane, values in enumerate(lanes):
+            words += [{"target": mm.target, "lane": lane, "addr": a, "data": v & mask} for a, v in enumerate(values)]
     return words

@@ -59,6 +59,7 @@ from hw.spec.layout import (
 )
 from hw.spec.layout import bits as _bits
 from hw.spec.layout import pack as _pack
+from hw.spec.memmap import MEMORY
 from hw.spec.schedule import schedule
 
 # counter word kinds
@@ -210,14 +211,19 @@ class EGRUCore(wiring.Component):
         # the pointers a memory of their own: shared, the read address of the state and threshold
         # memories (LUT RAM on ECP5) chose between the route's pointer and the update's unit, and
         # that choice behind the pointer's adder was the worst path of the core at P = 4.
+        # (the places are the memory map's, hw/spec/memmap.py)
+        wo_base = MEMORY["readout_weight"].offset(g)  # W_out behind lane 0's weight words
         wo_words = _unsigned([img.readout_weight[k][n] for k in range(H) for n in range(C)], lw)
-        lane_mem = [mem(f"weights_{p}", unsigned(lw), g.depth + (H * C if p == 0 else 0),
+        lane_mem = [mem(f"weights_{p}", unsigned(lw), (wo_base + H * C) if p == 0 else g.depth,
                         [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]
-                        + ([0] * (g.depth - len(img.weights.lane_words[p])) + wo_words if p == 0 else []))
+                        + ([0] * (wo_base - len(img.weights.lane_words[p])) + wo_words if p == 0 else []))
                     for p in range(P)]
-        own_ptr = deep
+        ptr_homes = MEMORY["pointer"].homes_for(cfg.pipeline)
+        own_ptr = [h.memory for h in ptr_homes] == ["pointers"]
+        if len({h.offset for h in ptr_homes}) != 1:  # one address reads both halves of a pointer
+            raise ValueError("the memory map must place a pointer's start and length at one offset")
         shared = 0 if own_ptr else g.columns  # pointer words behind lane 0's states and thresholds
-        ptr_base = 0 if own_ptr else L * M
+        ptr_base = MEMORY["pointer"].offset(g, ptr_homes[0].memory)
         len_bits = pw - g.start_bits
         c_width, thr_width = (g.S, g.S) if own_ptr else (max(g.S, g.start_bits), max(g.S, len_bits))
 
@@ -226,11 +232,12 @@ class EGRUCore(wiring.Component):
                     for gate in GATES}
         thr_init = [_unsigned(lane_thr, thr_width) for lane_thr in per_lane(img.thr, cfg, cfg.one)]
         if not own_ptr:
-            thr_init[0] += [length for _, length in img.weights.pointers]
-        thr_mem = [mem(f"thr_{p}", unsigned(thr_width), L * M + (shared if p == 0 else 0), thr_init[p])
+            thr_init[0] += [0] * (ptr_base - L * M) + [length for _, length in img.weights.pointers]
+        lane0_depth = max(L * M, ptr_base + shared)  # (lane 0's states and thresholds, with the pointers)
+        thr_mem = [mem(f"thr_{p}", unsigned(thr_width), lane0_depth if p == 0 else L * M, thr_init[p])
                    for p in range(P)]
-        c_mem = [mem(f"state_{p}", unsigned(c_width), L * M + (shared if p == 0 else 0),
-                     [0] * (L * M) + [start for start, _ in img.weights.pointers] if p == 0 and not own_ptr else ())
+        c_mem = [mem(f"state_{p}", unsigned(c_width), lane0_depth if p == 0 else L * M,
+                     [0] * ptr_base + [start for start, _ in img.weights.pointers] if p == 0 and not own_ptr else ())
                  for p in range(P)]
         if own_ptr:
             ptr_mem = mem("pointers", unsigned(pw), g.columns,
@@ -244,8 +251,9 @@ class EGRUCore(wiring.Component):
         # instead of C registers and their multiplexer.
         readout = m.submodules.readout = Readout(g)
         sum_width = readout.sum_width
-        rb_init = [0] * M + _unsigned(img.readout_bias, sum_width)
-        sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), M + (C if p == 0 else 0), rb_init if p == 0 else ())
+        rb_base = MEMORY["readout_bias"].offset(g)
+        rb_init = [0] * rb_base + _unsigned(img.readout_bias, sum_width)
+        sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), (rb_base + C) if p == 0 else M, rb_init if p == 0 else ())
                    for p in range(P)]
 
         def small_read_port(mm):
@@ -310,7 +318,7 @@ class EGRUCore(wiring.Component):
         thr_wr = [mm.write_port() for mm in thr_mem]
         # The lane memories have one address for reads and writes (the load writes only while the
         # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
-        lane_addr = Signal(range(g.depth + H * C + 1))
+        lane_addr = Signal(range(wo_base + H * C + 1))
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
@@ -618,7 +626,7 @@ class EGRUCore(wiring.Component):
             for p in range(P):
                 m.d.comb += sum_rd[p].addr.eq(ro.sum_addr)
         with m.If(ro.bias_sel):
-            m.d.comb += sum_rd[0].addr.eq(M + ro.bias_index)
+            m.d.comb += sum_rd[0].addr.eq(rb_base + ro.bias_index)
         for p in range(P):
             m.d.comb += ro.sum_data[p].eq(sum_rd[p].data)
             with m.If(ro.sum_we[p]):
@@ -626,7 +634,7 @@ class EGRUCore(wiring.Component):
         wo_data = lane_rd[0].data[:g.WB].as_signed()
         m.d.comb += ro.w_data.eq(wo_data)
         with m.If(ro.w_sel):
-            m.d.comb += lane_addr.eq(g.depth + ro.w_addr)
+            m.d.comb += lane_addr.eq(wo_base + ro.w_addr)
         bias_word = sum_rd[0].data[:g.RBB].as_signed()  # (for the peek of the readout biases)
         wiring.connect(m, wiring.flipped(self.result), ro.result)
 
@@ -718,7 +726,7 @@ class EGRUCore(wiring.Component):
                     m.next = "LOAD"
 
         with m.If(ld_fire & (ld.target == T_READOUT_B)):
-            m.d.comb += [sum_wr[0].addr.eq(M + ld.addr), sum_wr[0].data.eq(ld.data), sum_wr[0].en.eq(1)]
+            m.d.comb += [sum_wr[0].addr.eq(rb_base + ld.addr), sum_wr[0].data.eq(ld.data), sum_wr[0].en.eq(1)]
 
         # ---- read-back: while idle between sequences the datapath's read ports serve ``peek``
         # (the statements below come last, so they override the datapath's addresses)
@@ -730,7 +738,7 @@ class EGRUCore(wiring.Component):
         with m.If(ld_fire & (ld.target == T_WEIGHT)):
             m.d.comb += lane_addr.eq(ld.addr)
         with m.If(ld_fire & (ld.target == T_READOUT_W)):
-            m.d.comb += lane_addr.eq(g.depth + ld.addr)
+            m.d.comb += lane_addr.eq(wo_base + ld.addr)
         if own_ptr:
             m.d.comb += [ptr_wr.addr.eq(ld.addr), ptr_wr.data.eq(ld.data[:pw]),
                          ptr_wr.en.eq(ld_fire & (ld.target == T_POINTER))]
@@ -742,8 +750,8 @@ class EGRUCore(wiring.Component):
         with m.If(pk_fire):
             if own_ptr:
                 m.d.comb += ptr_rd.addr.eq(pk.addr)
-            m.d.comb += [sum_rd[0].addr.eq(M + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr),
-                         lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, g.depth, 0))]
+            m.d.comb += [sum_rd[0].addr.eq(rb_base + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr),
+                         lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, wo_base, 0))]
         for p in range(P):
             # (a peek reads only the lane it names: the other lanes' words are not selected)
             mine, pq, pq_table = pk_lane_req[p] if deep else (pk_fire, pk, pk_fire)

@@ -17,20 +17,21 @@ Global column ids: layer l's W columns, then its R columns, then layer l+1's.
 
 import dataclasses
 
-from hw.spec import EGRUConfig, signed_bits
+from hw.spec import LUT_KINDS, EGRUConfig, signed_bits
+from hw.spec.memmap import MEMORY, MEMORY_MAP
 from hw.spec.schedule import schedule
 
 Entry = tuple[int, int, int, int]  # (target unit k, w_u, w_r, w_g)
 
 GATES = ("u", "r", "gx", "gh")
-# Load-port address map: the `target` field of a load word, and what `addr` indexes there.
-T_POINTER = 0        # column pointer (start, length), addr = global column id
-T_WEIGHT = 1         # lane weight word (local unit, w_u, w_r, w_g), per lane, addr = word
-T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH = 2, 3, 4, 5  # per lane, addr = layer * M + local unit
-T_THR = 6            # per lane, addr = layer * M + local unit
-T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH = 7, 8, 9      # per lane, addr = table entry
-T_READOUT_W = 10     # addr = unit * C + class
-T_READOUT_B = 11     # addr = class
+# Load-port address map (hw/spec/memmap.py declares it): the `target` field of a load word.
+T_POINTER = MEMORY["pointer"].target                # column pointer (start, length), addr = global column id
+T_WEIGHT = MEMORY["weight"].target                  # lane weight word, per lane, addr = word
+T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH = (MEMORY[f"bias_{gate}"].target for gate in GATES)
+T_THR = MEMORY["thr"].target                        # per lane, addr = layer * M + local unit
+T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH = (MEMORY[f"lut_{kind}"].target for kind in LUT_KINDS)
+T_READOUT_W = MEMORY["readout_weight"].target       # addr = unit * C + class
+T_READOUT_B = MEMORY["readout_bias"].target         # addr = class
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,8 +177,11 @@ class CoreGeometry:
         self.depth = depth
         self.start_bits = bits(self.depth + 1)
         self.len_bits = self.M.bit_length()
-        self.lane_fields = [("k", self.Mb), ("wu", self.WB), ("wr", self.WB), ("wg", self.WB)]
-        self.ptr_fields = [("start", self.start_bits), ("len", self.len_bits)]
+        self.lut_bits = cfg.lut_bits
+        # the readout biases are held in their own range (readout_bias_limit), not the logits' RB
+        self.RBB = signed_bits(cfg.readout_bias_limit)
+        self.lane_fields = MEMORY["weight"].field_widths(self)
+        self.ptr_fields = MEMORY["pointer"].field_widths(self)
         self.ebuf_fields = [("m", self.Mb), ("y", self.S)]
         # counter widths from the largest possible step, so no counter can wrap
         self.step_bits = bits(cfg.max_steps + 1)  # the step index counts up to max_steps
@@ -189,25 +193,15 @@ class CoreGeometry:
         readout_max = self.H + sched.readout_scan + self.C * (self.H + sched.readout_per_class) + sched.readout_final
         self.cycle_bits = bits(max(step_max, readout_max) + 1)
         self.mac_bits = bits(3 * sources * self.H + 1)
-        self.load_addr_bits = bits(max(self.columns, self.depth, self.L * self.M, 1 << cfg.lut_bits,
-                                       self.H * self.C, self.C) + 1)
-        # the readout biases are held in their own range (readout_bias_limit), not the logits' RB
-        self.RBB = signed_bits(cfg.readout_bias_limit)
-        self.data_bits = max(sum(w for _, w in self.lane_fields), sum(w for _, w in self.ptr_fields),
-                             cfg.preact_bits, self.S, self.RBB, self.WB)
+        # the load port's address and data reach every model memory's words
+        self.load_addr_bits = bits(max(mm.depth_of(self) for mm in MEMORY_MAP) + 1)
+        self.data_bits = max(mm.width_of(self) for mm in MEMORY_MAP)
 
     def targets(self) -> dict[int, tuple[int, bool]]:
-        """The load-port map: per target, its number of addresses and whether every lane has
-        its own memory (the ``lane`` field selects it) or there is one (``lane`` must be 0)."""
-        LM = self.L * self.M
-        table = {T_POINTER: (self.columns, False), T_WEIGHT: (self.depth, True)}
-        for target in (T_BIAS_U, T_BIAS_R, T_BIAS_GX, T_BIAS_GH, T_THR):
-            table[target] = (LM, True)
-        for target in (T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
-            table[target] = (1 << self.cfg.lut_bits, True)
-        table[T_READOUT_W] = (self.H * self.C, False)
-        table[T_READOUT_B] = (self.C, False)
-        return table
+        """The load-port map (hw/spec/memmap.py): per target, its number of addresses and whether
+        every lane has its own memory (the ``lane`` field selects it) or there is one (``lane``
+        must be 0)."""
+        return {mm.target: (mm.depth_of(self), mm.per_lane) for mm in MEMORY_MAP}
 
 
 def with_depth(image: CoreImage, depth: int) -> CoreImage:
