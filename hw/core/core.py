@@ -291,11 +291,19 @@ class EGRUCore(wiring.Component):
             requests: distinct enables keep Yosys from merging the copies into one. A lane's
             table requests (LUT targets) get a flag of their own as well, registered from the
             first request: it selects the lane's table addresses, and decoded there from the
-            lane's flag and target it was the UART top's worst path at P = 8. Returns
-            (request, fires, [(fires, request, table request) per lane])."""
+            lane's flag and target it was the UART top's worst path at P = 8. A request of the
+            weight memories (weights or W_out) has its flag and its word address there
+            registered too, in ``weight_requests[name]``: the target's compare and the
+            address's adder in front of those RAMs' address were the worst path at P = 2.
+            Returns (request, fires, [(fires, request, table request) per lane])."""
             req1, fire1 = Signal(layout, name=f"{name}1"), Signal(name=f"{name}1_fire")
             req2, fire2 = Signal(layout, name=f"{name}2"), Signal(name=f"{name}2_fire")
             m.d.sync += [req1.eq(req), fire1.eq(fire), req2.eq(req1), fire2.eq(fire1)]
+            w_fire2 = Signal(name=f"{name}2_weights")
+            w_addr2 = Signal(range(wo_base + H * C + 1), name=f"{name}2_waddr")
+            m.d.sync += [w_fire2.eq(fire1 & ((req1.target == T_WEIGHT) | (req1.target == T_READOUT_W))),
+                         w_addr2.eq(req1.addr + Mux(req1.target == T_READOUT_W, wo_base, 0))]
+            weight_requests[name] = (w_fire2, w_addr2)
             copies = []
             for p in range(P):
                 mine, copy = Signal(name=f"{name}_fire_{p}"), Signal(layout, name=f"{name}_{p}")
@@ -305,6 +313,8 @@ class EGRUCore(wiring.Component):
                     m.d.sync += copy.eq(req1)
                 copies.append((mine, copy, table))
             return req2, fire2, copies
+
+        weight_requests = {}  # deep: name -> (fires, word address) of its weight-memory requests
 
         def is_table(req):
             return (req.target >= T_LUT_UPDATE) & (req.target <= T_LUT_TANH)
@@ -320,6 +330,8 @@ class EGRUCore(wiring.Component):
         # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
         lane_addr = Signal(range(wo_base + H * C + 1))
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
+        if deep:
+            lane_write = weight_requests["ld"][0]
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
             mine, lq, lq_table = ld_lane[p]
@@ -735,10 +747,14 @@ class EGRUCore(wiring.Component):
         if deep:  # registered twice, as the load
             pk, pk_fire, pk_lane_req = registered_twice("pk", pk, pk_fire, self.peek_layout)
         pk_target, pk_lane = Signal.like(pk.target), Signal.like(pk.lane)
-        with m.If(ld_fire & (ld.target == T_WEIGHT)):
-            m.d.comb += lane_addr.eq(ld.addr)
-        with m.If(ld_fire & (ld.target == T_READOUT_W)):
-            m.d.comb += lane_addr.eq(wo_base + ld.addr)
+        if deep:
+            with m.If(weight_requests["ld"][0]):
+                m.d.comb += lane_addr.eq(weight_requests["ld"][1])
+        else:
+            with m.If(ld_fire & (ld.target == T_WEIGHT)):
+                m.d.comb += lane_addr.eq(ld.addr)
+            with m.If(ld_fire & (ld.target == T_READOUT_W)):
+                m.d.comb += lane_addr.eq(wo_base + ld.addr)
         if own_ptr:
             m.d.comb += [ptr_wr.addr.eq(ld.addr), ptr_wr.data.eq(ld.data[:pw]),
                          ptr_wr.en.eq(ld_fire & (ld.target == T_POINTER))]
@@ -750,8 +766,12 @@ class EGRUCore(wiring.Component):
         with m.If(pk_fire):
             if own_ptr:
                 m.d.comb += ptr_rd.addr.eq(pk.addr)
-            m.d.comb += [sum_rd[0].addr.eq(rb_base + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr),
-                         lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, wo_base, 0))]
+            m.d.comb += [sum_rd[0].addr.eq(rb_base + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr)]
+            if not deep:
+                m.d.comb += lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, wo_base, 0))
+        if deep:
+            with m.If(weight_requests["pk"][0]):
+                m.d.comb += lane_addr.eq(weight_requests["pk"][1])
         for p in range(P):
             # (a peek reads only the lane it names: the other lanes' words are not selected)
             mine, pq, pq_table = pk_lane_req[p] if deep else (pk_fire, pk, pk_fire)
