@@ -42,7 +42,7 @@ from hw.core.update import UpdateLane
 from hw.core.walker import ColumnWalker
 from hw.fixed import reject
 from hw.spec import LUT_KINDS
-from hw.spec.contents import home_extent, initial_words
+from hw.spec.contents import home_extent, initial_words, tenants
 from hw.spec.layout import (
     GATES,
     T_BIAS_U,
@@ -58,7 +58,7 @@ from hw.spec.layout import (
     CoreImage,
 )
 from hw.spec.layout import bits as _bits
-from hw.spec.memmap import MEMORY
+from hw.spec.memmap import MEMORY, evaluate
 from hw.spec.schedule import schedule
 
 # counter word kinds
@@ -318,6 +318,16 @@ class EGRUCore(wiring.Component):
         # The lane memories have one address for reads and writes (the load writes only while the
         # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
         lane_addr = Signal(range(wo_base + H * C + 1))
+        # The model memories that the map places whole at word 0 of a memory of their own in
+        # every lane (the thresholds and biases; the tables are the update lanes'): the peek
+        # reads each target's word from those ports. (read ports, write ports) per model memory.
+        own_memories = {}
+        for pattern, ports in {"thr_{lane}": (thr_rd, thr_wr),
+                               **{f"bias_{gate}_{{lane}}": (bias_rd[gate], bias_wr[gate]) for gate in GATES}}.items():
+            for mm, home in tenants(pattern, cfg.pipeline):
+                if evaluate(home.offset, g) != 0 or home.fields:
+                    raise ValueError(f"the memory map must place {mm.name} whole at word 0 of {pattern}")
+                own_memories[mm] = ports
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         for p in range(P):
             on_lane = ld_fire & (ld.lane == p)
@@ -790,8 +800,17 @@ class EGRUCore(wiring.Component):
         # the signed words of at most 16 bits first, then the wide ones: the upper bits of the
         # word choose among four sources instead of ten
         narrow = Signal(signed(max(g.S, cfg.preact_bits, g.WB)))
-        sources = {T_BIAS_U + i: held(f"bias_{gate}", lane_word(bias_rd[gate])) for i, gate in enumerate(GATES)}
-        sources[T_THR] = held("thr", Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
+
+        def own_value(mm, port):
+            """A word of ``mm`` as the port reads it: a signed memory's word, or the low bits of
+            a wider unsigned memory's, as a signed value."""
+            if port.data.shape().signed:
+                return port.data
+            return port.data[:mm.width_of(g)].as_signed()
+
+        # (each lane's own memories' words, lane-selected, in target order)
+        sources = {mm.target: held(mm.name, Array(own_value(mm, port) for port in rd)[pk_lane[:_bits(P)]])
+                   for mm, (rd, _) in sorted(own_memories.items(), key=lambda item: item[0].target)}
         if deep:  # the lanes register their table entries themselves, a cycle after the others
             sel_lane = Signal.like(pk_lane)
             m.d.sync += sel_lane.eq(pk_lane)

@@ -56,6 +56,12 @@ def placements(geometry: CoreGeometry):
                 yield mm, home, lane, home.memory_name(lane), evaluate(home.offset, geometry)
 
 
+def tenants(name: str, pipeline: str) -> list[tuple]:
+    """(model memory, home) of every model memory that the map places in core memory ``name``
+    (a pattern with ``{lane}`` for a lane's own copy, as the homes name them) in ``pipeline``."""
+    return [(mm, h) for mm in MEMORY_MAP for h in mm.homes_for(pipeline) if h.memory == name]
+
+
 def home_extent(name: str, geometry: CoreGeometry) -> tuple[int, int]:
     """(depth, width): the fewest words and bits core memory ``name`` needs for the datapath's
     own words at its start (hw.spec.memmap.DATAPATH_WORDS; their width is the datapath's) and
