@@ -156,7 +156,7 @@ class EGRUCore(wiring.Component):
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform):  # noqa: C901  (one schedule, kept in one place on purpose)
         g, cfg, img = self.geometry, self.geometry.cfg, self._image
-        P, M, L, H, C = g.P, g.M, g.L, g.H, g.C
+        P, M, L, H = g.P, g.M, g.L, g.H
         dense = cfg.memory == "dense"
         sched = schedule(cfg.pipeline)
         deep = sched.deep
@@ -275,7 +275,7 @@ class EGRUCore(wiring.Component):
                  for p in range(P)]
         for p, lane in enumerate(lanes):
             m.submodules[f"update_{p}"] = lane
-            self.memories += [(f"lut_{kind}_{p}", 1 << cfg.lut_bits, g.S) for kind in LUT_KINDS]
+            self.memories += [(f"lut_{kind}_{p}", *home_extent(f"lut_{kind}_{p}", g)) for kind in LUT_KINDS]
 
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
@@ -317,7 +317,7 @@ class EGRUCore(wiring.Component):
         thr_wr = [mm.write_port() for mm in thr_mem]
         # The lane memories have one address for reads and writes (the load writes only while the
         # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
-        lane_addr = Signal(range(wo_base + H * C + 1))
+        lane_addr = Signal(range(home_extent("weights_0", g)[0] + 1))  # (W_out's words too)
         # The model memories that the map places whole at word 0 of a memory of their own in
         # every lane (the thresholds and biases; the tables are the update lanes'): the peek
         # reads each target's word from those ports. (read ports, write ports) per model memory.
