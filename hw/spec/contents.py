@@ -37,8 +37,7 @@ def _home_word(mm, home, word: int, geometry) -> int:
     home's fields packed from bit 0 in field order."""
     if not home.fields:
         return word
-    kept, pos = 0, 0
-    at = 0
+    kept = pos = at = 0  # the word kept, its next bit, the next field's bit in the model word
     for name, width in mm.field_widths(geometry):
         if name in home.fields:
             kept |= ((word >> at) & ((1 << width) - 1)) << pos
