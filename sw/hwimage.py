@@ -1,17 +1,12 @@
-"""From a loaded model file to the memory image of the core for P lanes (hw.spec.layout)."""
+"""From a loaded model file to the memory image of the core for P lanes (hw.spec.layout), and its
+load-port words (the model memories' words are hw.spec.contents.memory_words, which the core's
+initial contents come from too)."""
 
 import dataclasses
 
-from hw.spec import LUT_KINDS, EGRUConfig
-from hw.spec.layout import (
-    GATES,
-    CoreGeometry,
-    CoreImage,
-    build,
-    columns_from_dense,
-    pack,
-    per_lane,
-)
+from hw.spec import EGRUConfig
+from hw.spec.contents import memory_words
+from hw.spec.layout import CoreGeometry, CoreImage, build, columns_from_dense
 from hw.spec.memmap import MEMORY_MAP
 from sw.golden import ModelParams
 
@@ -34,25 +29,6 @@ def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
                      readout_weight=tuple(tuple(r) for r in p.readout_weight.tolist()),
                      readout_bias=tuple(p.readout_bias.tolist()),
                      luts={k: tuple(v.tolist()) for k, v in p.luts.items()})
-
-
-def memory_words(image: CoreImage, geometry: CoreGeometry | None = None) -> dict[str, list[list[int]]]:
-    """Per model memory of hw.spec.memmap (by name) its words, one list per lane (one list in
-    all for a memory that is not per lane), word ``a`` of a list at address ``a``; packed for
-    ``geometry`` as in load_words."""
-    g = geometry or CoreGeometry(image)
-    cfg = image.cfg
-    words = {"pointer": [[pack(g.ptr_fields, ptr) for ptr in image.weights.pointers]],
-             "weight": [[pack(g.lane_fields, w) for w in lane] for lane in image.weights.lane_words],
-             "thr": per_lane(image.thr, cfg, cfg.one),
-             # row k of W_out at k * C: the rows one after the other
-             "readout_weight": [[v for row in image.readout_weight for v in row]],
-             "readout_bias": [list(image.readout_bias)]}
-    for gate in GATES:
-        words[f"bias_{gate}"] = per_lane(getattr(image, f"bias_{gate}"), cfg, 0)
-    for kind in LUT_KINDS:
-        words[f"lut_{kind}"] = [list(image.luts[kind]) for _ in range(g.P)]
-    return words
 
 
 def load_words(image: CoreImage, geometry: CoreGeometry | None = None) -> list[dict]:

@@ -93,3 +93,10 @@ def test_bad_parameters_are_named():
         UpdateLane({"hidden_size": 3})
     with pytest.raises(ValueError, match="tag_bits must be a positive integer, got 0"):
         UpdateLane(random_config(0), tag_bits=0)
+    cfg = random_config(0)
+    short = {k: make_lut(k, cfg)[:-1] for k in LUT_KINDS}
+    with pytest.raises(ValueError, match=f"the update table must have {1 << cfg.lut_bits} integer entries"):
+        UpdateLane(cfg, luts=short)
+    wide = {k: [1 << cfg.state_bits] * (1 << cfg.lut_bits) for k in LUT_KINDS}
+    with pytest.raises(ValueError, match="entries in"):
+        UpdateLane(cfg, luts=wide)

@@ -4,6 +4,7 @@ core as built (short and deep pipeline), the host's load words fill every target
 exactly once, a load of every word followed by a peek of every word gives them all back (so no
 two homes overlap), and the load port and the protocol's bounds are the map's."""
 
+import dataclasses
 import os
 
 import pytest
@@ -25,7 +26,7 @@ from hw.spec.memmap import (
     evaluate,
     protocol_table,
 )
-from sw.hwimage import image_from_params, load_words
+from sw.hwimage import image_from_params, load_words, memory_words
 from tests.random_models import random_config, random_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,15 +132,16 @@ def test_the_geometry_the_load_port_and_the_protocol_bounds_are_the_maps():
     assert 1 << len(core.load.payload.target) > max(g.targets())
 
 
-def run_load_then_peek(core, words):
-    """amaranth.sim: every word through the load port, then every (target, lane, addr) through
-    the peek port, one per cycle; returns the words read back, in order."""
+def run_load_then_peek(core, words, load=True):
+    """amaranth.sim: every word through the load port (unless not ``load``), then every
+    (target, lane, addr) through the peek port, one per cycle; returns the words read back, in
+    order."""
     from amaranth.sim import Simulator
 
     got = []
 
     async def bench(ctx):
-        for w in words:
+        for w in words if load else ():
             ctx.set(core.load.valid, 1)
             ctx.set(core.load.payload, w)
             await ctx.tick().until(core.load.ready)
@@ -185,6 +187,20 @@ def test_a_model_loaded_word_by_word_reads_back_word_by_word(pipeline):
     assert not differ, f"{len(differ)} words read back differently, the first (target, lane, addr): {differ[:5]}"
 
 
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_core_reads_back_its_own_model_word_by_word_before_any_load(pipeline):
+    """The initial contents through the peek port: a fresh core gives back every load word of
+    its own image (tables other than make_lut's included), so what it starts with is what a
+    load of the model would write."""
+    img = image(10, 2, pipeline, layers=2, lut_bits=6)
+    img = dataclasses.replace(img, luts={k: tuple(v[1:] + v[:1]) for k, v in img.luts.items()})
+    core = EGRUCore(img)
+    words = load_words(img, core.geometry)
+    got = run_load_then_peek(core, words, load=False)
+    differ = [(w["target"], w["lane"], w["addr"]) for w, v in zip(words, got, strict=True) if w["data"] != v]
+    assert not differ, f"{len(differ)} words read back differently, the first (target, lane, addr): {differ[:5]}"
+
+
 def test_a_formula_names_what_it_cannot_evaluate():
     g = CoreGeometry(image(3, 1, "short"))
     assert evaluate("L * M + 2 ** lut_bits - 1", g) == g.L * g.M + (1 << g.cfg.lut_bits) - 1
@@ -226,3 +242,77 @@ def test_the_documents_show_the_map_as_it_is(doc, table):
     with open(os.path.join(ROOT, doc)) as f:
         text = f.read()
     assert table() in text, f"{doc}: the memory map's table differs from hw/spec/memmap.py's; it should read\n{table()}"
+
+
+def built_initial_words(core) -> dict[str, list[int]]:
+    """Every memory of an elaborated core: (its shape, its initial words as the shape holds
+    them, padded to its depth), the core's own memories and the update lanes' tables."""
+    from amaranth.hdl import Fragment
+    from amaranth.lib.memory import Memory
+
+    top = core.elaborate(None)
+    modules, found = [top], {}
+    for name, _, _ in core.memories:
+        lane_table = name.startswith("lut_")
+        if lane_table:  # lut_<kind>_<lane>: the table inside update lane <lane>
+            kind, lane = name[len("lut_"):].rsplit("_", 1)
+            modules.append(top.submodules[f"update_{lane}"].elaborate(None))
+            memory = modules[-1].submodules[f"lut_{kind}"]
+        else:
+            try:
+                memory = top.submodules[name]
+            except (AttributeError, NameError):
+                continue  # a MAC lane's own bank (no model memory)
+        if isinstance(memory, Memory):
+            found[name] = (memory.shape, (list(memory.init) + [0] * memory.depth)[:memory.depth])
+    for module in modules:  # (built into fragments: Amaranth warns of elaboratables never used)
+        Fragment.get(module, None)
+    core._MustUse__silence = True  # (elaborated by hand above)
+    return found
+
+
+def expected_initial_words(img, g, built) -> dict[str, list[int]]:
+    """The words of every model memory (memory_words) at their homes' offsets in the core
+    memories the map names, the home's fields of each word, as the memory's shape holds them
+    (``built``: the core's memories, built_initial_words)."""
+    words = memory_words(img, g)
+    want = {}
+    for mm in MEMORY_MAP:
+        widths = mm.field_widths(g)
+        for h in mm.homes_for(g.cfg.pipeline):
+            for lane in range(g.P if "{lane}" in h.memory else 1):
+                name = h.memory_name(lane)
+                target = want.setdefault(name, [0] * len(built[name][1]))
+                for a, v in enumerate(words[mm.name][lane if mm.per_lane else 0]):
+                    if h.fields:  # the home keeps some of the word's fields, packed from bit 0
+                        kept, pos, at = 0, 0, 0
+                        for f, w in widths:
+                            if f in h.fields:
+                                kept |= ((v >> at) & ((1 << w) - 1)) << pos
+                                pos += w
+                            at += w
+                        v = kept
+                    target[evaluate(h.offset, g) + a] = v
+    for name, target in want.items():
+        shape = built[name][0]
+        if not shape.signed:  # two's complement in the memory's width
+            want[name] = [v & ((1 << shape.width) - 1) for v in target]
+    return want
+
+
+@pytest.mark.parametrize("seed,lanes,pipeline", CASES, ids=IDS)
+def test_the_cores_initial_contents_are_the_model_memories_words_through_the_map(seed, lanes, pipeline):
+    """A core built from an image starts with every model memory's words (memory_words, the
+    load port's words) at its homes in the map, and its tables with the image's (here not
+    make_lut's: a model file may carry its own)."""
+    img = image(seed, lanes, pipeline)
+    img = dataclasses.replace(img, luts={k: tuple(reversed(v)) for k, v in img.luts.items()})
+    core = EGRUCore(img)
+    got = built_initial_words(core)
+    want = expected_initial_words(img, core.geometry, got)
+    for mm in MEMORY_MAP:  # every home is a memory of the core
+        for h in mm.homes_for(pipeline):
+            assert h.memory_name(0) in got, f"{mm.name}: the core has no memory {h.memory_name(0)}"
+    for name, words in want.items():
+        differ = [a for a, (x, y) in enumerate(zip(got[name][1], words, strict=True)) if x != y]
+        assert not differ, f"{name}: {len(differ)} initial words differ from the map's, the first at {differ[:5]}"

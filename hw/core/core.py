@@ -42,6 +42,7 @@ from hw.core.update import UpdateLane
 from hw.core.walker import ColumnWalker
 from hw.fixed import reject
 from hw.spec import LUT_KINDS
+from hw.spec.contents import home_extent, initial_words, tenants
 from hw.spec.layout import (
     GATES,
     T_BIAS_U,
@@ -55,20 +56,13 @@ from hw.spec.layout import (
     T_WEIGHT,
     CoreGeometry,
     CoreImage,
-    per_lane,
 )
 from hw.spec.layout import bits as _bits
-from hw.spec.layout import pack as _pack
-from hw.spec.memmap import MEMORY
+from hw.spec.memmap import MEMORY, evaluate
 from hw.spec.schedule import schedule
 
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
-
-
-def _unsigned(values, width: int) -> list[int]:
-    """Signed initial words as a ``width``-bit unsigned memory holds them (two's complement)."""
-    return [v & ((1 << width) - 1) for v in values]
 
 
 class EGRUCore(wiring.Component):
@@ -162,7 +156,7 @@ class EGRUCore(wiring.Component):
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform):  # noqa: C901  (one schedule, kept in one place on purpose)
         g, cfg, img = self.geometry, self.geometry.cfg, self._image
-        P, M, L, H, C = g.P, g.M, g.L, g.H, g.C
+        P, M, L, H = g.P, g.M, g.L, g.H
         dense = cfg.memory == "dense"
         sched = schedule(cfg.pipeline)
         deep = sched.deep
@@ -199,6 +193,23 @@ class EGRUCore(wiring.Component):
             self.memories.append((name, depth, Shape.cast(shape).width))
             return mm
 
+        # The model memories' initial words, depths and widths come from the memory map
+        # (hw/spec/memmap.py) through hw.spec.contents: the words a load of the image would write.
+        contents = initial_words(img, g)
+
+        def model_mem(name, shape):
+            """A core memory that the map places model memories in: as deep as its homes need
+            (and the datapath's own words at its start), with their initial words (signed ones
+            in two's complement when ``shape`` is unsigned)."""
+            shape = Shape.cast(shape)
+            depth, width = home_extent(name, g)
+            if width > shape.width:
+                raise ValueError(f"EGRUCore: {name} is {shape.width} bits wide, the memory map needs {width}")
+            init = contents.get(name, ())
+            if not shape.signed:
+                init = [v & ((1 << shape.width) - 1) for v in init]
+            return mem(name, shape, depth, init)
+
         lw = sum(w for _, w in g.lane_fields)
         pw = sum(w for _, w in g.ptr_fields)
         ew = sum(w for _, w in g.ebuf_fields)
@@ -213,35 +224,23 @@ class EGRUCore(wiring.Component):
         # that choice behind the pointer's adder was the worst path of the core at P = 4.
         # (the places are the memory map's, hw/spec/memmap.py)
         wo_base = MEMORY["readout_weight"].offset(g)  # W_out behind lane 0's weight words
-        wo_words = _unsigned([img.readout_weight[k][n] for k in range(H) for n in range(C)], lw)
-        lane_mem = [mem(f"weights_{p}", unsigned(lw), (wo_base + H * C) if p == 0 else g.depth,
-                        [_pack(g.lane_fields, w) for w in img.weights.lane_words[p]]
-                        + ([0] * (wo_base - len(img.weights.lane_words[p])) + wo_words if p == 0 else []))
-                    for p in range(P)]
+        lane_mem = [model_mem(f"weights_{p}", unsigned(lw)) for p in range(P)]
         ptr_homes = MEMORY["pointer"].homes_for(cfg.pipeline)
         own_ptr = [h.memory for h in ptr_homes] == ["pointers"]
         if len({h.offset for h in ptr_homes}) != 1:  # one address reads both halves of a pointer
             raise ValueError("the memory map must place a pointer's start and length at one offset")
-        shared = 0 if own_ptr else g.columns  # pointer words behind lane 0's states and thresholds
         ptr_base = MEMORY["pointer"].offset(g, ptr_homes[0].memory)
         len_bits = pw - g.start_bits
-        c_width, thr_width = (g.S, g.S) if own_ptr else (max(g.S, g.start_bits), max(g.S, len_bits))
+        # every lane's states and thresholds as wide as lane 0's, which may hold a pointer half
+        c_width = max(g.S, home_extent("state_0", g)[1])
+        thr_width = max(g.S, home_extent("thr_0", g)[1])
 
-        biases = {gate: per_lane(getattr(img, f"bias_{gate}"), cfg, 0) for gate in GATES}
-        bias_mem = {gate: [mem(f"bias_{gate}_{p}", signed(cfg.preact_bits), L * M, biases[gate][p]) for p in range(P)]
+        bias_mem = {gate: [model_mem(f"bias_{gate}_{p}", signed(cfg.preact_bits)) for p in range(P)]
                     for gate in GATES}
-        thr_init = [_unsigned(lane_thr, thr_width) for lane_thr in per_lane(img.thr, cfg, cfg.one)]
-        if not own_ptr:
-            thr_init[0] += [0] * (ptr_base - L * M) + [length for _, length in img.weights.pointers]
-        lane0_depth = max(L * M, ptr_base + shared)  # (lane 0's states and thresholds, with the pointers)
-        thr_mem = [mem(f"thr_{p}", unsigned(thr_width), lane0_depth if p == 0 else L * M, thr_init[p])
-                   for p in range(P)]
-        c_mem = [mem(f"state_{p}", unsigned(c_width), lane0_depth if p == 0 else L * M,
-                     [0] * ptr_base + [start for start, _ in img.weights.pointers] if p == 0 and not own_ptr else ())
-                 for p in range(P)]
+        thr_mem = [model_mem(f"thr_{p}", unsigned(thr_width)) for p in range(P)]
+        c_mem = [model_mem(f"state_{p}", unsigned(c_width)) for p in range(P)]
         if own_ptr:
-            ptr_mem = mem("pointers", unsigned(pw), g.columns,
-                          [_pack(g.ptr_fields, ptr) for ptr in img.weights.pointers])
+            ptr_mem = model_mem("pointers", unsigned(pw))
             ptr_rd, ptr_wr = ptr_mem.read_port(), ptr_mem.write_port()
         # two halves (ping-pong by step parity), each 2**Mb deep so the half is the address MSB
         ebuf_mem = [[mem(f"events_{layer}_{p}", unsigned(ew), 2 << g.Mb) for p in range(P)] for layer in range(L)]
@@ -252,9 +251,7 @@ class EGRUCore(wiring.Component):
         readout = m.submodules.readout = Readout(g)
         sum_width = readout.sum_width
         rb_base = MEMORY["readout_bias"].offset(g)
-        rb_init = [0] * rb_base + _unsigned(img.readout_bias, sum_width)
-        sum_mem = [mem(f"event_sum_{p}", unsigned(sum_width), (rb_base + C) if p == 0 else M, rb_init if p == 0 else ())
-                   for p in range(P)]
+        sum_mem = [model_mem(f"event_sum_{p}", unsigned(sum_width)) for p in range(P)]
 
         def small_read_port(mm):
             return synchronous_read(m, mm, names[id(mm)], deep)
@@ -273,10 +270,12 @@ class EGRUCore(wiring.Component):
             m.submodules[f"mac_{p}"] = mac
             self.memories += [(f"{name}_{p}", d, w) for name, d, w in mac.memories]
         # the lanes' tags are not used: the core's own unit pipeline (u_pipe) knows each unit
-        lanes = [UpdateLane(cfg, tag_bits=1) for _ in range(P)]
+        # (their tables start with the image's, placed by the memory map like every model memory)
+        lanes = [UpdateLane(cfg, tag_bits=1, luts={kind: contents[f"lut_{kind}_{p}"] for kind in LUT_KINDS})
+                 for p in range(P)]
         for p, lane in enumerate(lanes):
             m.submodules[f"update_{p}"] = lane
-            self.memories += [(f"lut_{kind}_{p}", 1 << cfg.lut_bits, g.S) for kind in LUT_KINDS]
+            self.memories += [(f"lut_{kind}_{p}", *home_extent(f"lut_{kind}_{p}", g)) for kind in LUT_KINDS]
 
         # ---- load port: writes model memories while idle ------------------------------------
         ld = self.load.payload
@@ -328,7 +327,17 @@ class EGRUCore(wiring.Component):
         thr_wr = [mm.write_port() for mm in thr_mem]
         # The lane memories have one address for reads and writes (the load writes only while the
         # datapath is idle), so they map to single-port RAM: iCE40 SPRAM holds the weights.
-        lane_addr = Signal(range(wo_base + H * C + 1))
+        lane_addr = Signal(range(home_extent("weights_0", g)[0] + 1))  # (W_out's words too)
+        # The model memories that the map places whole at word 0 of a memory of their own in
+        # every lane (the thresholds and biases; the tables are the update lanes'): the peek
+        # reads each target's word from those ports. (read ports, write ports) per model memory.
+        own_memories = {}
+        for pattern, ports in {"thr_{lane}": (thr_rd, thr_wr),
+                               **{f"bias_{gate}_{{lane}}": (bias_rd[gate], bias_wr[gate]) for gate in GATES}}.items():
+            for mm, home in tenants(pattern, cfg.pipeline):
+                if evaluate(home.offset, g) != 0 or home.fields:
+                    raise ValueError(f"the memory map must place {mm.name} whole at word 0 of {pattern}")
+                own_memories[mm] = ports
         lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
         if deep:
             lane_write = weight_requests["ld"][0]
@@ -811,8 +820,17 @@ class EGRUCore(wiring.Component):
         # the signed words of at most 16 bits first, then the wide ones: the upper bits of the
         # word choose among four sources instead of ten
         narrow = Signal(signed(max(g.S, cfg.preact_bits, g.WB)))
-        sources = {T_BIAS_U + i: held(f"bias_{gate}", lane_word(bias_rd[gate])) for i, gate in enumerate(GATES)}
-        sources[T_THR] = held("thr", Array(port.data[:g.S].as_signed() for port in thr_rd)[pk_lane[:_bits(P)]])
+
+        def own_value(mm, port):
+            """A word of ``mm`` as the port reads it: a signed memory's word, or the low bits of
+            a wider unsigned memory's, as a signed value."""
+            if port.data.shape().signed:
+                return port.data
+            return port.data[:mm.width_of(g)].as_signed()
+
+        # (each lane's own memories' words, lane-selected, in target order)
+        sources = {mm.target: held(mm.name, Array(own_value(mm, port) for port in rd)[pk_lane[:_bits(P)]])
+                   for mm, (rd, _) in sorted(own_memories.items(), key=lambda item: item[0].target)}
         if deep:  # the lanes register their table entries themselves, a cycle after the others
             sel_lane = Signal.like(pk_lane)
             m.d.sync += sel_lane.eq(pk_lane)

@@ -28,19 +28,27 @@ class UpdateLane(wiring.Component):
     c_hat and the outputs are registered, so no path runs from a block RAM or a multiplier
     through more than one adder. Throughput: one unit per cycle, no stalls.
 
-    LUTs: the three tables of hw.spec.make_lut, initialised from the configuration, and
+    LUTs: the three tables, initialised with ``luts`` (kind -> 2**lut_bits entries; by default
+    hw.spec.make_lut's for the configuration: a model file may carry others), and
     writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port) and
     readable while the lane is idle: ``lut_read`` with ``lut_sel``/``lut_addr`` in cycle n gives
     the entry in ``lut_q`` in cycle n + 1 (n + 2 in the deep pipeline; the read-back of the host
     protocol).
     """
 
-    def __init__(self, cfg: EGRUConfig, tag_bits: int = 8):
+    def __init__(self, cfg: EGRUConfig, tag_bits: int = 8, luts: dict | None = None):
         if not isinstance(cfg, EGRUConfig):
             reject(self, TypeError(f"UpdateLane: cfg must be an EGRUConfig, got {cfg!r}"))
         if isinstance(tag_bits, bool) or not isinstance(tag_bits, int) or tag_bits < 1:
             reject(self, ValueError(f"UpdateLane: tag_bits must be a positive integer, got {tag_bits!r}"))
         self._cfg = cfg
+        self._luts = {kind: list(make_lut(kind, cfg)) for kind in LUT_KINDS} if luts is None else \
+            {kind: list(luts.get(kind, ())) for kind in LUT_KINDS}
+        lo, hi = -(1 << (cfg.state_bits - 1)), 1 << (cfg.state_bits - 1)
+        for kind, table in self._luts.items():
+            if len(table) != 1 << cfg.lut_bits or not all(isinstance(v, int) and lo <= v < hi for v in table):
+                reject(self, ValueError(f"UpdateLane: the {kind} table must have {1 << cfg.lut_bits} integer "
+                                        f"entries in [{lo}, {hi})"))
         self._schedule = schedule(cfg.pipeline)
         acc_bits = max(cfg.acc_bits(layer) for layer in range(cfg.layers))
         S = cfg.state_bits
@@ -85,7 +93,7 @@ class UpdateLane(wiring.Component):
         # idle), so a table maps to single-port RAM too (iCE40 SPRAM); no read in a write cycle.
         luts, addrs = {}, {}
         for i, kind in enumerate(LUT_KINDS):
-            mem = Memory(shape=signed(S), depth=1 << cfg.lut_bits, init=make_lut(kind, cfg))
+            mem = Memory(shape=signed(S), depth=1 << cfg.lut_bits, init=self._luts[kind])
             m.submodules[f"lut_{kind}"] = mem
             wr, rd = mem.write_port(), mem.read_port()
             addrs[kind] = Signal(cfg.lut_bits, name=f"{kind}_addr")

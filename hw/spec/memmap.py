@@ -11,7 +11,8 @@ phases"), so a home's offset need not be 0.
 
 The load-port target numbers (``T_POINTER`` ... in hw.spec.layout), ``CoreGeometry.targets()``
 (and from it the command unit's BAD_ADDRESS bounds and the AXI IP's TARGET_t_DEPTH registers),
-the load words of ``sw.hwimage.load_words``, the core's shared-table offsets and the synthesis
+the load words of ``sw.hwimage.load_words``, the core's initial contents, memory depths and
+shared-table offsets (hw.spec.contents: ``initial_words``, ``home_extent``) and the synthesis
 memory plan's SPRAM candidates all come from ``MEMORY_MAP``; docs/protocol.md and
 docs/datapath.md show it, and tests/test_memmap.py holds them to it.
 
