@@ -299,7 +299,7 @@ class EGRUCore(wiring.Component):
             req2, fire2 = Signal(layout, name=f"{name}2"), Signal(name=f"{name}2_fire")
             m.d.sync += [req1.eq(req), fire1.eq(fire), req2.eq(req1), fire2.eq(fire1)]
             w_fire2 = Signal(name=f"{name}2_weights")
-            w_addr2 = Signal(range(wo_base + H * C + 1), name=f"{name}2_waddr")
+            w_addr2 = Signal(range(home_extent("weights_0", g)[0] + 1), name=f"{name}2_waddr")
             m.d.sync += [w_fire2.eq(fire1 & ((req1.target == T_WEIGHT) | (req1.target == T_READOUT_W))),
                          w_addr2.eq(req1.addr + Mux(req1.target == T_READOUT_W, wo_base, 0))]
             weight_requests[name] = (w_fire2, w_addr2)
