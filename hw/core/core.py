@@ -839,7 +839,14 @@ class EGRUCore(wiring.Component):
             lut_word = Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]]
         readout_w = held("readout_w", wo_data)
         pointer = held("pointer", ptr_word)
-        weight = held("weight", lane_word(lane_rd))
+        if deep:  # each lane's word registered at its block RAM, the lane chosen behind the registers
+            # (the lane multiplexer between the RAMs' outputs and one register was the UART top's
+            # worst path at P = 2)
+            lane_words = [Signal.like(port.data, name=f"peek_weight_{p}") for p, port in enumerate(lane_rd)]
+            m.d.sync += [reg.eq(port.data) for reg, port in zip(lane_words, lane_rd, strict=True)]
+            weight = Array(lane_words)[sel_lane[:_bits(P)]]
+        else:
+            weight = lane_word(lane_rd)
         readout_b = held("readout_b", bias_word)
         # (deep: both choices registered, with the target, before the last one: the whole
         # selection in one cycle was the UART top's worst path at P = 2)
