@@ -71,8 +71,8 @@ def test_accumulates_exactly_then_drains_and_clears(seed, pipeline):
     # the last entry (given in cycle 79) is written in cycle 79 + latency; busy falls after it
     # (the short pipeline's read is transparent: it is never busy)
     assert idle_after == [sched.mac_latency if pipeline == "deep" else 1]
-    # entry i's flag in cycle i + 1 (short) or i + latency - 1 (deep)
-    delay = sched.mac_latency - 1 if pipeline == "deep" else 1
+    # entry i's flag in cycle i + 1 (short) or i + 2 (deep)
+    delay = 2 if pipeline == "deep" else 1
     assert reals[delay - 1:delay - 1 + len(entries)] == [int(any(w)) for _, _, w, _ in entries]
     assert len(drained) == 2 * depth
     for sweep, m, got in drained:

@@ -32,14 +32,13 @@ class MacLane(wiring.Component):
     * short pipeline (latency 1): the products are registered, the bank read in cycle n is
       transparent to the write of cycle n, so a read in the write's cycle (the next entry's,
       or the update's first) sees the new sum. ``busy`` is always low.
-    * deep pipeline (latency 4): the inputs are registered first (the weights come from a
-      block-RAM output), then the products, then the products again (next to the multipliers)
-      and the bank read, then the aligned products and the bank word registered, and the sum
-      is written; the sums of the two cycles before
+    * deep pipeline (latency 3): the inputs are registered first (the weights come from a
+      block-RAM output), then the products and the bank read, then the aligned products and
+      the bank word registered, and the sum is written; the sums of the two cycles before
       an add are forwarded to it. ``busy`` is high while an entry is in the pipeline; the
       banks may be read (drained) once it is low.
 
-    ``real`` says, ``latency`` - 1 cycles after an entry in the deep pipeline and 1 in the
+    ``real`` says, ``latency`` + 1 cycles after an entry in the deep pipeline and 1 in the
     short one, whether that entry had a nonzero weight (a padding word of zeros does no MAC).
 
     Drain (update phase, ``draining`` high): give ``d_valid`` and the local unit ``d_m`` in
@@ -118,31 +117,16 @@ class MacLane(wiring.Component):
                for name in _PRODUCTS}
         m.d.sync += [raw[name].eq(value1 * w1[name]) for name in _PRODUCTS]
         valid2, k2, rec2, layer2 = Signal(), Signal.like(k1), Signal(), Signal.like(layer1)
-        real = Signal()
         m.d.sync += [valid2.eq(valid1), k2.eq(k1), rec2.eq(rec1), layer2.eq(layer1),
-                     real.eq(valid1 & ((w1["u"] != 0) | (w1["r"] != 0) | (w1["g"] != 0)))]
-        k_read, valid_read = k1, valid1
-        if deep:
-            # the products registered once more, next to the DSP blocks: Yosys does not use the
-            # ECP5 multipliers' own registers, and the register behind a multiplier was placed
-            # by its loads, far from it (at P = 4 and 8 the multiplier with its routing was the
-            # UART top's worst path). The bank is read a cycle later to meet them.
-            raw_b = {name: Signal(raw[name].shape(), name=f"s2b_raw_{name}", reset_less=True) for name in _PRODUCTS}
-            valid2b, k2b, rec2b, layer2b, real_b = Signal(), Signal.like(k2), Signal(), Signal.like(layer2), Signal()
-            m.d.sync += [*(raw_b[name].eq(raw[name]) for name in _PRODUCTS), valid2b.eq(valid2), k2b.eq(k2),
-                         rec2b.eq(rec2), layer2b.eq(layer2), real_b.eq(real)]
-            k_read, valid_read = k2, valid2
-            raw, busy_extra = raw_b, valid2
-            valid2, k2, rec2, layer2, real = valid2b, k2b, rec2b, layer2b, real_b
-        m.d.comb += self.real.eq(real)
-        # the bank address: the entry's unit while one is about to be added, else the unit
-        # drained. The deep pipeline selects by a valid flip-flop, not by ``draining``, which the
-        # core decides combinationally at the end of a route (that select ran through the
-        # address into the banks, LUT RAM with an asynchronous read, and limited the clock at
-        # P >= 2); the drain starts only when no entry is in the pipeline, so the two never overlap
-        select = valid_read if deep else ~self.draining
+                     self.real.eq(valid1 & ((w1["u"] != 0) | (w1["r"] != 0) | (w1["g"] != 0)))]
+        # the bank address: the entry's unit while one is in s1, else the unit drained. The deep
+        # pipeline selects by s1's valid flip-flop, not by ``draining``, which the core decides
+        # combinationally at the end of a route (that select ran through the address into the
+        # banks, LUT RAM with an asynchronous read, and limited the clock at P >= 2); the
+        # drain starts only when no entry is in the pipeline, so the two never overlap
+        select = valid1 if deep else ~self.draining
         for gate in GATES:
-            m.d.comb += [rd[gate].en.eq(1), rd[gate].addr.eq(Mux(select, k_read, self.d_m))]
+            m.d.comb += [rd[gate].en.eq(1), rd[gate].addr.eq(Mux(select, k1, self.d_m))]
 
         # s3: the products aligned to the accumulator format (registered in the deep pipeline),
         # and the bank words (registered in the deep pipeline)
@@ -162,7 +146,7 @@ class MacLane(wiring.Component):
             m.d.sync += [word[gate].eq(rd[gate].data) for gate in GATES]
             valid3, k3, rec3 = Signal(), Signal.like(k2), Signal()
             m.d.sync += [valid3.eq(valid2), k3.eq(k2), rec3.eq(rec2)]
-            m.d.comb += self.busy.eq(valid1 | busy_extra | valid2 | valid3)
+            m.d.comb += self.busy.eq(valid1 | valid2 | valid3)
 
         # the sum is written now. In the deep pipeline the bank word was read two cycles ago,
         # so the sums written in the last two cycles (sum_1: one cycle ago, sum_2: two) are

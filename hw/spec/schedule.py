@@ -86,13 +86,13 @@ DEEP = Schedule(
     # pre-activation, tanh table, its register (with c and the threshold), c - g, product
     # u(c - g), c_hat, threshold compare and output registers
     update_lane_latency=12, update_lane_late=7,
-    # input registers, products, products again and bank read, aligned products and registered
-    # bank word, sum written (the last two sums forwarded); banks read out through a register
-    mac_latency=4, mac_drain_latency=2,
+    # input registers, products and bank read, aligned products and registered bank word, sum
+    # written (the last two sums forwarded); banks read out through a register
+    mac_latency=3, mac_drain_latency=2,
     # the lists' lengths registered in the route's first cycle (events then issue from
     # registers), the event buffer's word registered before the column's pointer is read
     route_walk=5,
-    route_latency=5 + 1 + 4,
+    route_latency=5 + 1 + 3,
     # the sum registered before its write-back, which is registered too; per class entry
     # registered, its W_out address registered, W_out registered
     readout_scan=3, readout_per_class=7,
