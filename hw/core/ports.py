@@ -19,7 +19,8 @@ class AddressedRead:
 
 def synchronous_read(m: Module, memory: Memory, name: str, deep: bool, small: int = SMALL_MEMORY):
     """A read port whose data is the word at the address of the cycle before (a synchronous
-    read, one cycle of latency; the enable low keeps the word).
+    read, one cycle of latency; the enable low keeps the word, or, for the port built by hand
+    below, the address: a write to that word meanwhile shows. No user here drives it low).
 
     The short pipeline, and a memory larger than ``small`` words, get the memory's own
     synchronous port. For a small memory in the deep pipeline it is built as a register on the
@@ -38,7 +39,7 @@ def synchronous_read(m: Module, memory: Memory, name: str, deep: bool, small: in
     given = AddressedRead(addr=Signal.like(port.addr, name=f"{name}_raddr"),
                           en=Signal(init=1, name=f"{name}_ren"), data=port.data)
     held = Signal.like(port.addr, name=f"{name}_raddr_q")
-    with m.If(given.en):  # (a disabled port keeps its word: here, its address)
+    with m.If(given.en):  # (a disabled port keeps its address)
         m.d.sync += held.eq(given.addr)
     m.d.comb += port.addr.eq(held)
     return given

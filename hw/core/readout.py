@@ -41,8 +41,9 @@ class Readout(wiring.Component):
     class is accepted; ``cycles`` counts its cycles (stalls of ``result`` not counted) and
     keeps the count until the next start.
 
-    Schedule (cycles of the deep pipeline; the short one has no register behind the memories,
-    one cycle less in SCAN and two per class). SCAN (H + readout_scan cycles): unit k's sum is
+    Schedule (cycles of the deep pipeline; the short one has no register behind the memories
+    nor on the write-back and the W_out address: two cycles less in SCAN and three per class).
+    SCAN (H + readout_scan cycles): unit k's sum is
     read in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 (from
     registers, k + 3) as entry j (row address k * C, sum) of the same memories, at lane
     j mod P, word j div P: j <= k, so that place has been read already. Then per class n, MAC
@@ -139,7 +140,8 @@ class Readout(wiring.Component):
         else:
             m.d.comb += write
 
-        # MAC pipeline: entry -> registered -> W_out read -> registered -> product -> logit
+        # MAC pipeline: entry -> registered -> (deep: W_out address registered) -> W_out read ->
+        # registered -> product -> logit
         m.d.comb += self.w_sel.eq(macing)
         if deep:  # the row's adder registered: behind it, the weights' address multiplexer was the worst path at P = 1
             m.d.sync += self.w_addr.eq(sum_word[g.SB:] + ro_n)
