@@ -20,7 +20,7 @@ import numpy as np
 from gen import cmd_quantize, cmd_train
 from gen.progress import say
 from gen.targets import TARGETS
-from gen.verilog import PIPELINE_HELP
+from gen.verilog import PIPELINES_TEXT
 from hw.spec import PIPELINES
 from sw import checkpoint, cycles, modelfile, threads
 from sw.activity import threshold_sweep
@@ -41,7 +41,8 @@ Run the pipeline end to end on the embedded default: scikit-learn's 8x8 digits r
   1. float model: the checkpoint shipped in gen/models/digits.pt (--retrain trains it again,
      with the GRU baseline and the activity-regularisation series, in about three minutes)
   2. quantize: 8-bit weights, 16-bit state, quantization-aware fine-tuning (golden model)
-  3. Verilog of the event-routed core with --lanes multiplier lanes
+  3. Verilog of the event-routed core with --lanes multiplier lanes and the --pipeline (deep:
+     about twice the clock of short on the ECP5 for 13 cycles more per layer and step)
   4. simulate the whole test set on Verilator; every event, logit, class and cycle count is
      compared with the golden and cycle models
   5. synthesise and place the UART top for --target (Yosys and nextpnr, in parallel with 4;
@@ -76,7 +77,10 @@ def add_arguments(p) -> None:
                    help="training epochs with --retrain (%(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training and fine-tuning (%(default)s)")
     p.add_argument("--lanes", type=int, default=2, help="multiplier lanes P of the core (%(default)s)")
-    p.add_argument("--pipeline", choices=PIPELINES, default="short", help=PIPELINE_HELP)
+    # the deep pipeline by default: on the ECP5 it about doubles the clock for 13 cycles per
+    # layer and step, so the step takes about half the time (docs/synthesis.md)
+    p.add_argument("--pipeline", choices=PIPELINES, default="deep",
+                   help=PIPELINES_TEXT + " (default: %(default)s)")
     p.add_argument("--target", default="ecp5-25k", choices=sorted(TARGETS),
                    help="FPGA target of the synthesis report (%(default)s)")
     p.add_argument("--no-synth", action="store_true", help="skip synthesis (no resources, Fmax or us/step)")

@@ -20,9 +20,10 @@ from sw.hwimage import image_from_params
 from sw.perf import schedule_report
 
 TOP = "egru_core"
-PIPELINE_HELP = ("the core's pipeline: short (fewest cycles per step) or deep (every block-RAM and "
-                 "multiplier output registered, for the clock; a fixed number of cycles more per layer "
-                 "and step, none per event; docs/datapath.md) (default: short)")
+PIPELINES_TEXT = ("the core's pipeline: short (fewest cycles per step) or deep (every block-RAM and "
+                  "multiplier output registered, for the clock; a fixed number of cycles more per layer "
+                  "and step, none per event; docs/datapath.md)")
+PIPELINE_HELP = PIPELINES_TEXT + " (default: short)"
 UART_TOP = "egru_top"
 
 # Verilator lint waivers for Verilog that Amaranth's backend (Yosys write_verilog) emits; each
