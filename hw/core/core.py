@@ -300,8 +300,7 @@ class EGRUCore(wiring.Component):
             m.d.sync += [req1.eq(req), fire1.eq(fire), req2.eq(req1), fire2.eq(fire1)]
             w_fire2 = Signal(name=f"{name}2_weights")
             w_addr2 = Signal(range(home_extent("weights_0", g)[0] + 1), name=f"{name}2_waddr")
-            m.d.sync += [w_fire2.eq(fire1 & ((req1.target == T_WEIGHT) | (req1.target == T_READOUT_W))),
-                         w_addr2.eq(req1.addr + Mux(req1.target == T_READOUT_W, wo_base, 0))]
+            m.d.sync += [w_fire2.eq(fire1 & is_weights(req1)), w_addr2.eq(weights_addr(req1))]
             weight_requests[name] = (w_fire2, w_addr2)
             copies = []
             for p in range(P):
@@ -317,6 +316,13 @@ class EGRUCore(wiring.Component):
 
         def is_table(req):
             return (req.target >= T_LUT_UPDATE) & (req.target <= T_LUT_TANH)
+
+        def is_weights(req):
+            """A request of the weight memories: the weights or W_out (behind lane 0's weights)."""
+            return (req.target == T_WEIGHT) | (req.target == T_READOUT_W)
+
+        def weights_addr(req):
+            return req.addr + Mux(req.target == T_READOUT_W, wo_base, 0)
 
         # per lane: (fires, request, a table's request) of the load port for that lane's own memories
         ld_lane = [(ld_fire & (ld.lane == p), ld, ld_fire & (ld.lane == p) & is_table(ld)) for p in range(P)]
@@ -338,7 +344,7 @@ class EGRUCore(wiring.Component):
                 if evaluate(home.offset, g) != 0 or home.fields:
                     raise ValueError(f"the memory map must place {mm.name} whole at word 0 of {pattern}")
                 own_memories[mm] = ports
-        lane_write = ld_fire & ((ld.target == T_WEIGHT) | (ld.target == T_READOUT_W))
+        lane_write = ld_fire & is_weights(ld)
         if deep:
             lane_write = weight_requests["ld"][0]
         for p in range(P):
@@ -777,7 +783,7 @@ class EGRUCore(wiring.Component):
                 m.d.comb += ptr_rd.addr.eq(pk.addr)
             m.d.comb += [sum_rd[0].addr.eq(rb_base + pk.addr), c_rd[0].addr.eq(ptr_base + pk.addr)]
             if not deep:
-                m.d.comb += lane_addr.eq(pk.addr + Mux(pk.target == T_READOUT_W, wo_base, 0))
+                m.d.comb += lane_addr.eq(weights_addr(pk))
         if deep:
             with m.If(weight_requests["pk"][0]):
                 m.d.comb += lane_addr.eq(weight_requests["pk"][1])
