@@ -6,7 +6,17 @@ import os
 
 from gen.axi import AXI_TOP, build_axi
 from gen.progress import say
-from gen.synth import TOOL_TIMEOUT, check_fit, collect, core_memories, core_memory_name, memory_plan, synthesize
+from gen.synth import (
+    PLACEMENTS,
+    TOOL_TIMEOUT,
+    check_fit,
+    collect,
+    core_memories,
+    core_memory_name,
+    memory_plan,
+    seed_files,
+    synthesize,
+)
 from gen.targets import TARGETS, target
 from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, schedule_summary, write_verilog
 from hw.spec import PIPELINES
@@ -39,6 +49,12 @@ netlist, nextpnr's log and report, report.json, and design.json: the target, the
 hash, lanes, pipeline, depth and --runtime-weights that the logs are of. --from-logs refuses
 logs that were made for another design (or that carry no such record).
 
+Placement: nextpnr's result depends on its random seed, by about 10% in Fmax on the larger
+designs here. --seed N places and routes with seed N; --seeds K tries K seeds (N, N+1, ...,
+from 1 without --seed) on the same netlist, one after the other, and keeps the placement with
+the fastest clock: the report says which seed that was and lists what every seed reached
+(placements.json keeps them; nextpnr-seedS.log and .json are each run's files).
+
 --top axi synthesises the AXI IP (egru verilog --top axi) instead, placed and routed out of
 context (no pins: its ports stay inside the fabric, as in a SoC), on the ECP5 targets only.
 
@@ -61,6 +77,10 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--out", metavar="DIR", help="output folder (default build/synth/TARGET-pP)")
     p.add_argument("--top", choices=("uart", "axi"), default="uart",
                    help="the UART top, or the AXI IP out of context (ECP5 only) (%(default)s)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="nextpnr's placement seed (default: nextpnr's own; with --seeds, the first, 1)")
+    p.add_argument("--seeds", type=int, default=1, metavar="K",
+                   help="place and route K times with seeds N, N+1, ... and keep the fastest (%(default)s)")
     p.add_argument("--from-logs", action="store_true",
                    help="no tool run: rebuild the report from the files of an earlier run in OUT")
 
@@ -71,6 +91,7 @@ def run(args) -> dict:
         raise ValueError(f"--freq must be in [1, 1000] MHz, got {args.freq}")
     if args.timeout <= 0:
         raise ValueError(f"--timeout must be positive, got {args.timeout}")
+    seeds = placement_seeds(getattr(args, "seed", None), getattr(args, "seeds", 1))
     axi = getattr(args, "top", "uart") == "axi"
     if axi and t.family != "ecp5":
         raise ValueError(f"--top axi is placed and routed out of context, which only nextpnr-ecp5 does here; "
@@ -85,12 +106,13 @@ def run(args) -> dict:
     plan = check_fit_or_force(core, t, args.force, args.quiet)
     out = args.out or os.path.join("build", "synth", f"{t.name}-p{P}{'-axi' if axi else ''}")
     runtime = args.runtime_weights
-    stamp = design_stamp(t, args.model, core, runtime, top=name)
+    stamp = design_stamp(t, args.model, core, runtime, top=name, seeds=seeds)
     if args.from_logs:
         check_stamp(out, stamp)
         raw = collect(t, out)
     else:
-        check_output_folder(out, (f"{name}.v",) + OUTPUTS[1:], [("the model file", args.model)])
+        check_output_folder(out, (f"{name}.v",) + OUTPUTS[1:] + tuple(seed_files(seeds)),
+                            [("the model file", args.model)])
         stamp_path = os.path.join(out, STAMP)
         if os.path.exists(stamp_path):  # the logs are about to change: they describe no design until done
             os.remove(stamp_path)
@@ -98,7 +120,7 @@ def run(args) -> dict:
             args.quiet)
         path = write_verilog(top, out, name=name)
         raw = synthesize(t, path, out, name, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
-                         args.timeout, pnr_extra=("--out-of-context",) if axi else ())
+                         args.timeout, pnr_extra=("--out-of-context",) if axi else (), seeds=seeds)
         write_json(stamp_path, stamp)
     report = assemble(t, raw, plan, core, runtime)
     report.update({"model": args.model, "folder": out, "top": "axi" if axi else "uart",
@@ -112,19 +134,34 @@ def run(args) -> dict:
     return report
 
 
+def placement_seeds(seed: int | None, count: int) -> tuple:
+    """The nextpnr seeds of --seed and --seeds: (None,) is one run with nextpnr's default."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+        raise ValueError(f"--seeds must be a whole number of placements in [1, 100], got {count!r}")
+    if seed is not None and not 1 <= seed <= 2 ** 31 - count:
+        raise ValueError(f"--seed must be in [1, {2 ** 31 - count}], got {seed}")
+    if seed is None and count == 1:
+        return (None,)
+    first = 1 if seed is None else seed
+    return tuple(range(first, first + count))
+
+
 STAMP = "design.json"  # what the logs in a folder are of
 OUTPUTS = (f"{UART_TOP}.v", "synth.ys", "yosys.log", "yosys.out", "stat.json", "netlist.json", "nextpnr.log",
-           "nextpnr.json", "pins.cst", "report.json", STAMP)
+           "nextpnr.json", "pins.cst", "report.json", STAMP, PLACEMENTS)
 
 
-def design_stamp(t, model_path: str, core, runtime_weights: bool, top: str = UART_TOP) -> dict:
-    """The design a synthesis run is of (``top``: the UART top or the AXI IP): enough to tell
-    whether logs belong to a request."""
+def design_stamp(t, model_path: str, core, runtime_weights: bool, top: str = UART_TOP,
+                 seeds: tuple = (None,)) -> dict:
+    """The design a synthesis run is of (``top``: the UART top or the AXI IP) and the
+    placement seeds tried (when not nextpnr's default): enough to tell whether logs belong to a
+    request."""
     with open(model_path, "rb") as f:
         model_hash = hashlib.sha256(f.read()).hexdigest()
     g = core.geometry
     return {"target": t.name, "model_sha256": model_hash, "lanes": g.P, "pipeline": g.cfg.pipeline,
-            "depth": g.depth, "runtime_weights": runtime_weights, "top": top}
+            "depth": g.depth, "runtime_weights": runtime_weights, "top": top,
+            **({} if seeds == (None,) else {"seeds": list(seeds)})}
 
 
 def check_stamp(folder: str, stamp: dict) -> None:
@@ -182,6 +219,7 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
         "utilization": {k: round(used[k] / available[k], 3) if available[k] else None for k in used},
         "fits": raw["routed"] and not over, "over": over,
         "fmax_mhz": raw["fmax_mhz"], "critical_path": raw["critical_path"], "pnr_error": raw["pnr_error"],
+        "seed": raw.get("seed"), "placements": raw.get("placements"),
         "carries": raw["carries"],
         "runtime_weights": runtime_weights,
         "memory_plan": {k: plan[k] for k in ("bram_blocks", "spram_blocks", "bits", "spram")},
@@ -196,6 +234,15 @@ def write_json(path: str, data: dict) -> None:
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
+def placement_text(r: dict) -> str:
+    """How the placement was chosen, when more than one was tried (or the seed was given)."""
+    runs = r.get("placements") or []
+    if len(runs) > 1:
+        each = ", ".join(f"{p['seed']}: " + (f"{p['fmax_mhz']:.1f}" if p["fmax_mhz"] else "failed") for p in runs)
+        return f" (seed {r['seed']}, the fastest of {len(runs)} placements; seed: MHz {each})"
+    return f" (seed {r['seed']})" if r.get("seed") is not None else ""
+
+
 def render(r: dict) -> str:
     a = r["available"]
     lines = [f"{r['target']} ({r['device']}), {r['lanes']} lane(s)"
@@ -207,7 +254,7 @@ def render(r: dict) -> str:
         if a[k]:
             lines.append(f"  {k:7s} {r[k]:>8} / {a[k]:<6} ({100 * r[k] / a[k]:5.1f} %)")
     if r["fmax_mhz"]:
-        lines.append(f"  fmax    {r['fmax_mhz']:.1f} MHz")
+        lines.append(f"  fmax    {r['fmax_mhz']:.1f} MHz{placement_text(r)}")
         cp = r["critical_path"]
         if cp:
             lines.append(f"  critical path {cp['delay_ns']} ns, {cp['logic_levels']} logic levels: "

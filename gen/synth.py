@@ -310,15 +310,26 @@ def _whole(x: float) -> float | int:
     return int(x) if float(x).is_integer() else round(x, 1)
 
 
+PLACEMENTS = "placements.json"  # the seeds tried in a run and what each placement reached
+
+
 def synthesize(t: Target, verilog_path: str, folder: str, top: str, runtime_weights: bool, spram: list[str],
-               freq_mhz: float, quiet: bool, timeout: float = TOOL_TIMEOUT, pnr_extra: tuple = ()) -> dict:
+               freq_mhz: float, quiet: bool, timeout: float = TOOL_TIMEOUT, pnr_extra: tuple = (),
+               seeds: tuple = (None,)) -> dict:
     """Yosys then nextpnr on ``verilog_path`` (copied into ``folder``). Returns the raw results:
     cells, resources, mapping, place-and-route figures and the seconds of each tool.
-    ``pnr_extra``: more nextpnr options (``--out-of-context`` for a block without pins)."""
+    ``pnr_extra``: more nextpnr options (``--out-of-context`` for a block without pins).
+    ``seeds``: nextpnr's placement seeds (None: its own default), one place-and-route of the
+    same netlist each; the run whose clock is fastest (routed runs first) is the result, its
+    log and report become nextpnr.log and nextpnr.json, and every run is listed in
+    placements.json (and the result's ``placements``, with each run's nextpnr command, run in
+    ``folder``)."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds!r}")
     os.makedirs(folder, exist_ok=True)
     if os.path.abspath(verilog_path) != os.path.abspath(os.path.join(folder, f"{top}.v")):
         shutil.copy(verilog_path, os.path.join(folder, f"{top}.v"))
-    for stale in ("netlist.json", "stat.json", "nextpnr.json"):
+    for stale in ("netlist.json", "stat.json", "nextpnr.json", PLACEMENTS, *seed_files(seeds)):
         if os.path.exists(os.path.join(folder, stale)):
             os.remove(os.path.join(folder, stale))
     with open(os.path.join(folder, "synth.ys"), "w") as f:
@@ -330,16 +341,53 @@ def synthesize(t: Target, verilog_path: str, folder: str, top: str, runtime_weig
     if status != 0 or not os.path.exists(os.path.join(folder, "stat.json")):
         raise OSError(f"yosys failed (status {status}); see {os.path.join(folder, 'yosys.log')}")
     constraints = write_constraints(t, folder)
-    say(f"nextpnr: {t.pnr[0]} {' '.join(t.pnr[1:])} ...", quiet)
-    cmd = t.pnr_command("netlist.json", "nextpnr.json", os.path.basename(constraints) if constraints else None,
-                        freq_mhz) + list(pnr_extra)
-    log = os.path.join(folder, "nextpnr.log")
-    status, pnr_s = run_tool(cmd, log, log, "nextpnr", quiet, folder, timeout)
+    runs = []
+    for i, seed in enumerate(seeds):
+        stem = "nextpnr" if len(seeds) == 1 else f"nextpnr-seed{seed}"
+        which = "" if seed is None else f" (seed {seed}, placement {i + 1} of {len(seeds)})"
+        say(f"nextpnr{which}: {t.pnr[0]} {' '.join(t.pnr[1:])} ...", quiet)
+        cmd = t.pnr_command("netlist.json", f"{stem}.json", os.path.basename(constraints) if constraints else None,
+                            freq_mhz) + list(pnr_extra) + ([] if seed is None else ["--seed", str(seed)])
+        log = os.path.join(folder, f"{stem}.log")
+        status, pnr_s = run_tool(cmd, log, log, "nextpnr", quiet, folder, timeout)
+        run = {"seed": seed, **parse_pnr(os.path.join(folder, f"{stem}.json"), log),
+               "nextpnr_seconds": round(pnr_s, 1), "command": " ".join(cmd)}
+        if status is None:
+            run["pnr_error"] = f"nextpnr did not finish within {timeout:.0f} s (stopped)"
+        runs.append((stem, run))
+        if len(seeds) > 1:
+            say(f"  seed {seed}: " + (f"{run['fmax_mhz']} MHz" if run["fmax_mhz"] else run["pnr_error"]), quiet)
+    stem, best = max(runs, key=lambda r: (r[1]["routed"], r[1]["fmax_mhz"] or 0.0))
+    if len(seeds) > 1:  # the chosen placement's files under the names every reader expects
+        for ext in ("json", "log"):
+            if os.path.exists(os.path.join(folder, f"{stem}.{ext}")):
+                shutil.copy(os.path.join(folder, f"{stem}.{ext}"), os.path.join(folder, f"nextpnr.{ext}"))
+    placements = [{k: run[k] for k in ("seed", "routed", "fmax_mhz", "nextpnr_seconds", "pnr_error", "command")}
+                  for _, run in runs]
+    with open(os.path.join(folder, PLACEMENTS), "w") as f:
+        json.dump({"chosen": best["seed"], "placements": placements}, f, indent=1)
     result = collect(t, folder)
-    if status is None:
-        result["pnr_error"] = f"nextpnr did not finish within {timeout:.0f} s (stopped)"
-    result.update({"yosys_seconds": round(yosys_s, 1), "nextpnr_seconds": round(pnr_s, 1)})
+    if best["pnr_error"]:
+        result["pnr_error"] = best["pnr_error"]
+    result.update({"yosys_seconds": round(yosys_s, 1), "nextpnr_seconds": round(sum(r["nextpnr_seconds"]
+                                                                                   for _, r in runs), 1)})
     return result
+
+
+def seed_files(seeds: tuple) -> list[str]:
+    """The files of each placement of a run with more than one seed (nextpnr's log and report)."""
+    return [f"nextpnr-seed{seed}.{ext}" for seed in seeds for ext in ("json", "log")] if len(seeds) > 1 else []
+
+
+def read_placements(folder: str) -> dict:
+    """placements.json of a run: the chosen seed (None: nextpnr's default) and every placement
+    tried; a run from before the file existed had one placement with the default seed."""
+    try:
+        with open(os.path.join(folder, PLACEMENTS)) as f:
+            found = json.load(f)
+        return {"seed": found["chosen"], "placements": found["placements"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"seed": None, "placements": None}
 
 
 def collect(t: Target, folder: str) -> dict:
@@ -351,4 +399,4 @@ def collect(t: Target, folder: str) -> dict:
     cells = parse_stat(os.path.join(folder, "stat.json"))
     return {"cells": cells, **resources(t, cells), "mapping": parse_mapping(os.path.join(folder, "yosys.log")),
             **parse_pnr(os.path.join(folder, "nextpnr.json"), os.path.join(folder, "nextpnr.log")),
-            "yosys_seconds": None, "nextpnr_seconds": None}
+            **read_placements(folder), "yosys_seconds": None, "nextpnr_seconds": None}

@@ -109,3 +109,42 @@ def test_small_model_synthesises_on_ecp5(tmp_path):
     same = ("luts", "ffs", "brams", "dsps", "fits", "fmax_mhz", "memories", "critical_path", "cycles_per_step")
     assert {k: again[k] for k in same} == {k: r[k] for k in same}
     assert again["yosys_seconds"] is None
+
+
+def test_seeds_try_several_placements_and_keep_the_fastest(tmp_path):
+    path = str(tmp_path / "small.egru")
+    small_model(path)
+    folder = tmp_path / "ecp5"
+    code, r, err = egru("synth", path, "--target", "ecp5-25k", "-o", str(folder), "--seed", "3", "--seeds", "2")
+    assert code == 0, err
+    runs = r["placements"]
+    assert [p["seed"] for p in runs] == [3, 4] and all(p["routed"] for p in runs)
+    best = max(runs, key=lambda p: p["fmax_mhz"])
+    assert r["seed"] == best["seed"] and r["fmax_mhz"] == best["fmax_mhz"]
+    # each placement's files are kept; the chosen one's are also the run's nextpnr files
+    for seed in (3, 4):
+        assert (folder / f"nextpnr-seed{seed}.log").exists() and (folder / f"nextpnr-seed{seed}.json").exists()
+    assert (folder / "nextpnr.json").read_bytes() == (folder / f"nextpnr-seed{r['seed']}.json").read_bytes()
+    assert [p["command"].endswith(f"--seed {p['seed']}") for p in runs] == [True, True]
+    code, again, err = egru("synth", path, "--target", "ecp5-25k", "-o", str(folder), "--seed", "3", "--seeds", "2",
+                            "--from-logs")
+    assert code == 0, err
+    assert {k: again[k] for k in ("fmax_mhz", "seed", "placements")} == {k: r[k] for k in ("fmax_mhz", "seed",
+                                                                                        "placements")}
+    # logs of these placements are not the logs of nextpnr's default seed
+    code, _, err = egru("synth", path, "--target", "ecp5-25k", "-o", str(folder), "--from-logs", "--seeds", "3")
+    assert code != 0 and "seeds" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--seeds", "0"), "--seeds must be"),
+    (("--seeds", "101"), "--seeds must be"),
+    (("--seed", "0"), "--seed must be"),
+])
+def test_bad_seed_options_are_refused_before_any_tool(tmp_path, args, message):
+    path = str(tmp_path / "small.egru")
+    small_model(path)
+    proc = subprocess.run([sys.executable, "-m", "gen.cli", "synth", path, "--target", "ecp5-25k",
+                           "-o", str(tmp_path / "out"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
