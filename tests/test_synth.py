@@ -148,3 +148,15 @@ def test_bad_seed_options_are_refused_before_any_tool(tmp_path, args, message):
                            "-o", str(tmp_path / "out"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_text_report_says_how_the_placement_was_chosen():
+    from gen.cmd_synth import placement_seeds, placement_text
+
+    assert placement_seeds(None, 1) == (None,)  # one run with nextpnr's own default seed
+    assert placement_seeds(None, 3) == (1, 2, 3) and placement_seeds(7, 2) == (7, 8)
+    runs = [{"seed": 1, "fmax_mhz": 88.2}, {"seed": 2, "fmax_mhz": 95.04}, {"seed": 3, "fmax_mhz": None}]
+    assert placement_text({"seed": 2, "placements": runs}) == \
+        " (seed 2, the fastest of 3 placements; seed: MHz 1: 88.2, 2: 95.0, 3: failed)"
+    assert placement_text({"seed": 5, "placements": runs[:1]}) == " (seed 5)"
+    assert placement_text({"seed": None, "placements": None}) == ""
