@@ -6,7 +6,7 @@ import os
 import torch
 
 from gen.progress import bar, say
-from sw import checkpoint, modelfile, threads
+from sw import checkpoint, modelfile, permute, threads
 from sw.datasets import load_recorded
 from sw.files import check_output
 from sw.qat import QATModel
@@ -21,7 +21,10 @@ post-training quantization (power-of-two formats per tensor), optional structure
 pruning of W and R (--prune: whole entries, i.e. the three gate weights of one source->target
 pair, which is what the sparse weight memories skip), and quantization-aware fine-tuning
 (--qat-epochs) whose forward pass is the golden model's integer arithmetic with
-straight-through gradients. Accuracy is measured with the bit-exact golden model; for a
+straight-through gradients. Unit j sits in lane j mod P on chip: --balance-lanes P prunes so
+that every column keeps the same number of entries per lane, and --permute-lanes P renumbers
+the units on chip (stored in the model file) to even out what pruning left uneven, without
+changing what the model computes. Accuracy is measured with the bit-exact golden model; for a
 character language model (`egru train --task charlm` or --text) also bits per character on the
 held-out windows (test_bpc, next to the float model's float_test_bpc), and the model file's meta
 carries the vocabulary (meta["charlm"]["vocab"]) so that a prime can be encoded and samples decoded.
@@ -43,6 +46,10 @@ def add_arguments(p) -> None:
                    help="prune lane-balanced for P lanes (and its divisors): every column keeps the same number "
                         "of entries in each lane, so no lane's list is longer than the others; 0: the largest "
                         "entries of the whole matrix (%(default)s)")
+    p.add_argument("--permute-lanes", type=int, default=0, metavar="P",
+                   help="renumber the units on chip so that every column's entries spread evenly over P lanes, "
+                        "for what pruning leaves uneven; the model file stores the order, and everything "
+                        "you read keeps your unit numbers; 0: the units keep their order (%(default)s)")
     p.add_argument("--qat-epochs", type=int,
                    help=f"quantization-aware fine-tuning epochs; 0 = post-training only ({QAT_EPOCHS}; a character "
                         f"language model: {LM_QAT_EPOCHS}, since one of its epochs is thousands of windows)")
@@ -65,6 +72,7 @@ def run(args) -> dict:
         qat_epochs = LM_QAT_EPOCHS if "charlm" in blob["data"] else QAT_EPOCHS
     settings = QuantSettings(weight_bits=args.weight_bits, state_bits=args.state_bits,
                              input_bits=args.input_bits, prune=args.prune, balance_lanes=args.balance_lanes,
+                             permute_lanes=args.permute_lanes,
                              qat_epochs=qat_epochs, lr=args.lr, seed=args.seed)
     out = args.out or os.path.splitext(args.checkpoint)[0] + ".egru"
     data = _data_of(blob)
@@ -99,6 +107,10 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
             with bar(s.qat_epochs, "quantization-aware fine-tuning", quiet) as b:
                 fine_tune(qat, data, s, train_cfg, on_epoch=lambda e, loss: b.step(loss=f"{loss:.3f}"))
     params = qat.export()
+    placement = None
+    if s.permute_lanes:
+        placement = placement_report(params, cfg.hidden_size, s.permute_lanes, s.seed)
+        params = placement.pop("params")
     with Timer() as tg:
         golden, res = golden_eval(cfg, params, data.x_test, data.y_test)
     with torch.no_grad():
@@ -106,6 +118,7 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
     differ = (qat_logits.argmax(dim=-1) != res.predictions).double().mean().item()
     meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
             "pruning": {"fraction": s.prune, "balance_lanes": s.balance_lanes},
+            **({"unit_order": {"lanes": s.permute_lanes}} if placement else {}),
             "source_checkpoint": os.path.abspath(checkpoint_path) if checkpoint_path else None}
     if cfg.per_step:
         result["test_bpc"] = golden["bpc"]
@@ -124,6 +137,8 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         "state_bits": cfg.state_bits,
         "prune": s.prune,
         "balance_lanes": s.balance_lanes,
+        "permute_lanes": s.permute_lanes,
+        **({"placement": placement} if placement else {}),
         "qat_epochs": s.qat_epochs,
         "qat_seconds": round(t.seconds, 2),
         "golden_seconds": round(tg.seconds, 4),
@@ -131,6 +146,26 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
         "out": out,
     })
     return result
+
+
+def _placement_line(pl: dict) -> str:
+    b, a, i = pl["padded_entries"], pl["padded_entries_permuted"], pl["ideal_entries"]
+    return (f"  unit order            for P = {pl['lanes']}: {pl['moved_units']} units moved; longest lane lists "
+            f"over all columns {b} -> {a} (ideal {i}: imbalance {b / max(i, 1):.3f} -> {a / max(i, 1):.3f})")
+
+
+def placement_report(params, H: int, lanes: int, seed: int) -> dict:
+    """Balance the unit order for ``lanes`` lanes (sw/permute.py): the permuted parameters and,
+    summed over every column of every layer, the padded lane-list lengths before and after and
+    their floor, sum of ceil(entries / P) (the columns' share of the ideal bound)."""
+    masks = permute.column_masks(params, H)
+    orders = permute.balance(params, H, lanes, seed=seed)
+    ideal = sum(int((-(-m.sum(axis=1) // lanes)).sum()) for m in masks)
+    before = sum(permute.layout_cost(m, range(H), lanes) for m in masks)
+    after = sum(permute.layout_cost(m, o, lanes) for m, o in zip(masks, orders, strict=True))
+    return {"params": permute.with_order(params, orders), "lanes": lanes, "padded_entries": before,
+            "padded_entries_permuted": after, "ideal_entries": ideal,
+            "moved_units": sum(sum(j != u for j, u in enumerate(o)) for o in orders)}
 
 
 def render(r: dict) -> str:
@@ -149,6 +184,7 @@ def render(r: dict) -> str:
         f"  QAT vs golden         {r['qat_golden_class_mismatch']:.4f}   fraction of test "
         f"{'steps' if 'test_bpc' in r else 'samples'} whose class differs",
         f"  weight sparsity       {r['weight_sparsity']:.4f}   entries of W and R that take no memory",
+        *([_placement_line(r["placement"])] if r.get("placement") else []),
         f"  activity              {r['activity']:.4f}",
         f"  golden model          {r['golden_samples']} test sequences in {r['golden_seconds']:.3f} s",
         f"model file written to {r['out']} ({r['model_bytes']} bytes)",

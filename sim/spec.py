@@ -12,17 +12,20 @@ from hw.core import EGRUCore
 from sim.words import layout_fields
 from sw import cycles
 from sw.golden import GoldenResult, events
+from sw.permute import to_physical
 
 
 def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: bool = False,
                idle: float = 0.0, backpressure: float = 0.0, seed: int = 0, stop_on_mismatch: bool = True,
                load: list | None = None) -> dict:
-    """x_q [N, T, I] quantized inputs, res the golden run on them."""
+    """x_q [N, T, I] quantized inputs, res the golden run on them (in the user's unit order; the
+    expected events and states are renumbered to the core's physical order)."""
     image = core.image
     if x_q.shape[1] > image.cfg.max_steps:  # the core does not check; its readout sums would overflow
         raise ValueError(f"sequences of {x_q.shape[1]} steps are longer than the core's max_steps "
                          f"{image.cfg.max_steps}")
     dense = image.cfg.memory == "dense"
+    phys = to_physical(res, image.unit_order)
     seqs = []
     for n in range(x_q.shape[0]):
         # one readout after the last step, or one after every step (per-step readout)
@@ -30,7 +33,7 @@ def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: b
         ro = [{"logits": lg.tolist(), "class": int(lg.argmax()), "cycles": c}
               for lg, c in zip(logits, cycles.readouts(image, res, n), strict=True)]
         expected = {
-            "events": [list(e) for e in events(res, n)],
+            "events": [list(e) for e in events(phys, n)],
             "logits": res.logits[n].tolist(),
             "class": ro[-1]["class"],
             "cycles": [s.total for s in cycles.sequence_cycles(image, x_q, res, n)],
@@ -39,7 +42,7 @@ def build_spec(core: EGRUCore, x_q: torch.Tensor, res: GoldenResult, *, trace: b
         }
         if trace:
             expected["trace"] = [[[int(r.c[n, t, k]), int(r.o[n, t, k]), int(r.y[n, t, k])]
-                                  for r in res.layers for k in range(image.cfg.hidden_size)]
+                                  for r in phys.layers for k in range(image.cfg.hidden_size)]
                                  for t in range(x_q.shape[1])]
         seqs.append({"inputs": x_q[n].tolist(), "expected": expected})
     return {

@@ -52,7 +52,8 @@ class StepCycles:
 
 def layer_sources(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int, t: int, layer: int,
                   dense: bool) -> list[int]:
-    """Global column ids routed for (sequence n, step t, layer), in the core's order."""
+    """Global column ids routed for (sequence n, step t, layer), in the core's order (``res`` in
+    the user's unit order; the columns are the image's, in physical order)."""
     cfg, W = image.cfg, image.weights
     H, P = cfg.hidden_size, cfg.lanes
     M = local_depth(cfg, P)
@@ -63,12 +64,18 @@ def layer_sources(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int
     if layer == 0:
         src = [W.kernel_base[0] + i for i in range(cfg.input_size) if dense or x_q[n, t, i] != 0]
     else:
-        fired = [True] * H if dense else res.layers[layer - 1].o[n, t].tolist()
+        fired = [True] * H if dense else _fired(image, res, layer - 1, n, t)
         src = [W.kernel_base[layer] + k for k in by_lane(fired)]
     if t > 0:
-        fired = [True] * H if dense else res.layers[layer].o[n, t - 1].tolist()
+        fired = [True] * H if dense else _fired(image, res, layer, n, t - 1)
         src += [W.recurrent_base[layer] + k for k in by_lane(fired)]
     return src
+
+
+def _fired(image: CoreImage, res: GoldenResult, layer: int, n: int, t: int) -> list:
+    """The layer's event flags at (n, t) by physical unit (the golden run is in the user's order)."""
+    o = res.layers[layer].o[n, t]
+    return (o if image.unit_order is None else o[list(image.unit_order[layer])]).tolist()
 
 
 def sequence_cycles(image: CoreImage, x_q: torch.Tensor, res: GoldenResult, n: int) -> list[StepCycles]:

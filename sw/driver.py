@@ -89,7 +89,8 @@ class BuildInfo:
 @dataclasses.dataclass
 class StepOutput:
     counters: dict                # step, cycles, input_events, recurrent_events, lane_cycles, macs
-    events: list                  # (layer, unit, value) in the order the hardware sent them
+    events: list                  # (layer, unit, value): layer by layer, by increasing unit number in the
+                                  # user's order (the model's unit order undone, sw/permute.py)
     # the step's readout: every step's with a per-step readout (config readout "step"), else the
     # last step's only (None on the others)
     logits: list | None = None    # readout accumulators (readout_acc_frac)
@@ -139,6 +140,7 @@ class Accelerator:
         self._seq = 0
         self._info = None
         self._wire = None
+        self._unit_order = None  # of the model last fitted or loaded: the core numbers units physically
         self.bytes_sent = 0
         self.bytes_received = 0
         self.retried = 0
@@ -268,6 +270,7 @@ class Accelerator:
             raise ModelDoesNotFit(f"the model does not fit this hardware: its weights need {image.weights.depth} "
                                   f"words per lane with {built.lanes} lanes, the hardware holds {info.depth} "
                                   f"(prune the model more, or build with a larger --depth)")
+        self._unit_order = image.unit_order  # events from now on are renumbered with this model's order
         return image
 
     def load(self, model, verify: bool = True, progress=None) -> int:
@@ -276,6 +279,7 @@ class Accelerator:
         ``model`` may also be the CoreImage that ``fit`` returned. ``progress(done, total)`` is
         called after every frame."""
         image = model if isinstance(model, CoreImage) else self.fit(model)
+        self._unit_order = image.unit_order
         runs = self._runs(load_words(image, self.info().geometry))
         total = sum(len(r[3]) for r in runs) * (2 if verify else 1)
         done = 0
@@ -399,7 +403,14 @@ class Accelerator:
         events = []
         for i in range(n):
             e = raw[at + i * w.event_bytes: at + (i + 1) * w.event_bytes]
-            events.append((e[0], int.from_bytes(e[1:3], "little"), int.from_bytes(e[3:3 + sb], "little", signed=True)))
+            layer, k = e[0], int.from_bytes(e[1:3], "little")
+            if self._unit_order is not None:
+                if layer >= len(self._unit_order) or k >= len(self._unit_order[layer]):
+                    raise DriverError(f"a STEP response names unit {k} of layer {layer}, which the model lacks")
+                k = self._unit_order[layer][k]
+            events.append((layer, k, int.from_bytes(e[3:3 + sb], "little", signed=True)))
+        if self._unit_order is not None:  # the core sends by physical unit; the user reads by their own
+            events.sort(key=lambda ev: ev[:2])
         return StepOutput(counters=_counters(raw), events=events)
 
     def _readout(self, raw: bytes) -> tuple[list[int], int, int]:

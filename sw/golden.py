@@ -37,6 +37,8 @@ class ModelParams:
     luts: dict                    # kind -> [2**lut_bits] table (hw.spec.make_lut)
     gamma: float = 0.7            # surrogate-gradient settings (only QAT uses them)
     eps: float = 1.0
+    unit_order: list | None = None  # per layer, the user's unit at each physical position on chip
+                                    # (sw/permute.py); None: the identity. The golden model ignores it
 
     def to(self, dtype) -> "ModelParams":
         """The same values in another dtype (LUTs stay int64: they are indexed, not computed)."""

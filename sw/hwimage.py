@@ -9,15 +9,19 @@ from hw.spec.contents import memory_words
 from hw.spec.layout import CoreGeometry, CoreImage, build, columns_from_dense
 from hw.spec.memmap import MEMORY_MAP
 from sw.golden import ModelParams
+from sw.permute import physical_params
 
 
 def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
                       dense: bool | None = None, pipeline: str | None = None) -> CoreImage:
     """``lanes``, ``dense`` and ``pipeline`` override the configuration's lanes, memory layout
-    and pipeline (hw.spec.schedule)."""
+    and pipeline (hw.spec.schedule). A model with a unit order (sw/permute.py) is laid out in
+    physical order, and the image records the order."""
     cfg = dataclasses.replace(cfg, lanes=cfg.lanes if lanes is None else lanes,
                               memory=cfg.memory if dense is None else ("dense" if dense else "sparse"),
                               pipeline=cfg.pipeline if pipeline is None else pipeline)
+    order = None if p.unit_order is None else tuple(tuple(o) for o in p.unit_order)
+    p = physical_params(p)
     H = cfg.hidden_size
     is_dense = cfg.memory == "dense"
     kernel_cols = [columns_from_dense(L.kernel.tolist(), H, is_dense) for L in p.layers]
@@ -28,7 +32,7 @@ def image_from_params(cfg: EGRUConfig, p: ModelParams, lanes: int | None = None,
                      bias_gx=per_layer("bias_gx"), bias_gh=per_layer("bias_gh"), thr=per_layer("thr"),
                      readout_weight=tuple(tuple(r) for r in p.readout_weight.tolist()),
                      readout_bias=tuple(p.readout_bias.tolist()),
-                     luts={k: tuple(v.tolist()) for k, v in p.luts.items()})
+                     luts={k: tuple(v.tolist()) for k, v in p.luts.items()}, unit_order=order)
 
 
 def load_words(image: CoreImage, geometry: CoreGeometry | None = None) -> list[dict]:

@@ -24,8 +24,9 @@ from sw.files import file_problem, write_atomic
 from sw.golden import LayerParams, ModelParams
 
 MAGIC = b"EGRUMODL"
-VERSION = 3  # 2: biases at preact_frac (version 1 held them at acc_frac); 3: the readout mode
-READS = (2, 3)  # a version 2 file has no readout field: its readout is "sequence", as 3's default
+VERSION = 4  # 2: biases at preact_frac (version 1 held them at acc_frac); 3: the readout mode;
+             # 4: an optional unit order per layer (layer{l}.unit_order, sw/permute.py)
+READS = (2, 3, 4)  # a version 2 file has no readout field: its readout is "sequence", as 3's default
 _PREFIX = struct.Struct("<8sHHI")
 _DIGEST = 32
 _DTYPES = {"int16": np.dtype("<i2"), "int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
@@ -68,6 +69,8 @@ def _tensors(cfg: EGRUConfig, p: ModelParams) -> list[tuple[str, np.ndarray]]:
         for f in ("bias_u", "bias_r", "bias_gx", "bias_gh"):
             out.append((f"layer{i}.{f}", getattr(L, f).numpy().astype(np.int64)))
         out.append((f"layer{i}.thr", L.thr.numpy().astype(np.int16)))
+        if p.unit_order is not None:
+            out.append((f"layer{i}.unit_order", np.asarray(p.unit_order[i], np.int16)))
     out.append(("readout.weight", p.readout_weight.numpy().astype(np.int16)))
     out.append(("readout.bias", p.readout_bias.numpy().astype(np.int64)))
     for k in LUT_KINDS:
@@ -161,7 +164,7 @@ def loads(data: bytes) -> Model:
         raise ModelFileError(f"bad header: meta must be a JSON object, found {type(meta).__name__}")
     arrays = _read_tensors(directory, body[_PREFIX.size + header_len:])
     columns = {}
-    params = _params(cfg, arrays, columns, surrogate)
+    params = _params(cfg, arrays, columns, surrogate, version)
     return Model(config=cfg, params=params, columns=columns, meta=meta)
 
 
@@ -200,7 +203,7 @@ def _take(arrays, name, shape, lo, hi):
     return a
 
 
-def _params(cfg: EGRUConfig, arrays: dict, columns: dict, surrogate: dict) -> ModelParams:
+def _params(cfg: EGRUConfig, arrays: dict, columns: dict, surrogate: dict, version: int) -> ModelParams:
     H, C = cfg.hidden_size, cfg.num_classes
     wlo, whi = -(1 << (cfg.weight_bits - 1)), (1 << (cfg.weight_bits - 1)) - 1
     layers = []
@@ -220,6 +223,7 @@ def _params(cfg: EGRUConfig, arrays: dict, columns: dict, surrogate: dict) -> Mo
                   for f in ("bias_u", "bias_r", "bias_gx", "bias_gh")}
         thr = torch.from_numpy(_take(arrays, f"layer{i}.thr", (H,), 0, cfg.one).astype(np.int64))
         layers.append(LayerParams(kernel=dense["kernel"], recurrent=dense["recurrent"], thr=thr, **biases))
+    orders = _unit_orders(cfg, arrays, version)
     rw = _take(arrays, "readout.weight", (H, C), wlo, whi)
     rlim = cfg.readout_bias_limit
     rb = _take(arrays, "readout.bias", (C,), -rlim, rlim - 1)
@@ -234,7 +238,29 @@ def _params(cfg: EGRUConfig, arrays: dict, columns: dict, surrogate: dict) -> Mo
     except (KeyError, TypeError, ValueError):
         raise ModelFileError("bad header: surrogate settings") from None
     return ModelParams(layers=layers, readout_weight=torch.from_numpy(rw.astype(np.int64)),
-                       readout_bias=torch.from_numpy(rb.astype(np.int64)), luts=luts, gamma=gamma, eps=eps)
+                       readout_bias=torch.from_numpy(rb.astype(np.int64)), luts=luts, gamma=gamma, eps=eps,
+                       unit_order=orders)
+
+
+def _unit_orders(cfg: EGRUConfig, arrays: dict, version: int) -> list | None:
+    """Every layer's unit order or none (the identity); a file holding some but not all is refused."""
+    H = cfg.hidden_size
+    names = [f"layer{i}.unit_order" for i in range(cfg.layers)]
+    present = [n for n in names if n in arrays]
+    if not present:
+        return None
+    if version < 4:
+        raise ModelFileError(f"a version {version} file cannot carry unit orders ({present[0]})")
+    if len(present) != len(names):
+        missing = ", ".join(sorted(set(names) - set(present)))
+        raise ModelFileError(f"unit orders for some layers only: missing {missing}")
+    orders = []
+    for n in names:
+        a = _take(arrays, n, (H,), 0, H - 1)
+        if len(set(a.tolist())) != H:
+            raise ModelFileError(f"tensor {n} is not a permutation of the {H} units")
+        orders.append(tuple(int(v) for v in a))
+    return None if all(o == tuple(range(H)) for o in orders) else orders
 
 
 def _dense_from_columns(name, cfg, colptr, rows, values, S) -> torch.Tensor:

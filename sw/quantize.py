@@ -31,6 +31,7 @@ class QuantSettings:
     batch_size: int = 32
     seed: int = 0
     balance_lanes: int = 0      # prune to equal lane lists for this many lanes (and its divisors); 0: global
+    permute_lanes: int = 0      # renumber the units at export to even out the lane lists for this many lanes
 
     def __post_init__(self):
         if not 0.0 <= self.prune < 1.0:
@@ -39,6 +40,10 @@ class QuantSettings:
                 or not 0 <= self.balance_lanes <= 64:
             raise ValueError(f"--balance-lanes must be 0 (global pruning) or a lane count 1..64, "
                              f"got {self.balance_lanes!r}")
+        if isinstance(self.permute_lanes, bool) or not isinstance(self.permute_lanes, int) \
+                or not 0 <= self.permute_lanes <= 64:
+            raise ValueError(f"--permute-lanes must be 0 (the units keep their order) or a lane count 1..64, "
+                             f"got {self.permute_lanes!r}")
         if self.balance_lanes and not self.prune:
             raise ValueError("--balance-lanes balances what pruning keeps: give --prune > 0 with it")
         if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) or self.qat_epochs < 0:

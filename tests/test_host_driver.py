@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from hw.spec.layout import T_POINTER
-from sw import modelfile
+from sw import modelfile, permute
 from sw.driver import Accelerator, DriverError, ModelDoesNotFit
 from sw.hwimage import image_from_params
 from tests import host_soak
@@ -50,6 +50,23 @@ def test_driver_in_its_own_process_loads_the_model_and_matches_the_golden_model(
     assert r["accuracy"] == r["golden_accuracy"]
     assert r["words_loaded"] > 1000 and r["bytes_sent"] > 4 * r["words_loaded"]
     assert r["retries"] == 0 and r["seconds"] > 0
+
+
+def test_a_model_with_a_unit_order_runs_exact_and_reports_events_by_the_users_unit_numbers(served, tmp_path):
+    """The core numbers units physically; the driver gives them back in the user's numbers, so
+    `egru run`'s comparison with the golden model (user order) holds, with or without loading."""
+    url, model = served
+    m = modelfile.load(model)
+    q = permute.with_order(m.params, permute.balance(m.params, m.config.hidden_size, 2))
+    assert q.unit_order is not None
+    moved = str(tmp_path / "moved.egru")
+    modelfile.save(moved, m.config, q, m.meta)
+    for extra in ((), ("--no-load",)):
+        code, r = egru_run("--url", url, moved, "--samples", "8", *extra)
+        assert code == 0 and r["mismatches"] == 0, r
+    # the accelerator holds the moved layout: read with the original numbering, it differs
+    code, r = egru_run("--url", url, model, "--samples", "8", "--no-load")
+    assert code == 1 and r["mismatches"] > 0
 
 
 def test_a_model_that_does_not_fit_is_refused_with_the_reason_and_nothing_is_written(served, digits_quantized):

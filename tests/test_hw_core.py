@@ -15,6 +15,7 @@ from sim.amaranth_run import run_core
 from sw import cycles
 from sw.golden import events, op_counts, run
 from sw.hwimage import image_from_params, load_words
+from sw.permute import to_physical
 from tests.random_models import random_config, random_inputs, random_params
 
 CASES = [(layers, lanes, memory, pipeline) for layers in (1, 2) for lanes in (1, 2, 4) for memory in ("sparse", "dense")
@@ -30,22 +31,24 @@ def check_core(seed, layers, lanes, memory, n=2, steps=5, idle=0.0, backpressure
 
 def check_model(cfg, p, x, lanes, seed=0, idle=0.0, backpressure=0.0):
     """Run x [N, T, I] through the core built for (cfg, p) with ``lanes`` lanes and assert
-    that everything equals the golden model and the cycle model. Returns the event count."""
+    that everything equals the golden model and the cycle model (the core numbers units
+    physically: a model with a unit order is compared in that order). Returns the event count."""
     n, steps = x.shape[0], x.shape[1]
     layers = cfg.layers
     image = image_from_params(cfg, p, lanes=lanes)
     core = EGRUCore(image, trace=True)
     got = run_core(core, [s.tolist() for s in x], seed=seed, idle=idle, backpressure=backpressure)
     want = run(cfg, p, x)
+    phys = to_physical(want, image.unit_order)
     total_events = 0
     for i in range(n):
         g = got[i]
-        assert g["events"] == events(want, i), f"sequence {i}: events differ"
+        assert g["events"] == events(phys, i), f"sequence {i}: events differ"
         total_events += len(g["events"])
         trace = {(t, layer, k): (c, o, y) for t, layer, k, c, o, y in g["trace"]}
         assert len(trace) == steps * layers * cfg.hidden_size == len(g["trace"])
         for (t, layer, k), (c, o, y) in trace.items():
-            rec = want.layers[layer]
+            rec = phys.layers[layer]
             expected = (int(rec.c[i, t, k]), int(rec.o[i, t, k]), int(rec.y[i, t, k]))
             assert (c, o, y) == expected, f"sequence {i} step {t} layer {layer} unit {k}: {expected} != {(c, o, y)}"
         assert g["logits"] == want.logits[i].tolist(), f"sequence {i}: logits"

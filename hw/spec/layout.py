@@ -131,6 +131,13 @@ class CoreImage:
     readout_weight: tuple  # [unit][class]
     readout_bias: tuple    # [class]
     luts: dict             # kind -> table
+    # per layer the user's unit at each physical position (sw/permute.py), or None (the identity):
+    # every table above, and the unit numbers on the event and trace streams, are physical
+    unit_order: tuple | None = None
+
+    def user_unit(self, layer: int, k: int) -> int:
+        """The user's number of physical unit k of ``layer``."""
+        return k if self.unit_order is None else self.unit_order[layer][k]
 
 
 def bits(n: int) -> int:
