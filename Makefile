@@ -4,6 +4,7 @@
 #   make bench   benchmarks -> docs/benchmarks.md (about an hour; its egru explore cache in build/bench keeps finished points)
 #   make lint    ruff only
 #   make fuzz    100,000 fuzzed frames against the simulated UART top (FUZZ_FRAMES=N; figures in build/fuzz/)
+#   make scale   a 2 x 256 digits model, 80% pruned lane-balanced, on Verilator at P = 16 (about 20 min; build/scale/)
 #   make soak    10,000 sequences through egru serve-sim + egru run, with disturbances (SOAK_SEQUENCES=N)
 #   make clean   remove build output (keeps .venv and caches)
 
@@ -26,7 +27,7 @@ export PATH := $(VENV)/bin:$(PATH)
 # Pip's configured extra local indexes warn about every package they lack; that noise hides real errors.
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: venv test lint demo bench fuzz soak clean system-deps
+.PHONY: venv test lint demo bench fuzz soak scale clean system-deps
 
 venv: $(STAMP)
 
@@ -73,6 +74,16 @@ fuzz: $(STAMP)
 SOAK_SEQUENCES ?= 10000
 soak: $(STAMP)
 	$(PY) -m tests.host_soak --sequences $(SOAK_SEQUENCES) --report build/soak/report.json
+
+# Stacked layers at scale (issue 16): train, prune and run the whole test set on Verilator,
+# bit-exact against the golden model; each step's JSON report lands in build/scale/.
+SCALE ?= build/scale
+scale: $(STAMP)
+	@mkdir -p $(SCALE)
+	$(VENV)/bin/egru train --task digits --hidden 256 --layers 2 --epochs 30 --out $(SCALE)/d256x2.pt --json --quiet > $(SCALE)/train.json
+	$(VENV)/bin/egru quantize $(SCALE)/d256x2.pt --out $(SCALE)/d256x2.egru --prune 0.8 --balance-lanes 16 --json --quiet > $(SCALE)/quantize.json
+	$(VENV)/bin/egru sim $(SCALE)/d256x2.egru --lanes 16 --build-dir $(SCALE)/sim --json > $(SCALE)/sim.json
+	@$(PY) -c 'import json; r = json.load(open("$(SCALE)/sim.json")); print("2 x 256, 80%% pruned, P = 16: %d sequences, %d mismatches, accuracy %.4f (golden %.4f), %.1f cycles per step (ideal bound %.1f), %.0f simulated cycles/s" % tuple(r[k] for k in ("samples", "mismatches", "hw_accuracy", "golden_accuracy", "cycles_per_step", "ideal_bound_cycles_per_step", "sim_cycles_per_second")))'
 
 clean:
 	rm -rf build runs sim_build .pytest_cache
