@@ -15,7 +15,8 @@ def run_core(core: EGRUCore, sequences, *, seed=0, idle=0.0, backpressure=0.0, l
     Returns per sequence {"events": [(step, layer, k, y)], "trace": [(step, layer, k, c, o, y)],
     "logits": [...], "class": int, "steps": [counter dicts], "readout": counter dict,
     "readouts": [{"logits", "class", "readout"}: one, or one per step with a per-step readout]}
-    ("logits", "class" and "readout" are the last readout's)."""
+    ("logits", "class" and "readout" are the last readout's). Unit numbers k are the core's
+    physical ones (sw.permute.to_physical renumbers a golden run to match)."""
     rng = random.Random(seed)
     P = core.geometry.P
     too_long = [len(s) for s in sequences if len(s) > core.geometry.cfg.max_steps]

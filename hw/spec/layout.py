@@ -135,10 +135,6 @@ class CoreImage:
     # every table above, and the unit numbers on the event and trace streams, are physical
     unit_order: tuple | None = None
 
-    def user_unit(self, layer: int, k: int) -> int:
-        """The user's number of physical unit k of ``layer``."""
-        return k if self.unit_order is None else self.unit_order[layer][k]
-
 
 def bits(n: int) -> int:
     """Bits of an unsigned index in [0, n)."""
