@@ -75,7 +75,9 @@ def run(args) -> dict:
         if args.url is not None:
             acc = Accelerator(args.url, timeout=args.timeout)
             image = acc.fit(model)
-            if not args.no_load:
+            if args.no_load:
+                acc.holds(image)
+            else:
                 say(f"loading {args.model} into {args.url} ...", args.quiet)
                 acc.load(image)
         feed = list(prime)

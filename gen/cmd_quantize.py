@@ -118,7 +118,7 @@ def quantize(model, blob, data, s: QuantSettings, out: str, *, dense=False, quie
     differ = (qat_logits.argmax(dim=-1) != res.predictions).double().mean().item()
     meta = {"data": blob["data"], "float_accuracy": float_acc, "quant_accuracy": golden["accuracy"],
             "pruning": {"fraction": s.prune, "balance_lanes": s.balance_lanes},
-            **({"unit_order": {"lanes": s.permute_lanes}} if placement else {}),
+            **({"unit_order": {"lanes": s.permute_lanes}} if params.unit_order is not None else {}),
             "source_checkpoint": os.path.abspath(checkpoint_path) if checkpoint_path else None}
     if cfg.per_step:
         result["test_bpc"] = golden["bpc"]

@@ -58,7 +58,9 @@ def run(args) -> dict:
         say(f"connected to {args.url}: {info.config.hidden_size} units x {info.config.layers} layer(s), "
             f"{info.config.lanes} lanes, {info.depth} weight words per lane", args.quiet)
         words = 0
-        if not args.no_load:
+        if args.no_load:
+            acc.holds(image)
+        else:
             with bar(100, "load", args.quiet) as b:
                 shown = [0]
 

@@ -140,7 +140,7 @@ class Accelerator:
         self._seq = 0
         self._info = None
         self._wire = None
-        self._unit_order = None  # of the model last fitted or loaded: the core numbers units physically
+        self._unit_order = None  # of the model on the chip (load / holds): the core numbers units physically
         self.bytes_sent = 0
         self.bytes_received = 0
         self.retried = 0
@@ -270,7 +270,6 @@ class Accelerator:
             raise ModelDoesNotFit(f"the model does not fit this hardware: its weights need {image.weights.depth} "
                                   f"words per lane with {built.lanes} lanes, the hardware holds {info.depth} "
                                   f"(prune the model more, or build with a larger --depth)")
-        self._unit_order = image.unit_order  # events from now on are renumbered with this model's order
         return image
 
     def load(self, model, verify: bool = True, progress=None) -> int:
@@ -301,6 +300,12 @@ class Accelerator:
             if difference:
                 raise DriverError(f"read-back differs at {difference}")
         return total // (2 if verify else 1)
+
+    def holds(self, image: CoreImage) -> None:
+        """Say that the accelerator already holds ``image`` (loaded earlier, e.g. `egru run
+        --no-load`), so that its events are numbered by that model's unit order. ``load`` does
+        this itself."""
+        self._unit_order = image.unit_order
 
     def differs(self, model) -> str | None:
         """Read back every model memory and compare it with ``model`` (as for ``load``): None

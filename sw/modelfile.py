@@ -104,7 +104,9 @@ def dumps(cfg: EGRUConfig, p: ModelParams, meta: dict | None = None) -> bytes:
     header = json.dumps({"config": cfg.to_dict(), "scales": scales(cfg), "tensors": directory,
                          "surrogate": {"gamma": p.gamma, "eps": p.eps}, "meta": meta or {}},
                         sort_keys=True).encode()
-    body = _PREFIX.pack(MAGIC, VERSION, 0, len(header)) + header + b"".join(blobs)
+    # the oldest version that holds the content, so an older egru still reads a model without an order
+    version = VERSION if p.unit_order is not None else 3
+    body = _PREFIX.pack(MAGIC, version, 0, len(header)) + header + b"".join(blobs)
     return body + hashlib.sha256(body).digest()
 
 

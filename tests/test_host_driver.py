@@ -67,6 +67,8 @@ def test_a_model_with_a_unit_order_runs_exact_and_reports_events_by_the_users_un
     # the accelerator holds the moved layout: read with the original numbering, it differs
     code, r = egru_run("--url", url, model, "--samples", "8", "--no-load")
     assert code == 1 and r["mismatches"] > 0
+    code, r = egru_run("--url", url, model, "--samples", "2")  # the module's model back on the chip
+    assert code == 0 and r["mismatches"] == 0
 
 
 def test_a_model_that_does_not_fit_is_refused_with_the_reason_and_nothing_is_written(served, digits_quantized):
