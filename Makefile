@@ -58,8 +58,12 @@ $(STAMP): requirements.txt pyproject.toml | system-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hw gen sim sw tests
 
+# The suite runs on TEST_JOBS workers (pytest-xdist), one test file per worker at a time so that a
+# file's fixtures (a trained model, a Verilator build) are made once; one torch thread per worker,
+# because two workers with two threads each on two cores make torch's thread pool collapse.
+TEST_JOBS ?= 2
 test: lint
-	$(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 demo: $(STAMP)
 	$(VENV)/bin/egru demo

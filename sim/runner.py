@@ -6,7 +6,9 @@ Waveforms: ``waves=True`` (or WAVES=1 in the environment) records them; the path
 (Verilator: dump.vcd in the test folder; Icarus: an FST in the build folder).
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -67,6 +69,19 @@ def icarus_source(verilog: str) -> str:
     return _TIME_ZERO_REG.sub(lambda m: f"{m.group(0)}\n  initial #1 {m.group(1)}= 1'h1;", verilog)
 
 
+@contextlib.contextmanager
+def _build_lock(build_dir: str):
+    """Hold an exclusive lock on one build folder: two runs of the same design (two `egru sim`
+    at once, or two test workers) would otherwise compile into the same folder together and
+    leave a broken model. The second waits, then finds the design built."""
+    with open(f"{build_dir}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run(verilog_path: str, spec: dict, simulator: str, work_dir: str, waves: bool | None = None,
         quick_build: bool = False, top: str = TOP, test_module: str = "sim.cocotb_core") -> SimResult:
     """Build (unless already built) and run one spec. ``quick_build`` compiles Verilator's C++
@@ -87,28 +102,29 @@ def run(verilog_path: str, spec: dict, simulator: str, work_dir: str, waves: boo
     build_args = ["-Wno-fatal"] if simulator == "verilator" else []
     log = os.path.join(build_dir, "build.log")
     os.makedirs(build_dir, exist_ok=True)
-    with open(verilog_path) as f:
-        text = f.read()
-    if simulator == "icarus":
-        text = icarus_source(text)
-    # the build folder's own copy, rewritten only when it differs: the runner rebuilds when a
-    # source is newer than its last build, and a caller may write the same design anew each time
-    verilog_path = os.path.join(build_dir, f"{top}.v")
-    old = None
-    if os.path.exists(verilog_path):
+    with _build_lock(build_dir):
         with open(verilog_path) as f:
-            old = f.read()
-    if old != text:
-        with open(verilog_path, "w") as f:
-            f.write(text)
-    saved = os.environ.get("MAKEFLAGS", "")
-    if quick_build:
-        os.environ["MAKEFLAGS"] = f"{saved} OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-    try:
-        runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
-                     waves=waves, log_file=log, timescale=("1ns", "1ps"))
-    finally:
-        os.environ["MAKEFLAGS"] = saved
+            text = f.read()
+        if simulator == "icarus":
+            text = icarus_source(text)
+        # the build folder's own copy, rewritten only when it differs: the runner rebuilds when a
+        # source is newer than its last build, and a caller may write the same design anew each time
+        verilog_path = os.path.join(build_dir, f"{top}.v")
+        old = None
+        if os.path.exists(verilog_path):
+            with open(verilog_path) as f:
+                old = f.read()
+        if old != text:
+            with open(verilog_path, "w") as f:
+                f.write(text)
+        saved = os.environ.get("MAKEFLAGS", "")
+        if quick_build:
+            os.environ["MAKEFLAGS"] = f"{saved} OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+        try:
+            runner.build(sources=[verilog_path], hdl_toplevel=top, build_dir=build_dir, build_args=build_args,
+                         waves=waves, log_file=log, timescale=("1ns", "1ps"))
+        finally:
+            os.environ["MAKEFLAGS"] = saved
     build_seconds = time.perf_counter() - t0
     test_dir = os.path.join(build_dir, f"run-{os.getpid()}-{time.time_ns()}")
     os.makedirs(test_dir)
