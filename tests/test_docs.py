@@ -116,8 +116,25 @@ def test_block_runs(workdir, port, doc, line, lang, body):
         STATE["failed"] = f"{doc} line {line}"
         server = workdir / "runs" / "serve.log"
         log = f"\n--- runs/serve.log\n{server.read_text()[-2000:]}" if server.exists() else ""
+        if server.exists() and "serving" not in server.read_text():
+            log += system_clues()  # the server vanished without a word: killed from outside?
         pytest.fail(f"{doc} line {line} ({lang}) failed with status {proc.returncode}:\n{code}\n"
                     f"--- stdout\n{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-3000:]}{log}")
+
+
+def system_clues() -> str:
+    """What the machine says when a process dies without a message (the kernel's OOM killer
+    writes only to its log): the kernel's last kill messages and the memory left."""
+    out = []
+    for cmd in (["dmesg"], ["free", "-m"]):
+        try:
+            text = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError) as e:
+            text = f"({cmd[0]} failed: {e})"
+        if cmd == ["dmesg"]:
+            text = "\n".join(l for l in text.splitlines() if re.search(r"oom|killed process|out of memory", l, re.I))
+        out.append(f"\n--- {' '.join(cmd)}\n{text[-2000:] or '(nothing)'}")
+    return "".join(out)
 
 
 def quoted_commands() -> list[tuple[str, str]]:
