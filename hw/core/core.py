@@ -71,7 +71,7 @@ class EGRUCore(wiring.Component):
     Latency and throughput (cycles, with every output stream ready), with the latencies of the
     configuration's pipeline (hw.spec.schedule: short, or deep for the clock): a step costs,
     per layer, ``route`` = route_latency + sum over the layer's input and recurrent events of
-    max(L_col, 1) (short: 4 + ...), plus ``update`` = ceil(H/P) + update_latency (short: 7);
+    max(L_col, 1) (short: 3 + ...), plus ``update`` = ceil(H/P) + update_latency (short: 6);
     the readout costs H + readout_scan + C x (readout_per_class + the units whose event sum is
     nonzero) + 1 (short: H + 2 + C x (4 + ...)), sending the result included. sw/cycles.py
     states it exactly (with the rule for trailing empty columns) and the tests hold the core
@@ -167,8 +167,9 @@ class EGRUCore(wiring.Component):
         in_flight = drain + sched.update_lane_latency + 2
         fifo_depth = 1 << (2 * in_flight - 1).bit_length()
         # the least descriptor queue that never starves the walker: a descriptor is walked
-        # route_walk cycles after its event is issued (that many lose cycles)
-        desc_depth = sched.route_walk + 1
+        # route_walk cycles after its event is issued (that many lose cycles; a bypassed one a
+        # cycle sooner, the queue as deep as without)
+        desc_depth = sched.route_walk + 1 + sched.walker_bypass
         m = Module()
 
         # ---- memories ----------------------------------------------------------------------
@@ -402,7 +403,7 @@ class EGRUCore(wiring.Component):
         # ---- route: front-end ---------------------------------------------------------------
         # unbuffered: a descriptor written in one cycle is at the head in the next
         walker = m.submodules.walker = ColumnWalker(addr_bits=g.start_bits, len_bits=g.len_bits,
-                                                    value_bits=g.VB, depth=desc_depth)
+                                                    value_bits=g.VB, depth=desc_depth, bypass=sched.walker_bypass)
         NS = 2 * P
         prev = ~cur
 
@@ -641,9 +642,16 @@ class EGRUCore(wiring.Component):
         if self._trace:
             tr_word = Cat(layer, o_m, fires, *[lane.o_c for lane in lanes], *[lane.o_y for lane in lanes])
             m.d.comb += [tr_fifo.w_data.eq(tr_word), tr_fifo.w_en.eq(o_valid)]
-        update_idle = ~o_valid
-        for v, _ in u_pipe:
-            update_idle = update_idle & ~v
+        # the update ends when no unit is in flight, or without a tail (hw.spec.schedule) in the
+        # cycle that writes the last one (the lanes' output is the last stage, u_pipe[-1])
+        if sched.update_tail:
+            update_idle = ~o_valid
+            for v, _ in u_pipe:
+                update_idle = update_idle & ~v
+        else:
+            update_idle = ~u_pipe[0][0]
+            for v, _ in u_pipe[1:-1]:
+                update_idle = update_idle & ~v
 
         # ---- readout (hw/core/readout.py): the sums' and W_out's memories are the core's, and
         # the readout drives their ports while it runs (the statements below come after the

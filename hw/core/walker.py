@@ -22,18 +22,24 @@ class ColumnWalker(wiring.Component):
     Walk side, combinational: ``issue`` is high in every cycle that reads lane address ``addr``
     for the column's event ``value`` and flag ``rec``.
 
-    Latency: a descriptor written in cycle n is walked from cycle n + 1. Throughput: a column of
-    length L occupies exactly max(L, 1) cycles (a column with no entry still takes one), and the
-    next column starts in the following cycle when it is queued: no cycle is lost between
-    columns. ``busy`` is high while a column is being walked or one is queued.
+    Latency: a descriptor written in cycle n is walked from cycle n + 1; with ``bypass``, one
+    written while the walker is idle and its queue empty is walked from cycle n itself (the
+    write's start address is the read address in the same cycle: a combinational path from
+    ``w_start`` to ``addr``, which the short pipeline affords and the deep one does not).
+    Throughput: a column of length L occupies exactly max(L, 1) cycles (a column with no entry
+    still takes one), and the next column starts in the following cycle when it is queued: no
+    cycle is lost between columns. ``busy`` is high while a column is being walked or one is
+    queued (not in the cycle of a bypassed write: the writer knows of it).
     """
 
-    def __init__(self, *, addr_bits: int, len_bits: int, value_bits: int, depth: int = 8):
+    def __init__(self, *, addr_bits: int, len_bits: int, value_bits: int, depth: int = 8, bypass: bool = False):
         _check(self, "addr_bits", addr_bits, 1)
         _check(self, "len_bits", len_bits, 1)
         _check(self, "value_bits", value_bits, 2)
         _check(self, "depth", depth, 2)
-        self._a, self._l, self._v, self._depth = addr_bits, len_bits, value_bits, depth
+        if not isinstance(bypass, bool):
+            reject(self, TypeError(f"ColumnWalker: bypass must be a bool, got {bypass!r}"))
+        self._a, self._l, self._v, self._depth, self._bypass = addr_bits, len_bits, value_bits, depth, bypass
         super().__init__({
             "w_en": In(1), "w_start": In(addr_bits), "w_len": In(len_bits),
             "w_value": In(signed(value_bits)), "w_rec": In(1), "level": Out(range(depth + 1)),
@@ -49,9 +55,18 @@ class ColumnWalker(wiring.Component):
         m = Module()
         a, ln, v = self._a, self._l, self._v
         fifo = m.submodules.queue = SyncFIFO(width=a + ln + v + 1, depth=self._depth)
-        m.d.comb += [fifo.w_en.eq(self.w_en), fifo.w_data.eq(Cat(self.w_start, self.w_len, self.w_value, self.w_rec)),
+        active = Signal()
+        # bypass: an idle walker with nothing queued takes the descriptor being written as its head
+        m.d.comb += [fifo.w_data.eq(Cat(self.w_start, self.w_len, self.w_value, self.w_rec)),
                      self.level.eq(fifo.level)]
-        head = fifo.r_data
+        if self._bypass:
+            take = Signal()
+            m.d.comb += [take.eq(self.w_en & ~active & ~fifo.r_rdy), fifo.w_en.eq(self.w_en & ~take)]
+            head, head_valid = Mux(take, fifo.w_data, fifo.r_data), fifo.r_rdy | take
+        else:
+            take = 0
+            m.d.comb += fifo.w_en.eq(self.w_en)
+            head, head_valid = fifo.r_data, fifo.r_rdy
         h_start, h_len = head[:a], head[a:a + ln]
         h_value, h_rec = head[a + ln:a + ln + v].as_signed(), head[a + ln + v]
 
@@ -59,13 +74,12 @@ class ColumnWalker(wiring.Component):
         # a column starts in the cycle it reaches the head. While active, the next address and
         # the entries left are registers (no adder or comparator of a length behind the queue's
         # read): the address counts up, ``left`` counts down.
-        active = Signal()
         addr, left = Signal(a), Signal(ln)
         value, rec = Signal(signed(v)), Signal()
         # the column's last cycle: a column of length 0 or 1 takes one cycle
         at_most_one = (h_len[1:] == 0) if ln > 1 else 1  # (a 1-bit length always is)
         last = Mux(active, left == 1, at_most_one)
-        m.d.comb += [self.issue.eq(active | (fifo.r_rdy & (h_len != 0))),
+        m.d.comb += [self.issue.eq(active | (head_valid & (h_len != 0))),
                      self.addr.eq(Mux(active, addr, h_start)),
                      self.value.eq(Mux(active, value, h_value)), self.rec.eq(Mux(active, rec, h_rec)),
                      self.busy.eq(active | (fifo.level != 0))]
@@ -73,8 +87,8 @@ class ColumnWalker(wiring.Component):
             m.d.sync += [addr.eq(addr + 1), left.eq(left - 1)]
             with m.If(last):
                 m.d.sync += active.eq(0)
-        with m.Elif(fifo.r_rdy):
-            m.d.comb += fifo.r_en.eq(1)
+        with m.Elif(head_valid):
+            m.d.comb += fifo.r_en.eq(1 if not self._bypass else ~take)
             with m.If(~last):
                 m.d.sync += [active.eq(1), addr.eq(h_start + 1), left.eq(h_len - 1),
                              value.eq(h_value), rec.eq(h_rec)]

@@ -50,6 +50,13 @@ class Schedule:
     """Route: a layer with no event at all takes one cycle to find none."""
     readout_final: int = 1
     """Readout: the cycle that sends the class."""
+    walker_bypass: bool = False
+    """ColumnWalker: a descriptor that reaches an idle walker with an empty queue is walked in
+    the cycle it is written (the pointer's word goes straight to the lane memories' address)
+    instead of from the queue's head in the next."""
+    update_tail: int = 1
+    """Update: cycles after the one in which the last unit's state and event are written
+    (0: the next phase starts in the following cycle and reads them there)."""
 
     @property
     def deep(self) -> bool:
@@ -57,9 +64,9 @@ class Schedule:
 
     @property
     def update_latency(self) -> int:
-        """Update: cycles beyond ceil(H / P): the banks' read, the update lane, and the cycle
-        that writes the last unit's state and event."""
-        return self.mac_drain_latency + self.update_lane_latency + 1
+        """Update: cycles beyond ceil(H / P): the banks' read, the update lane, and the tail
+        after the cycle that writes the last unit's state and event."""
+        return self.mac_drain_latency + self.update_lane_latency + self.update_tail
 
     @property
     def per_layer_step(self) -> int:
@@ -73,11 +80,17 @@ SHORT = Schedule(
     update_lane_latency=5, update_lane_late=4,
     # products registered, sums written one cycle later (transparent bank reads)
     mac_latency=1, mac_drain_latency=1,
-    route_walk=3,
+    # event read, column pointer read, the descriptor walked as it is written (walker bypass)
+    route_walk=2,
     # walk, lane read, MAC write; the update's first (transparent) bank read overlaps the write
-    route_latency=3 + 1 + 1 - 1,
+    route_latency=2 + 1 + 1 - 1,
     # a sum read and written back; per class entry -> W_out -> product -> logit, send
     readout_scan=1, readout_per_class=4,
+    walker_bypass=True,
+    # the next phase starts right after the last unit's writes: the short route's issuer reads
+    # the event counts as they are (no registered copy), and the last event sum's write lands
+    # while the step's counter word waits, before any readout
+    update_tail=0,
 )
 
 DEEP = Schedule(
@@ -98,6 +111,10 @@ DEEP = Schedule(
     readout_scan=3, readout_per_class=7,
     # the request registered twice, each memory's word, the narrow and wide choices, the word
     peek_latency=6,
+    # no walker bypass (it would put logic between the pointer memory's output and the lane
+    # memories' address: the clock), and a tail of one cycle: the registered flags behind the event counts, and the event sums'
+    # registered write, need it
+    update_tail=1,
 )
 
 _SCHEDULES = {s.pipeline: s for s in (SHORT, DEEP)}
