@@ -112,8 +112,8 @@ DEEP = Schedule(
     # the request registered twice, each memory's word, the narrow and wide choices, the word
     peek_latency=6,
     # no walker bypass (it would put logic between the pointer memory's output and the lane
-    # memories' address: the clock), and a tail of one cycle: the registered flags behind the event counts, and the event sums'
-    # registered write, need it
+    # memories' address: the clock), and a tail of one cycle: the registered flags behind the
+    # event counts, and the event sums' registered write, need it
     update_tail=1,
 )
 
