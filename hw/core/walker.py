@@ -64,7 +64,6 @@ class ColumnWalker(wiring.Component):
             m.d.comb += [take.eq(self.w_en & ~active & ~fifo.r_rdy), fifo.w_en.eq(self.w_en & ~take)]
             head, head_valid = Mux(take, fifo.w_data, fifo.r_data), fifo.r_rdy | take
         else:
-            take = 0
             m.d.comb += fifo.w_en.eq(self.w_en)
             head, head_valid = fifo.r_data, fifo.r_rdy
         h_start, h_len = head[:a], head[a:a + ln]
@@ -88,7 +87,7 @@ class ColumnWalker(wiring.Component):
             with m.If(last):
                 m.d.sync += active.eq(0)
         with m.Elif(head_valid):
-            m.d.comb += fifo.r_en.eq(1 if not self._bypass else ~take)
+            m.d.comb += fifo.r_en.eq(~take if self._bypass else 1)  # (a bypassed head is not in the queue)
             with m.If(~last):
                 m.d.sync += [active.eq(1), addr.eq(h_start + 1), left.eq(h_len - 1),
                              value.eq(h_value), rec.eq(h_rec)]
