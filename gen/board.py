@@ -18,6 +18,7 @@ from amaranth.lib import io
 from gen.synth import find_tool, log_utilization, tool_env, weight_commands
 from gen.targets import TARGETS, Target
 from gen.verilog import UART_TOP as TOP
+from hw.core.dsp import dsp_platform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +77,15 @@ class BoardTop(Elaboratable):
     so both report the same logic: Yosys reading Amaranth's RTLIL directly came out about 140
     logic cells larger on the iCE40 build of the digits model, more than the UP5K has left."""
 
-    def __init__(self, top):
+    def __init__(self, top, family: str):
         self.top = top
+        self.family = family
 
     def elaborate(self, platform):
         m = Module()
-        platform.add_file(f"{TOP}.v", verilog.convert(self.top, name=TOP, emit_src=False))
+        # (elaborated as for `egru synth`: with the family's DSP blocks, hw/core/dsp.py)
+        platform.add_file(f"{TOP}.v", verilog.convert(self.top, name=TOP, platform=dsp_platform(self.family),
+                                                      emit_src=False))
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx = rx = io.Buffer("i", uart.rx)
         m.submodules.tx = tx = io.Buffer("o", uart.tx)
@@ -119,7 +123,7 @@ def build_plan(b: Board, top, runtime_weights: bool, spram: list[str], name: str
     project's memory placement, the cell counts written by Yosys and nextpnr's JSON report
     (router2 on ECP5: router1 looped for over ten minutes on the digits top)."""
     return platform_class(b)().build(
-        BoardTop(top), name=name, do_build=False, synth_opts=b.synth_opts,
+        BoardTop(top, b.target.family), name=name, do_build=False, synth_opts=b.synth_opts,
         script_after_read=weight_commands(runtime_weights, spram),
         script_after_synth="tee -q -o stat.json stat -json",
         nextpnr_opts="--report nextpnr.json --timing-allow-fail"

@@ -19,6 +19,7 @@ from gen.synth import (
 )
 from gen.targets import TARGETS, target
 from gen.verilog import PIPELINE_HELP, UART_TOP, build_top, schedule_summary, write_verilog
+from hw.core.dsp import dsp_platform, dsp_primitive
 from hw.spec import PIPELINES
 from hw.spec.memmap import MEMORY
 from sw.files import check_output_folder, write_atomic
@@ -118,7 +119,7 @@ def run(args) -> dict:
             os.remove(stamp_path)
         say(f"elaborating {name} for {t.name} ({P} lanes, {core.geometry.depth} weight words per lane) ...",
             args.quiet)
-        path = write_verilog(top, out, name=name)
+        path = write_verilog(top, out, name=name, platform=dsp_platform(t.family))
         raw = synthesize(t, path, out, name, runtime, plan["spram"], args.freq or t.freq_mhz, args.quiet,
                          args.timeout, pnr_extra=("--out-of-context",) if axi else (), seeds=seeds)
         write_json(stamp_path, stamp)
@@ -160,7 +161,7 @@ def design_stamp(t, model_path: str, core, runtime_weights: bool, top: str = UAR
         model_hash = hashlib.sha256(f.read()).hexdigest()
     g = core.geometry
     return {"target": t.name, "model_sha256": model_hash, "lanes": g.P, "pipeline": g.cfg.pipeline,
-            "depth": g.depth, "runtime_weights": runtime_weights, "top": top,
+            "depth": g.depth, "runtime_weights": runtime_weights, "top": top, "dsp": dsp_primitive(t.family),
             **({} if seeds == (None,) else {"seeds": list(seeds)})}
 
 

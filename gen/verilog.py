@@ -63,9 +63,11 @@ def package_version() -> str:
         return "unknown"
 
 
-def write_verilog(design, out_dir: str, name: str = TOP) -> str:
-    """Write <out_dir>/<name>.v (memories initialised with the model) atomically."""
-    text = verilog.convert(design, name=name, emit_src=False)
+def write_verilog(design, out_dir: str, name: str = TOP, platform=None) -> str:
+    """Write <out_dir>/<name>.v (memories initialised with the model) atomically. ``platform``:
+    None for simulation and generic Verilog, or hw.core.dsp.dsp_platform(family) for synthesis,
+    which instantiates that family's DSP blocks."""
+    text = verilog.convert(design, name=name, platform=platform, emit_src=False)
     path = os.path.join(out_dir, f"{name}.v")
     write_atomic(path, text)
     return path

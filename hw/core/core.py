@@ -522,6 +522,15 @@ class EGRUCore(wiring.Component):
             m.d.comb += lane_rd[p].en.eq(~lane_write)
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(walker.issue), l1_value.eq(walker.value), l1_rec.eq(walker.rec)]
+        # L2 (deep: hw.spec.schedule lane_register): the lane words registered with their entry
+        lane_words = [port.data for port in lane_rd]
+        w_valid, w_value, w_rec, w_busy = l1_valid, l1_value, l1_rec, l1_valid
+        if sched.lane_register:
+            lane_words = [Signal.like(port.data, name=f"l2_word_{p}") for p, port in enumerate(lane_rd)]
+            w_valid, w_value, w_rec = Signal(), Signal.like(l1_value), Signal()
+            m.d.sync += [w_valid.eq(l1_valid), w_value.eq(l1_value), w_rec.eq(l1_rec),
+                         *(reg.eq(port.data) for reg, port in zip(lane_words, lane_rd, strict=True))]
+            w_busy = l1_valid | w_valid
 
         # (from the MAC lanes' registered weights: no logic behind the lane memories' outputs)
         real_entries = Signal(range(P + 1))
@@ -537,9 +546,9 @@ class EGRUCore(wiring.Component):
         u_m = Signal(range(M + 1))
         u0_issue = Signal()
         for p, mac in enumerate(macs):
-            word = lane_rd[p].data
-            m.d.comb += [mac.i_valid.eq(l1_valid), mac.i_k.eq(field(word, g.lane_fields, "k")),
-                         mac.i_value.eq(l1_value), mac.i_rec.eq(l1_rec), mac.i_layer.eq(layer),
+            word = lane_words[p]
+            m.d.comb += [mac.i_valid.eq(w_valid), mac.i_k.eq(field(word, g.lane_fields, "k")),
+                         mac.i_value.eq(w_value), mac.i_rec.eq(w_rec), mac.i_layer.eq(layer),
                          mac.i_w_u.eq(field(word, g.lane_fields, "wu", True)),
                          mac.i_w_r.eq(field(word, g.lane_fields, "wr", True)),
                          mac.i_w_g.eq(field(word, g.lane_fields, "wg", True)),
@@ -549,7 +558,7 @@ class EGRUCore(wiring.Component):
         # overlaps it (the MAC lanes' reads are transparent to their writes)
         # the update's first bank read waits until the MAC lanes' pipelines have written their last sum
         mac_busy = Cat(mac.busy for mac in macs).any()
-        route_idle = fe_done & ~f1_valid & ~f1r_valid & ~f2_valid & ~walker.busy & ~l1_valid & ~mac_busy
+        route_idle = fe_done & ~f1_valid & ~f1r_valid & ~f2_valid & ~walker.busy & ~w_busy & ~mac_busy
 
         # ---- update phase -------------------------------------------------------------------
         # the units in flight, one cycle apart: issued (u1: the banks are being read; the biases

@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.core.dsp import RegisteredMultiplier
 from hw.core.ports import synchronous_read
 from hw.fixed import reject
 from hw.spec import EGRUConfig
@@ -33,7 +34,8 @@ class MacLane(wiring.Component):
       transparent to the write of cycle n, so a read in the write's cycle (the next entry's,
       or the update's first) sees the new sum. ``busy`` is always low.
     * deep pipeline (latency 3): the inputs are registered first (the weights come from a
-      block-RAM output), then the products and the bank read, then the aligned products and
+      block-RAM output), then the products (both in a RegisteredMultiplier, the DSP block's
+      registers where the platform has them) and the bank read, then the aligned products and
       the bank word registered, and the sum is written; the sums of the two cycles before
       an add are forwarded to it. ``busy`` is high while an entry is in the pipeline; the
       banks may be read (drained) once it is low.
@@ -99,26 +101,33 @@ class MacLane(wiring.Component):
             rd[gate] = synchronous_read(m, mem, f"acc_{gate}", deep, small=BANK_LUT_RAM) if deep else \
                 mem.read_port(transparent_for=(wr[gate],))
 
-        # s1 (deep only): the inputs, registered; the operands of the multipliers have no reset,
-        # so they can be the DSP blocks' input registers
+        # s1 and s2: in the deep pipeline the inputs are registered, then the products, both in
+        # a RegisteredMultiplier (hw/core/dsp.py: on ECP5 the DSP block's own registers, so the
+        # event value is copied into every block rather than driven from one register); the
+        # short pipeline registers only the products
         weights = {"u": self.i_w_u, "r": self.i_w_r, "g": self.i_w_g}
-        w1, value1, valid1 = weights, self.i_value, self.i_valid & ~self.draining
-        k1, rec1, layer1 = self.i_k, self.i_rec, self.i_layer
+        raw = {name: Signal(signed(len(self.i_value) + cfg.weight_bits), name=f"s2_raw_{name}",
+                      reset_less=True) for name in _PRODUCTS}
+        valid1, k1, rec1, layer1 = self.i_valid & ~self.draining, self.i_k, self.i_rec, self.i_layer
+        nonzero1 = (self.i_w_u != 0) | (self.i_w_r != 0) | (self.i_w_g != 0)
         if deep:
-            w1 = {name: Signal.like(weights[name], name=f"s1_w_{name}", reset_less=True) for name in _PRODUCTS}
-            value1 = Signal.like(self.i_value, name="s1_value", reset_less=True)
+            for name in _PRODUCTS:
+                mul = m.submodules[f"mul_{name}"] = RegisteredMultiplier(self.i_value.shape(), weights[name].shape())
+                m.d.comb += [mul.a.eq(self.i_value), mul.b.eq(weights[name]), raw[name].eq(mul.p)]
             valid1, k1, rec1, layer1 = Signal(), Signal.like(self.i_k), Signal(), Signal.like(self.i_layer)
-            m.d.sync += [*(w1[name].eq(weights[name]) for name in _PRODUCTS), value1.eq(self.i_value),
-                         valid1.eq(self.i_valid & ~self.draining), k1.eq(self.i_k), rec1.eq(self.i_rec),
-                         layer1.eq(self.i_layer)]
-
-        # s2: products (registered as they leave the multipliers) and the bank read of the unit
-        raw = {name: Signal(signed(len(self.i_value) + cfg.weight_bits), name=f"s2_raw_{name}", reset_less=True)
-               for name in _PRODUCTS}
-        m.d.sync += [raw[name].eq(value1 * w1[name]) for name in _PRODUCTS]
+            # a copy of the weights in the fabric, for the nonzero test only: the weights may
+            # come straight from a block RAM's output (the core registers them first, with the
+            # deep schedule's lane_register), and the test before a register was the worst path
+            # at P = 1 without that register (12.9 ns, 5 levels)
+            w1 = {name: Signal.like(weights[name], name=f"s1_w_{name}", reset_less=True) for name in _PRODUCTS}
+            nonzero1 = (w1["u"] != 0) | (w1["r"] != 0) | (w1["g"] != 0)
+            m.d.sync += [valid1.eq(self.i_valid & ~self.draining), k1.eq(self.i_k), rec1.eq(self.i_rec),
+                         layer1.eq(self.i_layer), *(w1[name].eq(weights[name]) for name in _PRODUCTS)]
+        else:
+            m.d.sync += [raw[name].eq(self.i_value * weights[name]) for name in _PRODUCTS]
         valid2, k2, rec2, layer2 = Signal(), Signal.like(k1), Signal(), Signal.like(layer1)
         m.d.sync += [valid2.eq(valid1), k2.eq(k1), rec2.eq(rec1), layer2.eq(layer1),
-                     self.real.eq(valid1 & ((w1["u"] != 0) | (w1["r"] != 0) | (w1["g"] != 0)))]
+                     self.real.eq(valid1 & nonzero1)]
         # the bank address: the entry's unit while one is in s1, else the unit drained. The deep
         # pipeline selects by s1's valid flip-flop, not by ``draining``, which the core decides
         # combinationally at the end of a route (that select ran through the address into the

@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.core.dsp import RegisteredMultiplier
 from hw.fixed import reject, rshift_round, saturate
 from hw.spec import LUT_KINDS, EGRUConfig, make_lut
 from hw.spec.layout import GATES
@@ -24,9 +25,10 @@ class UpdateLane(wiring.Component):
     Latency: ``latency`` cycles, from the configuration's pipeline (hw.spec.schedule): the
     ``o_*`` outputs of an input given in cycle n are valid (``o_valid``) in cycle n + latency.
     Short pipeline (5): the pre-activations, both products (rounded) and every table read have
-    a register behind them. Deep pipeline (12): also the inputs, every table output, c - g,
-    c_hat and the outputs are registered, so no path runs from a block RAM or a multiplier
-    through more than one adder. Throughput: one unit per cycle, no stalls.
+    a register behind them. Deep pipeline (13): also the inputs, every table output, c - g,
+    c_hat, the threshold compare and difference and the outputs are registered (both products
+    in a RegisteredMultiplier, hw/core/dsp.py), so no path runs from a block RAM or a
+    multiplier through more than one adder. Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables, initialised with ``luts`` (kind -> 2**lut_bits entries; by default
     hw.spec.make_lut's for the configuration: a model file may carry others), and
@@ -156,11 +158,15 @@ class UpdateLane(wiring.Component):
         # s4: ... and registered; s4_r and s4_gh feed only a multiplier, and without reset they
         # can be the DSP block's input registers
         u4 = deep_stage("s4_u", luts["update"].data)
-        r4 = deep_stage("s4_r", luts["sigmoid"].data, reset_less=True)
-        gx4, gh4 = deep_stage("s4_gx", gx3), deep_stage("s4_gh", gh3, reset_less=True)
+        gx4 = deep_stage("s4_gx", gx3)
         # s5: the product r * gh (the short pipeline rounds it before its register; the deep
-        # one registers the multiplier's output, which can be the DSP block's register)
-        rg5 = stage("s5_rg", r4 * gh4, reset_less=True) if deep else stage("s5_rg", rshift_round(r4 * gh4, F))
+        # one registers r and gh, then the product, in a RegisteredMultiplier: hw/core/dsp.py)
+        if deep:
+            mul_rg = m.submodules.mul_rg = RegisteredMultiplier(luts["sigmoid"].data.shape(), gh3.shape())
+            m.d.comb += [mul_rg.a.eq(luts["sigmoid"].data), mul_rg.b.eq(gh3)]
+            rg5 = mul_rg.p
+        else:
+            rg5 = stage("s5_rg", rshift_round(luts["sigmoid"].data * gh3, F))
         u5, gx5 = stage("s5_u", u4), stage("s5_gx", gx4)
         # s6: the candidate's pre-activation (wide enough for any S-bit table entry a host may
         # load, so the sum saturates as specified)
@@ -173,23 +179,31 @@ class UpdateLane(wiring.Component):
         g8 = deep_stage("s8_g", luts["tanh"].data)
         c8, thr8 = deep_stage("s8_c", self.i_c), deep_stage("s8_thr", self.i_thr)
         u8 = deep_stage("s8_u", u7)
-        # s9: c - g (one more bit: any S-bit c and g)
-        d9 = deep_stage("s9_d", c8 - g8, reset_less=True)
-        u9 = deep_stage("s9_u", u8, reset_less=True)
+        # s9 and s10: c - g (one more bit: any S-bit c and g) and u, registered, then the product
+        # u (c - g) (deep: a RegisteredMultiplier; short: rounded before its register)
         g9, thr9 = deep_stage("s9_g", g8), deep_stage("s9_thr", thr8)
-        # s10: the product u (c - g) (rounded before its register in the short pipeline)
-        p10 = stage("s10_p", u9 * d9, reset_less=True) if deep else stage("s10_p", rshift_round(u9 * d9, F))
+        if deep:
+            mul_ud = m.submodules.mul_ud = RegisteredMultiplier(u8.shape(), (c8 - g8).shape())
+            m.d.comb += [mul_ud.a.eq(u8), mul_ud.b.eq(c8 - g8)]
+            p10 = mul_ud.p
+        else:
+            p10 = stage("s10_p", rshift_round(u8 * (c8 - g8), F))
         g10, thr10 = stage("s10_g", g9), stage("s10_thr", thr9)
         # s11: c_hat = g + u (c - g), rounded once and saturated
         c_hat = deep_stage("s11_chat", saturate(g10 + (rshift_round(p10, F) if deep else p10), S))
         thr11 = deep_stage("s11_thr", thr10)
-        # s12: strict threshold; reset by subtraction
-        fire = c_hat > thr11
-        outputs = [self.o_y.eq(Mux(fire, c_hat, 0)), self.o_c.eq(Mux(fire, c_hat - thr11, c_hat))]
+        # s12: strict threshold; reset by subtraction. The deep pipeline registers the compare
+        # and the difference (two carry chains side by side) before the choice (s13): compare
+        # and choice in one stage were the worst path at P = 2 (11.3 ns, 22 levels)
         if deep:
-            m.d.sync += [self.o_fire.eq(valid[-2] & fire), *outputs]
+            fire12, diff12 = stage("s12_fire", c_hat > thr11), stage("s12_diff", c_hat - thr11)
+            chat12 = stage("s12_chat", c_hat)
+            m.d.sync += [self.o_fire.eq(valid[-2] & fire12), self.o_y.eq(Mux(fire12, chat12, 0)),
+                         self.o_c.eq(Mux(fire12, diff12, chat12))]
         else:
-            m.d.comb += [self.o_fire.eq(valid[-1] & fire), *outputs]
+            fire = c_hat > thr11
+            m.d.comb += [self.o_fire.eq(valid[-1] & fire), self.o_y.eq(Mux(fire, c_hat, 0)),
+                         self.o_c.eq(Mux(fire, c_hat - thr11, c_hat))]
         with m.If(self.lut_read | self.lut_we):
             for kind in LUT_KINDS:
                 m.d.comb += addrs[kind].eq(self.lut_addr)

@@ -57,6 +57,10 @@ class Schedule:
     update_tail: int = 1
     """Update: cycles after the one in which the last unit's state and event are written
     (0: the next phase starts in the following cycle and reads them there)."""
+    lane_register: int = 0
+    """Route: registers between the lane memories' output and the MAC lanes (1: the lane
+    word registered, so no path runs from a block RAM's output, through the multiplexer of a
+    memory made of several blocks, into a DSP block's input)."""
 
     @property
     def deep(self) -> bool:
@@ -97,15 +101,16 @@ DEEP = Schedule(
     pipeline="deep",
     # input registers, pre-activations, u/r tables, their register, product r*gh, candidate
     # pre-activation, tanh table, its register (with c and the threshold), c - g, product
-    # u(c - g), c_hat, threshold compare and output registers
-    update_lane_latency=12, update_lane_late=7,
+    # u(c - g), c_hat, the threshold compare and difference, the output registers
+    update_lane_latency=13, update_lane_late=7,
     # input registers, products and bank read, aligned products and registered bank word, sum
     # written (the last two sums forwarded); banks read out through a register
     mac_latency=3, mac_drain_latency=2,
     # the lists' lengths registered in the route's first cycle (events then issue from
     # registers), the event buffer's word registered before the column's pointer is read
     route_walk=5,
-    route_latency=5 + 1 + 3,
+    # walk, lane read, the lane word's register, MAC pipeline
+    route_latency=5 + 1 + 1 + 3,
     # the sum registered before its write-back, which is registered too; per class entry
     # registered, its W_out address registered, W_out registered
     readout_scan=3, readout_per_class=7,
@@ -115,6 +120,7 @@ DEEP = Schedule(
     # memories' address: the clock), and a tail of one cycle: the registered flags behind the
     # event counts, and the event sums' registered write, need it
     update_tail=1,
+    lane_register=1,
 )
 
 _SCHEDULES = {s.pipeline: s for s in (SHORT, DEEP)}
