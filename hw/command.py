@@ -244,9 +244,16 @@ class CommandUnit(wiring.Component):
         connect(m, writer.wr, tx_mem.write_port())
         ser_free = writer.free
 
-        def emit(value, nbytes, at):
-            m.d.comb += [writer.start.eq(1), writer.value.eq(_widen(value, nbytes)), writer.nbytes.eq(nbytes),
-                         writer.at.eq(at)]
+        def offer(value, nbytes, at):
+            """The value the writer takes if it is started in this cycle (``emit``). Offered by
+            state (and, collecting a step, by which output is at hand), outside the handshake
+            conditions of the start: the writer ignores it unless started, so its inputs need
+            not wait for the start's decision (that was the worst path at P = 1 and 2)."""
+            m.d.comb += [writer.value.eq(_widen(value, nbytes)), writer.nbytes.eq(nbytes), writer.at.eq(at)]
+
+        def emit():
+            """Start the writer on the value offered in this state."""
+            m.d.comb += writer.start.eq(1)
 
         # ---- the last response, for retries ------------------------------------------------
         last_ok, last_cmd, last_seq, last_crc = Signal(), Signal(8), Signal(8), Signal(16)
@@ -427,14 +434,16 @@ class CommandUnit(wiring.Component):
 
             # ---- PING and INFO: copy bytes into the response
             with m.State("PING"):
+                offer(byte, 1, rp + 1)
                 with m.If(byte_ok & ser_free):
-                    emit(byte, 1, rp + 1)
+                    emit()
                     advance()
                     with m.If(last_byte()):
                         finish(Status.OK, length + 1)
             with m.State("INFO"):
+                offer(info_byte, 1, rp + 1)
                 with m.If(byte_ok & ser_free):
-                    emit(info_byte, 1, rp + 1)
+                    emit()
                     advance()
                     with m.If(rp + 1 == len(self._info)):
                         finish(Status.OK, len(self._info) + 1)
@@ -482,8 +491,9 @@ class CommandUnit(wiring.Component):
                 with m.If(ser_free & peek.ready):
                     m.next = "READ_TAKE"
             with m.State("READ_TAKE"):
+                offer(core["peek_data"], w.word_bytes, wa)
                 with m.If(core["peek_valid"]):
-                    emit(core["peek_data"], w.word_bytes, wa)
+                    emit()
                     m.d.sync += [wa.eq(wa + w.word_bytes), k.eq(k + 1)]
                     with m.If(last_word()):
                         finish(Status.OK, 1 + count * w.word_bytes)
@@ -541,12 +551,25 @@ class CommandUnit(wiring.Component):
                 logit = Signal(signed(8 * w.logit_bytes))
                 m.d.comb += [event_value.eq(ev.y[beat_lane]), logit.eq(rs.value)]
                 fire = ev.fire.bit_select(beat_lane, 1)
+                unit = ev.m * P + beat_lane
+                # what is offered follows the priority of the starts below, without their
+                # handshake terms (an offer is harmless while nothing starts)
+                with m.If(events.valid):
+                    offer(Cat(_widen(ev.layer, 1), _widen(unit, 2), event_value), w.event_bytes, wa)
+                with m.Elif(result.valid):
+                    with m.If(rs.kind == R_LOGIT):
+                        offer(logit, w.logit_bytes, la)
+                    with m.Else():
+                        offer(rs.index, 2, w.class_at)
+                with m.Elif(counters.valid):
+                    offer(cw.cycles, 4, w.readout_at)
+                with m.Else():
+                    offer(n_events, 2, w.events_count_at)
                 with m.If(events.valid):
                     # the beat stays at the stream's head (not copied) until its last lane is out
                     with m.If(~fire | ser_free):
                         with m.If(fire):
-                            unit = ev.m * P + beat_lane
-                            emit(Cat(_widen(ev.layer, 1), _widen(unit, 2), event_value), w.event_bytes, wa)
+                            emit()
                             m.d.sync += [wa.eq(wa + w.event_bytes), n_events.eq(n_events + 1)]
                         m.d.sync += beat_lane.eq(beat_lane + 1)
                         with m.If(beat_lane == P - 1):
@@ -554,11 +577,9 @@ class CommandUnit(wiring.Component):
                             m.d.sync += beat_lane.eq(0)
                 with m.Elif(result.valid & ser_free):
                     m.d.comb += result.ready.eq(1)
+                    emit()
                     with m.If(rs.kind == R_LOGIT):  # the logits come in class order
-                        emit(logit, w.logit_bytes, la)
                         m.d.sync += la.eq(la + w.logit_bytes)
-                    with m.Else():
-                        emit(rs.index, 2, w.class_at)
                 with m.Elif(counters.valid & ser_free):
                     with m.If(cw.kind == C_STEP):
                         with m.If(write_counter_byte(cw)):  # the word is taken after its last byte
@@ -571,10 +592,10 @@ class CommandUnit(wiring.Component):
                                     m.d.sync += finishing.eq(1)
                     with m.Elif(cw.kind == C_READOUT):
                         m.d.comb += counters.ready.eq(1)
-                        emit(cw.cycles, 4, w.readout_at)
+                        emit()
                         m.d.sync += finishing.eq(1)
                 with m.Elif(finishing & ser_free):  # every counter byte is written by now
-                    emit(n_events, 2, w.events_count_at)
+                    emit()
                     finish(Status.OK, wa)
 
             with m.State("COUNTERS"):  # the core is between steps: its payload holds the last step's
@@ -582,8 +603,9 @@ class CommandUnit(wiring.Component):
                     with m.If(write_counter_byte(core["idle_counters"])):  # (it writes only inside this If)
                         m.next = "COUNTERS_READOUT"
             with m.State("COUNTERS_READOUT"):
+                offer(core["readout_cycles"], 4, 1 + COUNTER_BYTES)
                 with m.If(ser_free):
-                    emit(core["readout_cycles"], 4, 1 + COUNTER_BYTES)
+                    emit()
                     finish(Status.OK, w.counters_response)
 
             # ---- the response: header, the status byte (from its register: byte 0 of the buffer

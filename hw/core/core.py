@@ -522,14 +522,18 @@ class EGRUCore(wiring.Component):
             m.d.comb += lane_rd[p].en.eq(~lane_write)
         l1_valid, l1_value, l1_rec = Signal(), Signal(signed(g.VB)), Signal()
         m.d.sync += [l1_valid.eq(walker.issue), l1_value.eq(walker.value), l1_rec.eq(walker.rec)]
-        # L2 (deep: hw.spec.schedule lane_register): the lane words registered with their entry
+        # L2 (deep: hw.spec.schedule lane_register): the lane words registered with their entry.
+        # Taken only with an entry: without the enable Yosys merges lane 0's register with the
+        # readout's W_out register (the same word, also unconditional), and the one register
+        # placed between the MAC lane and the readout was the worst path at P = 4 (11.4 ns)
         lane_words = [port.data for port in lane_rd]
         w_valid, w_value, w_rec, w_busy = l1_valid, l1_value, l1_rec, l1_valid
         if sched.lane_register:
             lane_words = [Signal.like(port.data, name=f"l2_word_{p}") for p, port in enumerate(lane_rd)]
             w_valid, w_value, w_rec = Signal(), Signal.like(l1_value), Signal()
-            m.d.sync += [w_valid.eq(l1_valid), w_value.eq(l1_value), w_rec.eq(l1_rec),
-                         *(reg.eq(port.data) for reg, port in zip(lane_words, lane_rd, strict=True))]
+            m.d.sync += [w_valid.eq(l1_valid), w_value.eq(l1_value), w_rec.eq(l1_rec)]
+            with m.If(l1_valid):
+                m.d.sync += [reg.eq(port.data) for reg, port in zip(lane_words, lane_rd, strict=True)]
             w_busy = l1_valid | w_valid
 
         # (from the MAC lanes' registered weights: no logic behind the lane memories' outputs)

@@ -4,13 +4,14 @@ from amaranth.hdl import Array, Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.core.dsp import ECP5_WIDTH, RegisteredMultiplier
 from hw.fixed import reject
 from hw.spec.layout import CoreGeometry, bits
 from hw.spec.schedule import schedule
 
 # signed operand bits of the DSP blocks the deep pipeline keeps its products within (ECP5
 # MULT18X18D, iCE40 SB_MAC16 and Gowin MULT18X18 take 18 bits or more)
-DSP_BITS = 18
+DSP_BITS = ECP5_WIDTH
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
 
@@ -42,15 +43,17 @@ class Readout(wiring.Component):
     keeps the count until the next start.
 
     Schedule (cycles of the deep pipeline; the short one has no register behind the memories
-    nor on the write-back and the W_out address: two cycles less in SCAN and three per class).
+    nor on the write-back, the W_out address and the multipliers' inputs: two cycles less in
+    SCAN and four per class).
     SCAN (H + readout_scan cycles): unit k's sum is
     read in cycle k, registered in k + 1 and, when nonzero, written back in cycle k + 2 (from
     registers, k + 3) as entry j (row address k * C, sum) of the same memories, at lane
     j mod P, word j div P: j <= k, so that place has been read already. Then per class n, MAC
     (nnz + readout_per_class - 1 cycles): entry j is read in cycle j and registered in j + 1,
     its row address row + n registered in j + 2, W_out[row + n] read in j + 3 and registered in
-    j + 4 (with the sum: the multiplier's input registers), the product is registered in j + 5
-    and added to the logit in j + 6; SEND (1 cycle) sends the logit and
+    j + 4 (with the sum), both taken into the multiplier's input registers in j + 5 (a
+    RegisteredMultiplier), the product registered in j + 6 and added to the logit in j + 7;
+    SEND (1 cycle) sends the logit and
     starts the next class's at its bias. Last, CLASS sends the class (ties keep the lowest).
     Latency: H + readout_scan + C x (nnz + readout_per_class) + readout_final cycles
     (hw.spec.schedule; nnz = the units whose sum is nonzero), as sw/cycles.py predicts.
@@ -152,11 +155,20 @@ class Readout(wiring.Component):
         ro_s2, ro_w, ro_w_valid = Signal(signed(g.SB), reset_less=True), Signal(signed(g.WB), reset_less=True), Signal()
         ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()
         m.d.sync += [ro_s.eq(sum_data), ro_s_valid.eq(macing & e_valid)]
-        if deep:  # W_out registered, with the sum, before the multiplier
+        if deep:  # W_out registered, with the sum, then both taken into RegisteredMultipliers
+            # (hw/core/dsp.py: the DSP blocks' own registers on ECP5, a cycle more per class: the
+            # product's register and the DSP block, placed apart, were the worst path at P = 8)
             # (the sum waits a cycle more for the weight read from the registered address)
             ro_s1, ro_s1_valid = Signal(signed(g.SB), reset_less=True), Signal()
+            ro_m_valid = Signal()  # the operands inside the multipliers
             m.d.sync += [ro_s1.eq(ro_s), ro_s1_valid.eq(ro_s_valid), ro_s2.eq(ro_s1), ro_w.eq(self.w_data),
-                         ro_w_valid.eq(ro_s1_valid), ro_prod_valid.eq(ro_w_valid)]
+                         ro_w_valid.eq(ro_s1_valid), ro_m_valid.eq(ro_w_valid), ro_prod_valid.eq(ro_m_valid)]
+
+            def product(name, a):
+                mul = m.submodules[name] = RegisteredMultiplier(a.shape(), ro_w.shape())
+                m.d.comb += [mul.a.eq(a), mul.b.eq(ro_w)]
+                return mul.p
+
             if g.SB > DSP_BITS:
                 # a sum wider than a DSP block's operand: two products, each a DSP block of its own
                 # with its output register, added to the logit together (Yosys would otherwise
@@ -164,13 +176,11 @@ class Readout(wiring.Component):
                 # The high half is signed (a slice is unsigned in Amaranth: taken as it is, a
                 # negative sum, y < 0 from a negative threshold, gave a wrong logit)
                 lo_bits = DSP_BITS - 1
-                p_lo = Signal(signed(lo_bits + 1 + g.WB), reset_less=True)
-                p_hi = Signal(signed(g.SB - lo_bits + g.WB), reset_less=True)
-                m.d.sync += [p_lo.eq(Cat(ro_s2[:lo_bits], 0).as_signed() * ro_w),
-                             p_hi.eq(ro_s2[lo_bits:].as_signed() * ro_w)]
+                p_lo = product("mul_lo", Cat(ro_s2[:lo_bits], 0).as_signed())
+                p_hi = product("mul_hi", ro_s2[lo_bits:].as_signed())
                 m.d.comb += ro_prod.eq((p_hi << lo_bits) + p_lo)
             else:
-                m.d.sync += ro_prod.eq(ro_s2 * ro_w)
+                m.d.comb += ro_prod.eq(product("mul", ro_s2))
         else:
             m.d.sync += [ro_prod.eq(ro_s * self.w_data), ro_prod_valid.eq(ro_s_valid)]
         with m.If(ro_prod_valid):
@@ -178,7 +188,7 @@ class Readout(wiring.Component):
         # class n's bias is lane 0's sum word M + n, read in the cycle before its MAC starts
         m.d.comb += self.bias_index.eq(0)
         bias_word = self.sum_data[0][:g.RBB].as_signed()
-        if deep:  # registered first: the class's first product is added at mc = 6
+        if deep:  # registered first: the class's first product is added at mc = 7
             bias_q = Signal.like(bias_word)
             m.d.sync += bias_q.eq(bias_word)
             with m.If(macing & (mc == 1)):

@@ -112,8 +112,8 @@ DEEP = Schedule(
     # walk, lane read, the lane word's register, MAC pipeline
     route_latency=5 + 1 + 1 + 3,
     # the sum registered before its write-back, which is registered too; per class entry
-    # registered, its W_out address registered, W_out registered
-    readout_scan=3, readout_per_class=7,
+    # registered, its W_out address registered, W_out registered, the multipliers' own inputs
+    readout_scan=3, readout_per_class=8,
     # the request registered twice, each memory's word, the narrow and wide choices, the word
     peek_latency=6,
     # no walker bypass (it would put logic between the pointer memory's output and the lane
