@@ -161,7 +161,9 @@ def design_stamp(t, model_path: str, core, runtime_weights: bool, top: str = UAR
         model_hash = hashlib.sha256(f.read()).hexdigest()
     g = core.geometry
     return {"target": t.name, "model_sha256": model_hash, "lanes": g.P, "pipeline": g.cfg.pipeline,
-            "depth": g.depth, "runtime_weights": runtime_weights, "top": top, "dsp": dsp_primitive(t.family),
+            "depth": g.depth, "runtime_weights": runtime_weights, "top": top,
+            # (the short pipeline's multipliers are inferred on every family)
+            "dsp": dsp_primitive(t.family) if g.cfg.pipeline == "deep" else "inferred",
             **({} if seeds == (None,) else {"seeds": list(seeds)})}
 
 

@@ -548,7 +548,8 @@ class EGRUCore(wiring.Component):
         else:
             m.d.sync += mac_count.eq(mac_count + 3 * real_entries)
 
-        # L1: the lane words reach the MAC lanes (products, accumulator read-modify-write)
+        # L1 (deep: L2, behind the lane register): the lane words reach the MAC lanes (products,
+        # accumulator read-modify-write)
         updating = Signal()   # update phase: the MAC lanes drain their banks unit by unit
         u_m = Signal(range(M + 1))
         u0_issue = Signal()

@@ -9,8 +9,8 @@ from hw.fixed import reject
 from hw.spec.layout import CoreGeometry, bits
 from hw.spec.schedule import schedule
 
-# signed operand bits of the DSP blocks the deep pipeline keeps its products within (ECP5
-# MULT18X18D, iCE40 SB_MAC16 and Gowin MULT18X18 take 18 bits or more)
+# signed operand bits of the DSP blocks the deep pipeline keeps its products within (the ECP5
+# MULT18X18D and the Gowin MULT18X18 take 18; the iCE40's SB_MAC16 16, where Yosys splits)
 DSP_BITS = ECP5_WIDTH
 # result word kinds
 R_LOGIT, R_CLASS = 0, 1
@@ -144,13 +144,13 @@ class Readout(wiring.Component):
             m.d.comb += write
 
         # MAC pipeline: entry -> registered -> (deep: W_out address registered) -> W_out read ->
-        # registered -> product -> logit
+        # registered -> (deep: the multipliers' own input registers) -> product -> logit
         m.d.comb += self.w_sel.eq(macing)
         if deep:  # the row's adder registered: behind it, the weights' address multiplexer was the worst path at P = 1
             m.d.sync += self.w_addr.eq(sum_word[g.SB:] + ro_n)
         else:
             m.d.comb += self.w_addr.eq(sum_word[g.SB:] + ro_n)
-        # the multiplier's input and output registers have no reset, so they can be the DSP block's
+        # (no reset on the multiplier's operand and product registers: a DSP block's have none)
         ro_s, ro_s_valid = Signal(signed(g.SB)), Signal()
         ro_s2, ro_w, ro_w_valid = Signal(signed(g.SB), reset_less=True), Signal(signed(g.WB), reset_less=True), Signal()
         ro_prod, ro_prod_valid = Signal(signed(g.SB + g.WB), reset_less=True), Signal()

@@ -155,8 +155,7 @@ class UpdateLane(wiring.Component):
         m.d.comb += [addrs["update"].eq(address(pre["u"], cfg.sigmoid_frac)),
                      addrs["sigmoid"].eq(address(pre["r"], cfg.sigmoid_frac))]
         gx3, gh3 = stage("s3_gx", pre["gx"]), stage("s3_gh", pre["gh"])
-        # s4: ... and registered; s4_r and s4_gh feed only a multiplier, and without reset they
-        # can be the DSP block's input registers
+        # s4: ... and registered (r and gh go straight into the r x gh multiplier's own registers)
         u4 = deep_stage("s4_u", luts["update"].data)
         gx4 = deep_stage("s4_gx", gx3)
         # s5: the product r * gh (the short pipeline rounds it before its register; the deep
