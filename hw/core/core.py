@@ -880,9 +880,9 @@ class EGRUCore(wiring.Component):
         if deep:  # each lane's word registered at its block RAM, the lane chosen behind the registers
             # (the lane multiplexer between the RAMs' outputs and one register was the UART top's
             # worst path at P = 2)
-            lane_words = [Signal.like(port.data, name=f"peek_weight_{p}") for p, port in enumerate(lane_rd)]
-            m.d.sync += [reg.eq(port.data) for reg, port in zip(lane_words, lane_rd, strict=True)]
-            weight = chosen(lane_words)
+            peek_words = [Signal.like(port.data, name=f"peek_weight_{p}") for p, port in enumerate(lane_rd)]
+            m.d.sync += [reg.eq(port.data) for reg, port in zip(peek_words, lane_rd, strict=True)]
+            weight = chosen(peek_words)
         else:
             weight = lane_word(lane_rd)
         readout_b = held("readout_b", bias_word)
