@@ -68,6 +68,9 @@ def add_arguments(p) -> None:
     p.add_argument("--synth", action="store_true", help="also place and route every point on every --target")
     p.add_argument("--qat-epochs", type=int, default=20, help="quantization-aware fine-tuning epochs (%(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the fine-tuning (%(default)s)")
+    p.add_argument("--balance-lanes", type=int, default=0, metavar="P",
+                   help="prune to equal lane lists for P lanes and its divisors, as `egru quantize "
+                        "--balance-lanes` (default: 0, global pruning; only points with --prune > 0)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing dask scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--workers", type=int, default=None,
                    help="workers of the local cluster (default: one per core); not with --scheduler")
@@ -85,7 +88,7 @@ def parse(args) -> tuple[list, explore.Sweep]:
     if any(p.prune for p in points) and not args.qat_epochs:
         raise ValueError("pruning needs fine-tuning: give --qat-epochs > 0 with --prune")
     sweep = explore.Sweep(qat_epochs=args.qat_epochs, seed=args.seed, targets=tuple(dict.fromkeys(targets)),
-                          synth=args.synth)
+                          synth=args.synth, balance_lanes=args.balance_lanes)
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise ValueError("--workers must be >= 1, and is for the local cluster only (not with --scheduler)")
     check_output_folder(args.out, explore.OUTPUTS.values(), [("the checkpoint", args.checkpoint)], option="--out")

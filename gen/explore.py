@@ -86,11 +86,17 @@ class Sweep:
     seed: int = 0
     targets: tuple[str, ...] = ()
     synth: bool = False
+    balance_lanes: int = 0
+    """Prune to equal lane lists for this many lanes (`egru quantize --balance-lanes`); 0: global."""
 
     def __post_init__(self):
         from gen.targets import target
         if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) or self.qat_epochs < 0:
             raise ValueError(f"--qat-epochs must be a non-negative integer, got {self.qat_epochs!r}")
+        if isinstance(self.balance_lanes, bool) or not isinstance(self.balance_lanes, int) \
+                or not 0 <= self.balance_lanes <= 64:
+            raise ValueError(f"--balance-lanes must be 0 (global pruning) or a lane count 1..64, "
+                             f"got {self.balance_lanes!r}")
         for name in self.targets:
             target(name)  # raises with the known names
         if self.synth and not self.targets:
@@ -135,8 +141,10 @@ def _key(stage: str, **parts) -> str:
 
 def quantize_key(ckpt_sha: str, point: Point, sweep: Sweep, code: str) -> str:
     w, s, q = point.formats
+    # balance_lanes only when set, so that the keys of global pruning stay those of earlier sweeps
+    balance = {"balance_lanes": sweep.balance_lanes} if sweep.balance_lanes and q else {}
     return _key("quantize", ckpt=ckpt_sha, weight_bits=w, state_bits=s, prune=q, qat_epochs=sweep.qat_epochs,
-                seed=sweep.seed, code=code)
+                seed=sweep.seed, code=code, **balance)
 
 
 def evaluate_key(qkey: str, point: Point, targets: tuple[str, ...]) -> str:
@@ -218,7 +226,8 @@ def _quantize(ckpt: bytes, point: dict, sweep: dict) -> dict:
             f.write(ckpt)
         model, blob = checkpoint.load(path)
         settings = QuantSettings(weight_bits=point["weight_bits"], state_bits=point["state_bits"],
-                                 prune=point["prune"], qat_epochs=sweep["qat_epochs"], seed=sweep["seed"])
+                                 prune=point["prune"], qat_epochs=sweep["qat_epochs"], seed=sweep["seed"],
+                                 balance_lanes=sweep.get("balance_lanes", 0) if point["prune"] else 0)
         out = os.path.join(tmp, "model.egru")
         r = quantize(model, blob, load_recorded(blob["data"]), settings, out, quiet=True)
         with open(out, "rb") as f:

@@ -69,8 +69,14 @@ def test_keys_change_with_what_a_result_depends_on():
     for other in (explore.quantize_key("ac", p, s, "code"), explore.quantize_key("ab", p, s, "code2"),
                   explore.quantize_key("ab", p, explore.Sweep(qat_epochs=4, targets=("ecp5-85k",)), "code"),
                   explore.quantize_key("ab", explore.Point(lanes=2, weight_bits=6, state_bits=16, prune=0.5), s,
+                                       "code"),
+                  explore.quantize_key("ab", p, explore.Sweep(qat_epochs=3, targets=("ecp5-85k",), balance_lanes=4),
                                        "code")):
         assert other != q
+    # lane balancing means nothing without pruning: an unpruned model is the same with or without it
+    dense = explore.Point(lanes=2, weight_bits=8, state_bits=16, prune=0.0)
+    assert explore.quantize_key("ab", dense, s, "code") == \
+        explore.quantize_key("ab", dense, explore.Sweep(qat_epochs=3, targets=("ecp5-85k",), balance_lanes=4), "code")
     e = explore.evaluate_key(q, p, s.targets)
     assert e != explore.evaluate_key(q, explore.Point(lanes=4, weight_bits=8, state_bits=16, prune=0.5), s.targets)
     assert e != explore.evaluate_key(q, p, ("ice40-up5k",))
@@ -109,7 +115,9 @@ def test_the_cache_keeps_finished_results_only(tmp_path):
     (["--target", "ecp5-99k"], "unknown target 'ecp5-99k'"),
     (["--prune", "0.5", "--qat-epochs", "0"], "pruning needs fine-tuning"),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers must be >= 1, and is for the local"),
-], ids=["not-an-integer", "repeated", "lanes-0", "unknown-target", "prune-without-qat", "workers+scheduler"])
+    (["--balance-lanes", "65"], "--balance-lanes must be 0 (global pruning) or a lane count 1..64, got 65"),
+], ids=["not-an-integer", "repeated", "lanes-0", "unknown-target", "prune-without-qat", "workers+scheduler",
+        "balance-lanes-65"])
 def test_bad_options_are_refused_before_any_work(args, message, tmp_path):
     proc = egru("explore", CKPT, "-o", str(tmp_path / "x"), *args, check=False, timeout=120)
     assert proc.returncode == 2
