@@ -5,7 +5,8 @@ and Verilator through cocotb) on the trained digits model, measured in one run o
 that their ratios mean something; the schedule sweep (gen/bench_sweep.py: activity x lanes x
 weight sparsity -> cycles per step against the bound and the dense schedule); `egru train` with
 automatic and 2 torch threads beside busy loops (gen/bench_threads.py); and the synthesis table
-(gen/bench_synth.py: every target and P in {1, 2, 4}, the deep pipeline on ECP5 at P up to 8).
+(gen/bench_synth.py: every target and P in {1, 2, 4}, the deep pipeline on ECP5 at P up to 8), and
+the scale table (gen/bench_scale.py: effective GOp/s and us per step against H and P).
 Both sweeps are `egru explore` sweeps (gen/explore.py) on a local dask cluster, cached by
 content hash in WORK: a re-run computes only what changed.
 
@@ -21,7 +22,7 @@ import time
 
 import torch
 
-from gen import bench_sweep, bench_synth, bench_threads
+from gen import bench_scale, bench_sweep, bench_synth, bench_threads
 from gen.cmd_quantize import quantize
 from gen.progress import say
 from gen.verilog import write_verilog
@@ -154,6 +155,8 @@ def main(argv=None) -> int:
     lines += bench_threads.table(bench_threads.measure(os.path.join(args.work, "threads")), machine())
     say("bench: synthesis sweep (every target, P = 1, 2, 4; the deep pipeline on ECP5; tens of minutes) ...")
     lines += bench_synth.table(bench_synth.sweep(ckpt, os.path.join(args.work, "synth")), ckpt)
+    say("bench: scale (H = 64 ... 512 x P = 1 ... 16; the places-and-routes of P = 16 up to an hour each) ...")
+    lines += bench_scale.table(bench_scale.sweep(os.path.join(args.work, "scale")))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
