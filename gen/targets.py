@@ -7,6 +7,8 @@ as "available"; the report takes nextpnr's figures whenever it ran.
 
 import dataclasses
 
+from hw.core.ports import BLOCK_SHAPES
+
 
 @dataclasses.dataclass(frozen=True)
 class RamBlock:
@@ -57,7 +59,7 @@ class Target:
 
 _ICE40_EBR = RamBlock(("SB_RAM40_4K",), 30, ((256, 16), (512, 8), (1024, 4), (2048, 2)))
 _ICE40_SPRAM = RamBlock(("SB_SPRAM256KA",), 4, ((16384, 16),))
-_ECP5_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+_ECP5_SHAPES = BLOCK_SHAPES["ecp5"]
 _ECP5_BELS = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD", "dsps": "MULT18X18D"}
 _GOWIN_BSRAM = ("SP", "SPX9", "SDPB", "SDPX9B", "DPB", "DPX9B", "pROM", "pROMX9")
 

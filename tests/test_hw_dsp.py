@@ -188,17 +188,21 @@ def test_ecp5_registers_stay_inside_the_block(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("simulator", runner.SIMULATORS)
-@pytest.mark.parametrize("seed,wide_sum", [(4, False), (14, True)], ids=["sum-fits-a-block", "sum-split-in-two"])
-def test_core_built_for_ecp5_equals_golden_and_cycle_model(simulator, seed, wide_sum, tmp_path):
+@pytest.mark.parametrize("seed,wide_sum,hidden", [(4, False, None), (14, True, None), (5, True, 40)],
+                         ids=["sum-fits-a-block", "sum-split-in-two", "weights-sliced"])
+def test_core_built_for_ecp5_equals_golden_and_cycle_model(simulator, seed, wide_sum, hidden, tmp_path):
     """The Verilog `egru synth` hands Yosys for ECP5 (every multiplier a MULT18X18D), with the
     block's model beside it: the deep pipeline at 3 lanes, 2 layers, every event, logit, class
     and per-step cycle count as the golden and cycle models say; once with event sums that fit
-    one block's operand and once with sums the readout splits over two blocks."""
-    cfg = random_config(seed, layers=2, pipeline="deep")
+    one block's operand, once with sums the readout splits over two blocks, and once with lane
+    weight memories deeper than a block, which ECP5 builds of slices one block deep
+    (hw/core/ports.py SlicedMemory)."""
+    cfg = random_config(seed, layers=2, pipeline="deep", **({"hidden_size": hidden} if hidden else {}))
     p = random_params(cfg, seed, prune=0.5)
     core = EGRUCore(image_from_params(cfg, p, lanes=3), trace=True)
     assert (core.geometry.SB > DSP_BITS) == wide_sum, "the case must exercise the readout it names"
     text = verilog.convert(core, name=runner.TOP, platform=DspPlatform("ecp5"), emit_src=False)
+    assert ("weights_0_s0" in text) == (hidden is not None), "the case must exercise the memories it names"
     # three per MAC lane, two per update lane, and the readout's one (two for a sum past 18 bits)
     assert text.count("MULT18X18D ") == 3 * 3 + 3 * 2 + (2 if core.geometry.SB > DSP_BITS else 1)
     (tmp_path / f"{runner.TOP}.v").write_text(text + mult18x18d_model())

@@ -37,8 +37,9 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.core.dsp import dsp_family
 from hw.core.mac import MacLane
-from hw.core.ports import synchronous_read
+from hw.core.ports import SlicedMemory, slice_width, synchronous_read
 from hw.core.readout import Readout, result_layout
 from hw.core.route import EventIssuer
 from hw.core.update import UpdateLane
@@ -201,10 +202,12 @@ class EGRUCore(wiring.Component):
         # (hw/spec/memmap.py) through hw.spec.contents: the words a load of the image would write.
         contents = initial_words(img, g)
 
-        def model_mem(name, shape):
+        def model_mem(name, shape, sliced=False):
             """A core memory that the map places model memories in: as deep as its homes need
             (and the datapath's own words at its start), with their initial words (signed ones
-            in two's complement when ``shape`` is unsigned)."""
+            in two's complement when ``shape`` is unsigned). ``sliced``: in the deep pipeline
+            on a device whose block shapes hw.core.ports knows, built of slices one block deep
+            (SlicedMemory: no multiplexer behind the block RAMs' outputs) where that is cheap."""
             shape = Shape.cast(shape)
             depth, width = home_extent(name, g)
             if width > shape.width:
@@ -212,6 +215,10 @@ class EGRUCore(wiring.Component):
             init = contents.get(name, ())
             if not shape.signed:
                 init = [v & ((1 << shape.width) - 1) for v in init]
+            cut = slice_width(dsp_family(platform), max(2, depth), shape.width) if sliced and deep else None
+            if cut is not None and not shape.signed:
+                self.memories.append((name, max(2, depth), shape.width))
+                return SlicedMemory(m, name, max(2, depth), shape.width, init, cut)
             return mem(name, shape, depth, init)
 
         lw = sum(w for _, w in g.lane_fields)
@@ -228,7 +235,7 @@ class EGRUCore(wiring.Component):
         # that choice behind the pointer's adder was the worst path of the core at P = 4.
         # (the places are the memory map's, hw/spec/memmap.py)
         wo_base = MEMORY["readout_weight"].offset(g)  # W_out behind lane 0's weight words
-        lane_mem = [model_mem(f"weights_{p}", unsigned(lw)) for p in range(P)]
+        lane_mem = [model_mem(f"weights_{p}", unsigned(lw), sliced=True) for p in range(P)]
         ptr_homes = MEMORY["pointer"].homes_for(cfg.pipeline)
         own_ptr = [h.memory for h in ptr_homes] == ["pointers"]
         if len({h.offset for h in ptr_homes}) != 1:  # one address reads both halves of a pointer
