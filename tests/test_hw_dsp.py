@@ -204,7 +204,7 @@ def test_core_built_for_ecp5_equals_golden_and_cycle_model(simulator, seed, wide
     text = verilog.convert(core, name=runner.TOP, platform=DspPlatform("ecp5"), emit_src=False)
     assert ("weights_0_s0" in text) == (hidden is not None), "the case must exercise the memories it names"
     # three per MAC lane, two per update lane, and the readout's one (two for a sum past 18 bits)
-    assert text.count("MULT18X18D ") == 3 * 3 + 3 * 2 + (2 if core.geometry.SB > DSP_BITS else 1)
+    assert text.count("MULT18X18D ") == 3 * 3 + 3 * 2 + (2 if core.geometry.SB > DSP_BITS else 1) == core.multipliers
     (tmp_path / f"{runner.TOP}.v").write_text(text + mult18x18d_model())
     x = random_inputs(cfg, seed, 3, 6)
     spec = build_spec(core, x, run(cfg, p, x), trace=True, seed=seed, idle=0.25, backpressure=0.3)

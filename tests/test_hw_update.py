@@ -100,3 +100,38 @@ def test_bad_parameters_are_named():
     wide = {k: [1 << cfg.state_bits] * (1 << cfg.lut_bits) for k in LUT_KINDS}
     with pytest.raises(ValueError, match="entries in"):
         UpdateLane(cfg, luts=wide)
+
+
+@pytest.mark.parametrize("pipeline", ["short", "deep"])
+def test_a_table_entry_is_read_back_with_its_latency_and_the_deep_lane_gives_zero_unasked(pipeline):
+    """The host's read-back of the tables: lut_read with lut_sel and lut_addr in cycle n gives
+    the entry in cycle n + 1 (short) or n + 2 (deep); the deep lane's word is 0 two cycles after a
+    cycle without lut_read, so that the core can OR the lanes' words instead of choosing one."""
+    cfg = dataclasses.replace(random_config(3), pipeline=pipeline)
+    dut = UpdateLane(cfg)
+    luts = {k: make_lut(k, cfg) for k in LUT_KINDS}
+    rng = random.Random(3)
+    asks = [(rng.random() < 0.6, rng.randrange(len(LUT_KINDS)), rng.randrange(1 << cfg.lut_bits)) for _ in range(80)]
+    delay = 2 if pipeline == "deep" else 1
+    seen = []
+
+    async def bench(ctx):
+        for read, sel, addr in asks + [(False, 0, 0)] * 3:
+            ctx.set(dut.lut_read, read)
+            ctx.set(dut.lut_sel, sel)
+            ctx.set(dut.lut_addr, addr)
+            if pipeline == "short":
+                await ctx.delay(1e-9)  # (comb behind the RAM's registered output: settle, read below)
+            await ctx.tick()
+            seen.append(ctx.get(dut.lut_q))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    for n, (read, sel, addr) in enumerate(asks):
+        got = seen[n + delay - 1]
+        if read:
+            assert got == luts[LUT_KINDS[sel]][addr], (n, sel, addr)
+        elif pipeline == "deep":
+            assert got == 0, n

@@ -40,7 +40,7 @@ from amaranth.lib.wiring import In, Out
 from hw.core.dsp import dsp_family
 from hw.core.mac import MacLane
 from hw.core.ports import SlicedMemory, slice_width, synchronous_read
-from hw.core.readout import Readout, result_layout
+from hw.core.readout import DSP_BITS, Readout, result_layout
 from hw.core.route import EventIssuer
 from hw.core.update import UpdateLane
 from hw.core.walker import ColumnWalker
@@ -150,8 +150,11 @@ class EGRUCore(wiring.Component):
 
     @property
     def multipliers(self) -> int:
-        """Multipliers of the datapath: three per MAC lane, two per update lane, one readout."""
-        return 5 * self.geometry.P + 1
+        """Multipliers of the datapath: three per MAC lane, two per update lane, and the
+        readout's one (two in the deep pipeline when the event sum is wider than a DSP block's
+        operand: hw/core/readout.py)."""
+        g = self.geometry
+        return 5 * g.P + (2 if g.cfg.pipeline == "deep" and g.SB > DSP_BITS else 1)
 
     @property
     def has_trace(self) -> bool:
@@ -870,16 +873,14 @@ class EGRUCore(wiring.Component):
         sources = {mm.target: held(mm.name, Array(own_value(mm, port) for port in rd)[pk_lane[:_bits(P)]])
                    for mm, (rd, _) in sorted(own_memories.items(), key=lambda item: item[0].target)}
         if deep:  # the lanes register their table entries themselves, a cycle after the others
-            # the lane's word is chosen by a flag of its own, registered (one-hot), not by a
-            # decoder of the lane number driving every lane's multiplexer: at P = 8 that
-            # decoder's net alone took 12.7 ns across the chip
-            sel_flags = [Signal(name=f"peek_sel_{p}") for p in range(P)]
-            m.d.sync += [flag.eq(pk_lane[:_bits(P)] == p) for p, flag in enumerate(sel_flags)]
-
+            # Every lane's word is zero unless the peek names that lane (each lane's register
+            # clears itself, from the lane's own copy of the request), so the lane's word is the
+            # OR of all of them: no selection behind the registers. A decoder of the lane number
+            # driving every lane's multiplexer took 12.7 ns across the chip at P = 8, and a
+            # central one-hot flag per lane still 6.5 ns at P = 4.
             def chosen(words):
-                return functools.reduce(operator.or_, (Mux(flag, word, 0) for flag, word in zip(sel_flags, words,
-                                                                                               strict=True)))
-            lut_word = chosen([lane.lut_q for lane in lanes])
+                return functools.reduce(operator.or_, words)
+            lut_word = chosen([lane.lut_q for lane in lanes])  # (UpdateLane clears lut_q unless read)
         else:
             lut_word = Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]]
         readout_w = held("readout_w", wo_data)
@@ -888,7 +889,9 @@ class EGRUCore(wiring.Component):
             # (the lane multiplexer between the RAMs' outputs and one register was the UART top's
             # worst path at P = 2)
             peek_words = [Signal.like(port.data, name=f"peek_weight_{p}") for p, port in enumerate(lane_rd)]
-            m.d.sync += [reg.eq(port.data) for reg, port in zip(peek_words, lane_rd, strict=True)]
+            for p, (reg, port) in enumerate(zip(peek_words, lane_rd, strict=True)):
+                named = Signal(name=f"peek_named_{p}")  # the word at the RAM's output is this lane's peek
+                m.d.sync += [named.eq(pk_lane_req[p][0]), reg.eq(Mux(named, port.data, 0))]
             weight = chosen(peek_words)
         else:
             weight = lane_word(lane_rd)

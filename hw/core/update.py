@@ -34,8 +34,8 @@ class UpdateLane(wiring.Component):
     hw.spec.make_lut's for the configuration: a model file may carry others), and
     writable through ``lut_we``/``lut_sel``/``lut_addr``/``lut_data`` (the load port) and
     readable while the lane is idle: ``lut_read`` with ``lut_sel``/``lut_addr`` in cycle n gives
-    the entry in ``lut_q`` in cycle n + 1 (n + 2 in the deep pipeline; the read-back of the host
-    protocol).
+    the entry in ``lut_q`` in cycle n + 1 (n + 2 in the deep pipeline, where ``lut_q`` is 0 in
+    cycle n + 2 when ``lut_read`` was low in cycle n; the read-back of the host protocol).
     """
 
     def __init__(self, cfg: EGRUConfig, tag_bits: int = 8, luts: dict | None = None):
@@ -106,14 +106,24 @@ class UpdateLane(wiring.Component):
 
         # read-back: the table addresses come from the load port instead of the datapath
         # (these statements come after the datapath's, which they override)
-        read_sel = Signal.like(self.lut_sel)
-        m.d.sync += read_sel.eq(self.lut_sel)
-        # (the deep pipeline registers the entry: no logic behind the tables' outputs)
-        read_domain = m.d.sync if deep else m.d.comb
-        with m.Switch(read_sel):
-            for i, kind in enumerate(LUT_KINDS):
-                with m.Case(i):
-                    read_domain += self.lut_q.eq(luts[kind].data)
+        read_sel, read_asked = Signal.like(self.lut_sel), Signal()
+        m.d.sync += [read_sel.eq(self.lut_sel), read_asked.eq(self.lut_read)]
+        # (the deep pipeline registers the entry: no logic behind the tables' outputs; and
+        # clears it in a cycle with no read-back, so that the core ORs the lanes' entries
+        # instead of choosing one behind the registers)
+        def read_back(domain):
+            with m.Switch(read_sel):
+                for i, kind in enumerate(LUT_KINDS):
+                    with m.Case(i):
+                        domain += self.lut_q.eq(luts[kind].data)
+
+        if deep:
+            with m.If(read_asked):
+                read_back(m.d.sync)
+            with m.Else():
+                m.d.sync += self.lut_q.eq(0)
+        else:
+            read_back(m.d.comb)
 
         def stage(name, value, reset_less=False):
             """A pipeline register holding ``value`` (one cycle later)."""
