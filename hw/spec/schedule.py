@@ -99,10 +99,11 @@ SHORT = Schedule(
 
 DEEP = Schedule(
     pipeline="deep",
-    # input registers, pre-activations, u/r tables, their register, product r*gh, candidate
-    # pre-activation, tanh table, its register (with c and the threshold), c - g, product
-    # u(c - g), c_hat, the threshold compare and difference, the output registers
-    update_lane_latency=13, update_lane_late=7,
+    # input registers, pre-activations, u/r tables, their register, r and gh registered again
+    # in the DSP block, product r*gh, candidate pre-activation, tanh table, its register (with
+    # c and the threshold), c - g, product u(c - g), c_hat, the threshold compare and
+    # difference, the output registers
+    update_lane_latency=14, update_lane_late=8,
     # input registers, products and bank read, aligned products and registered bank word, sum
     # written (the last two sums forwarded); banks read out through a register
     mac_latency=3, mac_drain_latency=2,
