@@ -711,7 +711,14 @@ class EGRUCore(wiring.Component):
         # the states, not once for all: a lone register-to-slice assignment becomes an
         # ``always @*`` that Icarus never runs while the register keeps its initial value.)
         done_step = Signal(g.step_bits)  # the step the counters belong to
-        step_counters = [cw.kind.eq(C_STEP), cw.step.eq(done_step), cw.cycles.eq(cyc), cw.input_events.eq(in_events),
+        # The deep pipeline counts a cycle of the step a cycle later (cyc_inc, added to cyc in the
+        # next cycle; the counter word adds what is still pending): the phase's idle and issue
+        # logic enabling every bit of the counter was the worst path of the P = 2 top (10.2 ns)
+        cyc_inc = Signal()
+        if deep:
+            m.d.sync += [cyc_inc.eq(0), cyc.eq(cyc + cyc_inc)]  # (the FSM's assignments below override)
+        step_counters = [cw.kind.eq(C_STEP), cw.step.eq(done_step), cw.cycles.eq(cyc + cyc_inc if deep else cyc),
+                         cw.input_events.eq(in_events),
                          cw.recurrent_events.eq(rec_events), cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
         m.d.comb += self.readout_cycles.eq(ro.cycles)
         with m.FSM():
@@ -742,7 +749,10 @@ class EGRUCore(wiring.Component):
                 m.d.comb += routing.eq(1)
                 # the last route cycle is also the update's first issue; if output backpressure
                 # stalls that issue, the cycle is a stall and is not counted
-                m.d.sync += cyc.eq(cyc + (~route_idle | u0_issue))
+                if deep:
+                    m.d.sync += cyc_inc.eq(~route_idle | u0_issue)
+                else:
+                    m.d.sync += cyc.eq(cyc + (~route_idle | u0_issue))
                 with m.If(route_idle):
                     # the update phase issues its first unit in this same cycle (u_m is 0)
                     m.d.comb += updating.eq(1)
@@ -756,8 +766,11 @@ class EGRUCore(wiring.Component):
                     m.next = "UPDATE"
             with m.State("UPDATE"):
                 m.d.comb += updating.eq(1)
-                with m.If(u0_issue | (u_m == M)):
-                    m.d.sync += cyc.eq(cyc + 1)
+                if deep:
+                    m.d.sync += cyc_inc.eq(u0_issue | (u_m == M))
+                else:
+                    with m.If(u0_issue | (u_m == M)):
+                        m.d.sync += cyc.eq(cyc + 1)
                 with m.If((u_m == M) & update_idle):
                     with m.If(last_layer):
                         m.next = "STEP_DONE"
