@@ -54,7 +54,8 @@ class Readout(wiring.Component):
     j + 4 (with the sum), both taken into the multiplier's input registers in j + 5 (a
     RegisteredMultiplier), the product registered in j + 6 and added to the logit in j + 7;
     SEND (1 cycle) sends the logit and
-    starts the next class's at its bias. Last, CLASS sends the class (ties keep the lowest).
+    starts the next class's at its bias. Last, CLASS sends the class (ties keep the lowest;
+    deep: a cycle after the last logit's compare, readout_final 2).
     Latency: H + readout_scan + C x (nnz + readout_per_class) + readout_final cycles
     (hw.spec.schedule; nnz = the units whose sum is nonzero), as sw/cycles.py predicts.
     Throughput: one readout at a time; one MAC per cycle.
@@ -198,6 +199,15 @@ class Readout(wiring.Component):
                 m.d.sync += logit.eq(bias_word)
 
         rs = self.result.payload
+        # The deep pipeline takes the argmax a cycle after each logit is sent, from a copy of
+        # the logit: the logit register, placed toward the command unit that takes the logits,
+        # was 4.5 ns of routing from the compare that enables the best's register (the UART
+        # top's worst path at P = 1).
+        cand, cand_n, cand_valid = Signal.like(logit), Signal.like(best_n), Signal()
+        if deep:
+            m.d.sync += cand_valid.eq(0)  # (SEND's assignment below overrides)
+            with m.If(cand_valid & ((cand_n == 0) | (cand > best))):
+                m.d.sync += [best.eq(cand), best_n.eq(cand_n)]  # ties keep the lowest class
         with m.FSM():
             with m.State("IDLE"):
                 # the counters restart in every idle cycle, not only at the start: the start
@@ -230,16 +240,26 @@ class Readout(wiring.Component):
                              self.bias_sel.eq(ro_n != C - 1), self.bias_index.eq(ro_n + 1)]
                 with m.If(self.result.ready):
                     m.d.sync += cycles.eq(cycles + 1)
-                    with m.If((ro_n == 0) | (logit > best)):
-                        m.d.sync += [best.eq(logit), best_n.eq(ro_n)]  # ties keep the lowest class
+                    if deep:  # compared in the next cycle, from a copy beside the best
+                        m.d.sync += [cand.eq(logit), cand_n.eq(ro_n), cand_valid.eq(1)]
+                    else:
+                        with m.If((ro_n == 0) | (logit > best)):
+                            m.d.sync += [best.eq(logit), best_n.eq(ro_n)]  # ties keep the lowest class
                     with m.If(ro_n == C - 1):
                         m.next = "CLASS"
                     with m.Else():
                         m.d.sync += [ro_n.eq(ro_n + 1), rd_lane.eq(0), rd_addr.eq(0), mc.eq(0)]
                         m.next = "MAC"
             with m.State("CLASS"):
-                m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_CLASS), rs.index.eq(best_n), rs.value.eq(best)]
-                with m.If(self.result.ready):
+                if deep:  # (the last class's compare is in CLASS's first cycle: the class waits for it)
+                    m.d.comb += [self.result.valid.eq(~cand_valid), rs.kind.eq(R_CLASS), rs.index.eq(best_n),
+                                 rs.value.eq(best)]
+                    with m.If(cand_valid):
+                        m.d.sync += cycles.eq(cycles + 1)
+                else:
+                    m.d.comb += [self.result.valid.eq(1), rs.kind.eq(R_CLASS), rs.index.eq(best_n),
+                                 rs.value.eq(best)]
+                with m.If(self.result.valid & self.result.ready):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += cycles.eq(cycles + 1)
                     m.next = "IDLE"

@@ -117,6 +117,8 @@ DEEP = Schedule(
     readout_scan=3, readout_per_class=8,
     # the request registered twice, each memory's word, the narrow and wide choices, the word
     peek_latency=6,
+    # the class waits a cycle for the last logit's compare (the argmax from a copy of the logit)
+    readout_final=2,
     # no walker bypass (it would put logic between the pointer memory's output and the lane
     # memories' address: the clock), and a tail of one cycle: the registered flags behind the
     # event counts, and the event sums' registered write, need it
