@@ -12,17 +12,23 @@ outside it report the clock-free figure, dense operations per cycle (GOp/s at 1 
 time. Both sweeps are cached by content hash in WORK (gen/explore.py): a re-run computes only
 what changed, and a failed synthesis is a row that says why, not the end of the run.
 
-    python -m gen.bench_scale [--work DIR] [--synth H:P,...]   # prints the Markdown table
+    python -m gen.bench_scale [--work DIR] [--synth H:P,...] [--into docs/benchmarks.md]
+
+prints the Markdown section, or with --into puts it in place of that page's section of the same
+heading (appended when the page has none; the page is written whole or not at all).
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
 import sys
+import time
 
 from gen import explore
 from gen.progress import open_bar, say
+from sw.files import write_atomic
 
 HIDDEN = (64, 128, 256, 512)
 LANES = (1, 2, 4, 8, 16)
@@ -71,30 +77,40 @@ def command(hidden: int, lanes, synth: bool = False) -> str:
             f"--balance-lanes {BALANCE} --pipeline deep --target {TARGET}" + (" --synth" if synth else ""))
 
 
-def sweep(work: str, plan=SYNTH, quiet: bool = False) -> list[dict]:
-    """One row per (H, P): the explore row, with the synthesis figures where (H, P) is in the plan."""
-    rows = []
+def sweep(work: str, plan=SYNTH, quiet: bool = False, parallel: int = 2) -> list[dict]:
+    """One row per (H, P): the explore row, with the synthesis figures where (H, P) is in the plan.
+    The cycle-model sweeps run one H after the other (a local dask cluster, minutes in all); the
+    synthesis sweeps of the different H run ``parallel`` at a time, each on a one-worker cluster
+    of its own (a place-and-route keeps one core busy)."""
     settings = {"targets": (TARGET,), "balance_lanes": BALANCE}
+    points = explore.grid(LANES, [8], [16], [PRUNE], pipeline=["deep"])
+    reports, ckpts = {}, {}
+    with explore.Connection() as connect:
+        for hidden in HIDDEN:
+            ckpts[hidden] = checkpoint(work, hidden, quiet)
+            reports[hidden] = explore.run_sweep(
+                ckpts[hidden], points, explore.Sweep(**settings), os.path.join(work, f"h{hidden}"), connect,
+                progress=lambda n, h=hidden: open_bar(n, f"H = {h}: cycle model", quiet))
+
+    def place(hidden: int) -> dict[int, dict]:
+        chosen = [pt for pt in points if (hidden, pt.lanes) in plan]
+        if not chosen:
+            return {}
+        with explore.Connection(workers=1) as connect:
+            report = explore.run_sweep(ckpts[hidden], chosen, explore.Sweep(**settings, synth=True),
+                                       os.path.join(work, f"h{hidden}"), connect,  # (one cache per H)
+                                       progress=lambda n: open_bar(n, f"H = {hidden}: synthesis", quiet))
+        return {r["lanes"]: r.get("synth", {}).get(TARGET) or {"error": r.get("error", "not run")}
+                for r in report["points"]}
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+        placed = dict(zip(HIDDEN, pool.map(place, HIDDEN), strict=True))
+    rows = []
     for hidden in HIDDEN:
-        ckpt = checkpoint(work, hidden, quiet)
-        folder = os.path.join(work, f"h{hidden}")
-        points = explore.grid(LANES, [8], [16], [PRUNE], pipeline=["deep"])
-        synth_lanes = [p for h, p in plan if h == hidden]
-        with explore.Connection() as connect:
-            report = explore.run_sweep(ckpt, points, explore.Sweep(**settings), folder, connect,
-                                       progress=lambda n, h=hidden: open_bar(n, f"H = {h}: cycle model", quiet))
-            placed = {}
-            if synth_lanes:
-                chosen = [pt for pt in points if pt.lanes in synth_lanes]
-                synth = explore.run_sweep(ckpt, chosen, explore.Sweep(**settings, synth=True),
-                                          os.path.join(folder, "synth"), connect,
-                                          progress=lambda n, h=hidden: open_bar(n, f"H = {h}: synthesis", quiet))
-                placed = {r["lanes"]: r for r in synth["points"]}
-        for r in report["points"]:
+        for r in reports[hidden]["points"]:
             row = {"hidden": hidden, **r}
-            if r["lanes"] in placed:
-                row["placed"] = placed[r["lanes"]].get("synth", {}).get(TARGET) or \
-                    {"error": placed[r["lanes"]].get("error", "not run")}
+            if r["lanes"] in placed[hidden]:
+                row["placed"] = placed[hidden][r["lanes"]]
             rows.append(row)
     return rows
 
@@ -103,10 +119,16 @@ def _fmt(v, spec: str) -> str:
     return format(v, spec) if isinstance(v, (int, float)) and v else "-"
 
 
-def table(rows: list[dict], plan=SYNTH) -> list[str]:
+HEADING = "## Scale: effective GOp/s and us per step against H and P"
+
+
+def table(rows: list[dict], plan=SYNTH, measured: str | None = None) -> list[str]:
+    """The section's Markdown lines (``measured``: a line saying where and when, for a section
+    run on its own rather than as part of `make bench`'s page)."""
     lines = [
-        "## Scale: effective GOp/s and us per step against H and P",
+        HEADING,
         "",
+        *([f"- {measured}", ""] if measured else []),
         "Command: `python -m gen.bench_scale` (part of `make bench`). For each H, a one-layer digits EGRU",
         f"trained by `egru train --task digits --hidden H --epochs {EPOCHS}`, then the sweeps",
         f"`{command(0, LANES).replace('H0', 'H')}` and, for the (H, P) placed",
@@ -144,21 +166,45 @@ def table(rows: list[dict], plan=SYNTH) -> list[str]:
     return lines
 
 
+def put_section(page: str, section: list[str]) -> str:
+    """``page`` with its HEADING section (up to the next "## " heading) replaced by ``section``,
+    or with ``section`` appended."""
+    lines = page.splitlines()
+    if HEADING not in lines:
+        return "\n".join(lines + [""] + section) + "\n"
+    start = lines.index(HEADING)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return "\n".join(lines[:start] + section + lines[end:]) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=os.path.join("build", "bench", "scale"))
     ap.add_argument("--synth", default=",".join(f"{h}:{p}" for h, p in SYNTH), metavar="H:P,...",
                     help="the (H, P) to place and route (default: %(default)s; '' for none)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
+    ap.add_argument("--into", metavar="PAGE", help="put the section into this Markdown page (e.g. docs/benchmarks.md)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     try:
         plan = parse_plan(args.synth)
     except ValueError as e:
         ap.error(str(e))
+    if args.into and not os.path.isfile(args.into):
+        ap.error(f"--into {args.into}: no such page")
     os.makedirs(args.work, exist_ok=True)
     rows = sweep(args.work, plan, args.quiet)
-    print(json.dumps(rows, default=str) if args.json else "\n".join(table(rows, plan)))
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    from gen.bench import machine  # (gen.bench imports this module)
+    section = table(rows, plan, f"measured {time.strftime('%Y-%m-%d')} on {machine()}")
+    if args.into:
+        with open(args.into) as f:
+            write_atomic(args.into, put_section(f.read(), section))
+        say(f"bench: wrote the scale section into {args.into}", args.quiet)
+    else:
+        print("\n".join(section))
     return 0
 
 
