@@ -41,3 +41,13 @@ def test_time_and_gops_come_from_the_rows_own_cycles_and_clock():
     assert unplaced[8] == f"{400_000 / 700:.0f}" and unplaced[9:] == [""] * 6
     assert failed[9].startswith("not placed: synth: router2 failed / overuse")
     assert "256:16, 512:16" in "\n".join(lines)
+
+
+def test_the_section_replaces_its_own_and_leaves_the_rest_of_the_page():
+    section = [bench_scale.HEADING, "", "new table", ""]
+    page = "# Benchmarks\n\n## A\n\na\n\n" + bench_scale.HEADING + "\n\nold table\n\n## B\n\nb\n"
+    out = bench_scale.put_section(page, section)
+    assert "old table" not in out and "new table" in out
+    assert out.index("## A") < out.index("new table") < out.index("## B") and out.endswith("b\n")
+    assert bench_scale.put_section(out, section) == out  # (again: the same page)
+    assert bench_scale.put_section("# Benchmarks\n", section).endswith("new table\n\n")
