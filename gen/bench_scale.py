@@ -85,9 +85,10 @@ def sweep(work: str, plan=SYNTH, quiet: bool = False, parallel: int = 2) -> list
     settings = {"targets": (TARGET,), "balance_lanes": BALANCE}
     points = explore.grid(LANES, [8], [16], [PRUNE], pipeline=["deep"])
     reports, ckpts = {}, {}
-    with explore.Connection() as connect:
-        for hidden in HIDDEN:
-            ckpts[hidden] = checkpoint(work, hidden, quiet)
+    work = os.path.abspath(work)  # (egru train runs in the checkout)
+    for hidden in HIDDEN:
+        ckpts[hidden] = checkpoint(work, hidden, quiet)
+        with explore.Connection() as connect:  # (a cluster per sweep, closed after it)
             reports[hidden] = explore.run_sweep(
                 ckpts[hidden], points, explore.Sweep(**settings), os.path.join(work, f"h{hidden}"), connect,
                 progress=lambda n, h=hidden: open_bar(n, f"H = {h}: cycle model", quiet))

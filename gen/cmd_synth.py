@@ -212,7 +212,11 @@ def assemble(t, raw: dict, plan: dict, core, runtime_weights: bool) -> dict:
     available = {"luts": t.luts, "ffs": t.ffs, "brams": t.bram.count, "sprams": t.spram.count if t.spram else 0,
                  "dsps": t.dsps}
     over = [k for k in used if used[k] > available[k]]
-    found = {core_memory_name(path): block for path, block in raw["mapping"].items()}
+    found = {}
+    for path, block in raw["mapping"].items():  # (a memory of slices is in logic if any slice is)
+        name = core_memory_name(path)
+        if found.get(name) != "logic":
+            found[name] = block
     mapped = {name: found.get(name, "removed") for name, _, _ in core.memories}
     in_logic = sorted(n for n, v in mapped.items() if v == "logic")
     weight_memories = {n for n, _, _ in core.memories if MEMORY["weight"].homes[0].holds(n)}

@@ -192,12 +192,16 @@ def _memory_selector(name: str) -> tuple[str, str]:
 
 def core_memory_name(path: str) -> str | None:
     """The reverse of _memory_selector for a memory path in Yosys' log: "egru_top.core.mac_0.acc_u"
-    -> "acc_u_0", "egru_top.core.weights_0" -> "weights_0"; None outside the core."""
+    -> "acc_u_0", "egru_top.core.weights_0" -> "weights_0" (and its slices, "weights_0_s1", too);
+    None outside the core."""
     if ".core." not in path:
         return None
     inner = path.split(".core.", 1)[1]
     hit = re.fullmatch(r"(?:mac|update)_(\d+)\.(\w+)", inner)
-    return f"{hit.group(2)}_{hit.group(1)}" if hit else inner
+    if hit:
+        return f"{hit.group(2)}_{hit.group(1)}"
+    # a slice of a SlicedMemory (hw/core/ports.py) is its memory: "weights_0_s2" -> "weights_0"
+    return re.sub(r"^(weights_\d+)_s\d+$", r"\1", inner)
 
 
 def weight_commands(runtime_weights: bool, spram: list[str]) -> str:

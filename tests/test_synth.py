@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from gen.synth import DoesNotFitTarget, check_fit, memory_plan, parse_mapping
+from gen.synth import DoesNotFitTarget, check_fit, core_memory_name, memory_plan, parse_mapping
 from gen.targets import TARGETS
 from sw import modelfile
 from sw.datasets import load
@@ -74,6 +74,17 @@ def test_mapping_is_read_from_the_yosys_log(tmp_path):
     assert parse_mapping(str(log)) == {"egru_top.core.weights_0": "ICE40_SPRAM",
                                        "egru_top.core.mac_0.acc_u": "ICE40_RAM4K",
                                        "egru_top.core.input_buffer": "logic"}
+
+
+def test_memory_names_in_the_log_are_the_cores():
+    """Yosys' memory paths back to the core's names: the lanes' own memories and the slices of a
+    sliced weight memory (ECP5, deep pipeline) under their memory's name."""
+    assert core_memory_name("egru_top.core.mac_3.acc_u") == "acc_u_3"
+    assert core_memory_name("egru_top.core.update_1.lut_tanh") == "lut_tanh_1"
+    assert core_memory_name("egru_top.core.weights_2") == "weights_2"
+    assert core_memory_name("egru_top.core.weights_2_s11") == "weights_2"
+    assert core_memory_name("egru_top.core.event_sum_0") == "event_sum_0"
+    assert core_memory_name("egru_top.command.response") is None
 
 
 def test_a_model_too_large_is_refused_before_any_tool(tmp_path):
