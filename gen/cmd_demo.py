@@ -77,7 +77,7 @@ def add_arguments(p) -> None:
                    help="training epochs with --retrain (%(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed of training and fine-tuning (%(default)s)")
     p.add_argument("--lanes", type=int, default=2, help="multiplier lanes P of the core (%(default)s)")
-    # the deep pipeline by default: on the ECP5 it about doubles the clock for 13 cycles per
+    # the deep pipeline by default: on the ECP5 it about doubles the clock for 18 cycles per
     # layer and step, so the step takes about half the time (docs/synthesis.md)
     p.add_argument("--pipeline", choices=PIPELINES, default="deep",
                    help=PIPELINES_TEXT + " (default: %(default)s)")
