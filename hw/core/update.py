@@ -111,15 +111,6 @@ class UpdateLane(wiring.Component):
         # (these statements come after the datapath's, which they override)
         read_sel, read_asked = Signal.like(self.lut_sel), Signal()
         m.d.sync += [read_sel.eq(self.lut_sel), read_asked.eq(self.lut_read)]
-        # (the deep pipeline registers the entry: no logic behind the tables' outputs; and
-        # clears it in a cycle with no read-back, so that the core ORs the lanes' entries
-        # instead of choosing one behind the registers)
-        def read_back(domain):
-            with m.Switch(read_sel):
-                for i, kind in enumerate(LUT_KINDS):
-                    with m.Case(i):
-                        domain += self.lut_q.eq(luts[kind].data)
-
         if deep:
             # each table's entry in a register of its own, cleared unless read (a flip-flop's
             # synchronous reset, no logic behind the block RAM: the three tables' multiplexer
@@ -131,7 +122,10 @@ class UpdateLane(wiring.Component):
                 entries.append(entry)
             m.d.comb += self.lut_q.eq(functools.reduce(operator.or_, entries))
         else:
-            read_back(m.d.comb)
+            with m.Switch(read_sel):
+                for i, kind in enumerate(LUT_KINDS):
+                    with m.Case(i):
+                        m.d.comb += self.lut_q.eq(luts[kind].data)
 
         def stage(name, value, reset_less=False):
             """A pipeline register holding ``value`` (one cycle later)."""
