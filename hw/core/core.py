@@ -64,6 +64,7 @@ from hw.spec.layout import (
 from hw.spec.layout import bits as _bits
 from hw.spec.memmap import MEMORY, evaluate
 from hw.spec.schedule import schedule
+from hw.stream_reg import SkidBuffer
 
 # counter word kinds
 C_STEP, C_READOUT = 0, 1
@@ -170,8 +171,9 @@ class EGRUCore(wiring.Component):
         per_step = cfg.per_step  # a readout after every step (on its events), not only after the last
         drain, late = sched.mac_drain_latency, sched.update_lane_late
         # the output FIFOs have room for every unit in flight (from the banks' read to the lanes'
-        # outputs, and the FIFO's own write latency) and as many again
-        in_flight = drain + sched.update_lane_latency + 2
+        # outputs, the short pipeline's write register and the FIFO's own write latency) and as
+        # many again
+        in_flight = drain + sched.update_lane_latency + 2 + (0 if sched.deep else 1)
         fifo_depth = 1 << (2 * in_flight - 1).bit_length()
         # the least descriptor queue that never starves the walker: a descriptor is walked
         # route_walk cycles after its event is issued (that many lose cycles; a bypassed one a
@@ -403,15 +405,30 @@ class EGRUCore(wiring.Component):
         # output FIFOs. They do not hold the step: every word of a step leaves before the step
         # counter advances (STEP_DONE waits until they are drained), so it is the live register.
         sb = g.step_bits
-        ev_fifo = SyncFIFOBuffered(width=self.event_layout.size - sb, depth=fifo_depth)
-        m.submodules.ev_fifo = ev_fifo
-        m.d.comb += [self.events.valid.eq(ev_fifo.r_rdy), self.events.payload.eq(Cat(step, ev_fifo.r_data)),
-                     ev_fifo.r_en.eq(self.events.ready)]
+
+        def output_fifo(name, port):
+            """The FIFO in front of an output stream, and a signal high while it (and what
+            follows it) holds no word. The deep pipeline reads it through a skid buffer: the
+            FIFO's block-RAM output (5.8 ns clock-to-output) straight across the chip into the
+            command unit was the worst path of a P = 4 top (10.8 ns); the skid registers it
+            beside the RAM at full rate, and the counter word still waits for its last word."""
+            fifo = m.submodules[name] = SyncFIFOBuffered(width=len(port.payload.as_value()) - sb,
+                                                         depth=fifo_depth)
+            empty = ~fifo.r_rdy & (fifo.level == 0)
+            out = stream.Signature(fifo.width).flip().create(path=(f"{name}_out",))
+            if deep:
+                skid = m.submodules[f"{name}_skid"] = SkidBuffer(fifo.width)
+                wiring.connect(m, skid.o, out)
+                m.d.comb += [skid.i.valid.eq(fifo.r_rdy), skid.i.payload.eq(fifo.r_data), fifo.r_en.eq(skid.i.ready)]
+                empty = empty & ~skid.busy
+            else:
+                m.d.comb += [out.valid.eq(fifo.r_rdy), out.payload.eq(fifo.r_data), fifo.r_en.eq(out.ready)]
+            m.d.comb += [port.valid.eq(out.valid), port.payload.eq(Cat(step, out.payload)), out.ready.eq(port.ready)]
+            return fifo, empty
+
+        ev_fifo, ev_empty = output_fifo("ev_fifo", self.events)
         if self._trace:
-            tr_fifo = SyncFIFOBuffered(width=self.trace_layout.size - sb, depth=fifo_depth)
-            m.submodules.tr_fifo = tr_fifo
-            m.d.comb += [self.trace.valid.eq(tr_fifo.r_rdy), self.trace.payload.eq(Cat(step, tr_fifo.r_data)),
-                         tr_fifo.r_en.eq(self.trace.ready)]
+            tr_fifo, tr_empty = output_fifo("tr_fifo", self.trace)
 
         # ---- route: front-end ---------------------------------------------------------------
         # unbuffered: a descriptor written in one cycle is at the head in the next
@@ -665,7 +682,17 @@ class EGRUCore(wiring.Component):
             new_sum = w_y if per_step else Mux(first, 0, old_sum) + w_y
             m.d.comb += [sum_wr[p].addr.eq(w_m), sum_wr[p].data.eq(new_sum), sum_wr[p].en.eq(w_valid)]
         ev_word = Cat(layer, o_m, fires, *[lane.o_y for lane in lanes])
-        m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
+        if deep:  # (the lanes' fire bits leave from registers)
+            m.d.comb += [ev_fifo.w_data.eq(ev_word), ev_fifo.w_en.eq(o_valid & (fires != 0))]
+        else:
+            # the short pipeline writes the FIFO a cycle after the lanes' outputs: c_hat, the
+            # threshold compare and the fire bit into the FIFO's level and write pointer was the
+            # worst path of the GW1N-9 and UP5K tops (21 ns, two carry chains and the FIFO's
+            # logic); the word is counted in flight (``in_flight``) and in ``ev_empty``
+            ev_w_en, ev_w_data = Signal(), Signal.like(ev_word)
+            m.d.sync += [ev_w_en.eq(o_valid & (fires != 0)), ev_w_data.eq(ev_word)]
+            m.d.comb += [ev_fifo.w_data.eq(ev_w_data), ev_fifo.w_en.eq(ev_w_en)]
+            ev_empty = ev_empty & ~ev_w_en
         if self._trace:
             tr_word = Cat(layer, o_m, fires, *[lane.o_c for lane in lanes], *[lane.o_y for lane in lanes])
             m.d.comb += [tr_fifo.w_data.eq(tr_word), tr_fifo.w_en.eq(o_valid)]
@@ -701,9 +728,7 @@ class EGRUCore(wiring.Component):
         wiring.connect(m, wiring.flipped(self.result), ro.result)
 
         # ---- the schedule ---------------------------------------------------------------------
-        drained = ~ev_fifo.r_rdy & (ev_fifo.level == 0)  # every event (and trace word) has left
-        if self._trace:
-            drained = drained & ~tr_fifo.r_rdy & (tr_fifo.level == 0)
+        drained = ev_empty & tr_empty if self._trace else ev_empty  # every event (and trace word) has left
         cw = self.counters.payload
         m.d.comb += self.busy.eq(1)
         # Between steps (LOAD) the counter payload keeps the last step's counters, not valid, and
