@@ -320,14 +320,10 @@ class EGRUCore(wiring.Component):
             weight_requests[name] = (w_fire2, w_addr2)
             copies = []
             for p in range(P):
-                # the lane's enable is decoded at the first register: the lane compare in front
-                # of the copy's clock enable, across the chip, was the worst path of a P = 4 top
-                fire1_p = Signal(name=f"{name}1_fire_{p}")
-                m.d.sync += fire1_p.eq(fire & (req.lane == p))
                 mine, copy = Signal(name=f"{name}_fire_{p}"), Signal(layout, name=f"{name}_{p}")
                 table = Signal(name=f"{name}_table_{p}")
-                m.d.sync += [mine.eq(fire1_p), table.eq(fire1_p & is_table(req1))]
-                with m.If(fire1_p):
+                m.d.sync += [mine.eq(fire1 & (req1.lane == p)), table.eq(fire1 & (req1.lane == p) & is_table(req1))]
+                with m.If(fire1 & (req1.lane == p)):
                     m.d.sync += copy.eq(req1)
                 copies.append((mine, copy, table))
             return req2, fire2, copies
@@ -887,26 +883,13 @@ class EGRUCore(wiring.Component):
         def lane_word(ports):
             return Array(port.data for port in ports)[pk_lane[:_bits(P)]]
 
-        # deep: a flag per narrow target, high with pk_target == target (both registered from the
-        # request in the same cycle), so that each source's register clears itself unless its
-        # target is asked and the narrow choice is an OR (its multiplexer over eight sources,
-        # driven by the target register across the chip, was the worst path of a P = 4 top)
-        is_target = {}
-
-        def target_flag(target):
-            if target not in is_target:
-                is_target[target] = Signal(name=f"peek_is_{target}")
-                m.d.sync += is_target[target].eq(pk.target == target)
-            return is_target[target]
-
-        def held(name, value, target=None):
+        def held(name, value):
             """The deep pipeline registers each source's lane-selected word before the target
-            multiplexer (two levels of logic behind the block RAMs instead of four); with a
-            ``target``, the word is 0 unless the peek asks for that target."""
+            multiplexer (two levels of logic behind the block RAMs instead of four)."""
             if not deep:
                 return value
             reg = Signal.like(value, name=f"peek_{name}")
-            m.d.sync += reg.eq(value if target is None else Mux(target_flag(target), value, 0))
+            m.d.sync += reg.eq(value)
             return reg
 
         sel_target = pk_target
@@ -925,8 +908,7 @@ class EGRUCore(wiring.Component):
             return port.data[:mm.width_of(g)].as_signed()
 
         # (each lane's own memories' words, lane-selected, in target order)
-        sources = {mm.target: held(mm.name, Array(own_value(mm, port) for port in rd)[pk_lane[:_bits(P)]],
-                                   mm.target)
+        sources = {mm.target: held(mm.name, Array(own_value(mm, port) for port in rd)[pk_lane[:_bits(P)]])
                    for mm, (rd, _) in sorted(own_memories.items(), key=lambda item: item[0].target)}
         if deep:  # the lanes register their table entries themselves, a cycle after the others
             # Every lane's word is zero unless the peek names that lane (each lane's register
@@ -939,7 +921,7 @@ class EGRUCore(wiring.Component):
             lut_word = chosen([lane.lut_q for lane in lanes])  # (UpdateLane clears lut_q unless read)
         else:
             lut_word = Array(lane.lut_q for lane in lanes)[pk_lane[:_bits(P)]]
-        readout_w = held("readout_w", wo_data, T_READOUT_W)
+        readout_w = held("readout_w", wo_data)
         pointer = held("pointer", ptr_word)
         if deep:  # each lane's word registered at its block RAM, the lane chosen behind the registers
             # (the lane multiplexer between the RAMs' outputs and one register was the UART top's
@@ -956,17 +938,14 @@ class EGRUCore(wiring.Component):
         # selection in one cycle was the UART top's worst path at P = 2)
         choice = m.d.sync if deep else m.d.comb
         wide = Signal.like(word)
-        if deep:  # every narrow source is 0 unless asked (the tables: unless read)
-            m.d.sync += narrow.eq(functools.reduce(operator.or_, [*sources.values(), lut_word, readout_w]))
         with m.Switch(sel_target):
-            if not deep:
-                for target, value in sources.items():
-                    with m.Case(target):
-                        choice += narrow.eq(value)
-                with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
-                    choice += narrow.eq(lut_word)
-                with m.Case(T_READOUT_W):
-                    choice += narrow.eq(readout_w)
+            for target, value in sources.items():
+                with m.Case(target):
+                    choice += narrow.eq(value)
+            with m.Case(T_LUT_UPDATE, T_LUT_SIGMOID, T_LUT_TANH):
+                choice += narrow.eq(lut_word)
+            with m.Case(T_READOUT_W):
+                choice += narrow.eq(readout_w)
             with m.Case(T_POINTER):
                 choice += wide.eq(pointer)
             with m.Case(T_WEIGHT):
