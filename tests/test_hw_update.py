@@ -79,7 +79,7 @@ def test_update_lane_equals_the_spec_one_unit_per_cycle(seed, pipeline):
     sim.add_testbench(bench)
     sim.run()
     assert len(got) == len(cases)
-    assert latencies == {sched.update_lane_latency} == {dut.latency} == {5 if pipeline == "short" else 14}
+    assert latencies == {sched.update_lane_latency} == {dut.latency} == {6 if pipeline == "short" else 14}
     fired = 0
     for (layer, au, ar, agx, agh, c, thr, tag, b), (gtag, fire, y, c_new) in zip(cases, got, strict=True):
         assert gtag == tag

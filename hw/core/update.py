@@ -27,10 +27,10 @@ class UpdateLane(wiring.Component):
 
     Latency: ``latency`` cycles, from the configuration's pipeline (hw.spec.schedule): the
     ``o_*`` outputs of an input given in cycle n are valid (``o_valid``) in cycle n + latency.
-    Short pipeline (5): the pre-activations, both products (rounded) and every table read have
-    a register behind them. Deep pipeline (13): also the inputs, every table output, c - g,
-    c_hat, the threshold compare and difference and the outputs are registered (both products
-    in a RegisteredMultiplier, hw/core/dsp.py), so no path runs from a block RAM or a
+    Short pipeline (6): the pre-activations, both products (rounded), c_hat and every table
+    read have a register behind them. Deep pipeline (14): also the inputs, every table output,
+    c - g, the threshold compare and difference and the outputs are registered (both products
+    in a RegisteredMultiplier, hw/core/dsp.py, with its own input registers), so no path runs from a block RAM or a
     multiplier through more than one adder. Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables, initialised with ``luts`` (kind -> 2**lut_bits entries; by default
@@ -206,8 +206,8 @@ class UpdateLane(wiring.Component):
             p10 = stage("s10_p", rshift_round(u8 * (c8 - g8), F))
         g10, thr10 = stage("s10_g", g9), stage("s10_thr", thr9)
         # s11: c_hat = g + u (c - g), rounded once and saturated
-        c_hat = deep_stage("s11_chat", saturate(g10 + (rshift_round(p10, F) if deep else p10), S))
-        thr11 = deep_stage("s11_thr", thr10)
+        c_hat = stage("s11_chat", saturate(g10 + (rshift_round(p10, F) if deep else p10), S))
+        thr11 = stage("s11_thr", thr10)
         # s12: strict threshold; reset by subtraction. The deep pipeline registers the compare
         # and the difference (two carry chains side by side) before the choice (s13): compare
         # and choice in one stage were the worst path at P = 2 (11.3 ns, 22 levels)

@@ -80,8 +80,10 @@ class Schedule:
 
 SHORT = Schedule(
     pipeline="short",
-    # pre-activations, u/r tables, product r*gh rounded, tanh table, product u(c - g) rounded
-    update_lane_latency=5, update_lane_late=4,
+    # pre-activations, u/r tables, product r*gh rounded, tanh table, product u(c - g) rounded,
+    # c_hat (c_hat through the threshold compare into the event FIFO's write was the worst path
+    # of the UP5K top, 42 ns: one cycle per layer and step)
+    update_lane_latency=6, update_lane_late=4,
     # products registered, sums written one cycle later (transparent bank reads)
     mac_latency=1, mac_drain_latency=1,
     # event read, column pointer read, the descriptor walked as it is written (walker bypass)
