@@ -729,6 +729,16 @@ class EGRUCore(wiring.Component):
 
         # ---- the schedule ---------------------------------------------------------------------
         drained = ev_empty & tr_empty if self._trace else ev_empty  # every event (and trace word) has left
+        settled = Signal()  # STEP_DONE or RO_DONE, since the previous cycle
+        if not deep:
+            # the counter words wait on a registered copy of ``drained``: the FIFO's flags
+            # through it, the counters' valid and the command unit's response logic into the
+            # status register were the worst path of the UP5K top (42 ns). A copy is stale only
+            # in a state's first cycle (the last event's write may be a cycle behind the
+            # update), hence ``settled``; the wait is not a counted cycle.
+            drained_r = Signal()
+            m.d.sync += [drained_r.eq(drained), settled.eq(0)]
+            drained = drained_r & settled
         cw = self.counters.payload
         m.d.comb += self.busy.eq(1)
         # Between steps (LOAD) the counter payload keeps the last step's counters, not valid, and
@@ -736,12 +746,13 @@ class EGRUCore(wiring.Component):
         # the states, not once for all: a lone register-to-slice assignment becomes an
         # ``always @*`` that Icarus never runs while the register keeps its initial value.)
         done_step = Signal(g.step_bits)  # the step the counters belong to
-        # The deep pipeline counts a cycle of the step a cycle later (cyc_inc, added to cyc in the
-        # next cycle; the counter word adds what is still pending): the phase's idle and issue
-        # logic enabling every bit of the counter was the worst path of the P = 2 top (10.2 ns)
+        # A cycle of the step is counted a cycle later (cyc_inc, added to cyc in the next cycle):
+        # the phase's idle and issue logic enabling every bit of the counter was the worst path
+        # of the deep P = 2 top (10.2 ns) and of the UP5K's (37.6 ns). The deep counter word adds
+        # what is still pending; the short one is offered only from STEP_DONE's second cycle
+        # (``settled``), when nothing is.
         cyc_inc = Signal()
-        if deep:
-            m.d.sync += [cyc_inc.eq(0), cyc.eq(cyc + cyc_inc)]  # (the FSM's assignments below override)
+        m.d.sync += [cyc_inc.eq(0), cyc.eq(cyc + cyc_inc)]  # (the FSM's assignments below override)
         step_counters = [cw.kind.eq(C_STEP), cw.step.eq(done_step), cw.cycles.eq(cyc + cyc_inc if deep else cyc),
                          cw.input_events.eq(in_events),
                          cw.recurrent_events.eq(rec_events), cw.lane_cycles.eq(lane_cycles), cw.macs.eq(mac_count)]
@@ -774,10 +785,7 @@ class EGRUCore(wiring.Component):
                 m.d.comb += routing.eq(1)
                 # the last route cycle is also the update's first issue; if output backpressure
                 # stalls that issue, the cycle is a stall and is not counted
-                if deep:
-                    m.d.sync += cyc_inc.eq(~route_idle | u0_issue)
-                else:
-                    m.d.sync += cyc.eq(cyc + (~route_idle | u0_issue))
+                m.d.sync += cyc_inc.eq(~route_idle | u0_issue)
                 with m.If(route_idle):
                     # the update phase issues its first unit in this same cycle (u_m is 0)
                     m.d.comb += updating.eq(1)
@@ -791,11 +799,7 @@ class EGRUCore(wiring.Component):
                     m.next = "UPDATE"
             with m.State("UPDATE"):
                 m.d.comb += updating.eq(1)
-                if deep:
-                    m.d.sync += cyc_inc.eq(u0_issue | (u_m == M))
-                else:
-                    with m.If(u0_issue | (u_m == M)):
-                        m.d.sync += cyc.eq(cyc + 1)
+                m.d.sync += cyc_inc.eq(u0_issue | (u_m == M))
                 with m.If((u_m == M) & update_idle):
                     with m.If(last_layer):
                         m.next = "STEP_DONE"
@@ -806,6 +810,7 @@ class EGRUCore(wiring.Component):
             with m.State("STEP_DONE"):
                 # the step's counter word only after all its events have left (see the docstring)
                 m.d.comb += [self.counters.valid.eq(drained), *step_counters]
+                m.d.sync += settled.eq(~(drained & self.counters.ready))
                 with m.If(drained & self.counters.ready):
                     m.d.sync += [step.eq(step + 1), n_in.eq(0)]
                     with m.If(end_seq | per_step):
@@ -819,6 +824,7 @@ class EGRUCore(wiring.Component):
             with m.State("RO_DONE"):
                 m.d.comb += [self.counters.valid.eq(drained), cw.kind.eq(C_READOUT), cw.step.eq(step),
                              cw.cycles.eq(ro.cycles)]
+                m.d.sync += settled.eq(~(drained & self.counters.ready))
                 with m.If(drained & self.counters.ready):
                     with m.If(end_seq):  # (a per-step readout's sequence goes on after the others)
                         m.d.sync += [step.eq(0), end_seq.eq(0)]
