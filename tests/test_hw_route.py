@@ -10,8 +10,9 @@ from amaranth.sim import Simulator
 from hw.core.route import EventIssuer
 
 
-def _walk(lengths, pipeline, credit_rate, seed):
-    """Runs one walk; returns (issued (seg, pos) in order, cycles with credit before the last
+def _walk(lengths, pipeline, credit_rate, seed, grow0=False):
+    """Runs one walk (with ``grow0``, list 0 is empty at the start and has its length from the
+    walk's first cycle on, as the input buffer fills until the route starts); returns (issued (seg, pos) in order, cycles with credit before the last
     issue, active cycles until done, addresses seen while the deep walk had credit)."""
     dut = EventIssuer(len(lengths), 6, pipeline)
     rng = random.Random(seed)
@@ -19,13 +20,15 @@ def _walk(lengths, pipeline, credit_rate, seed):
 
     async def bench(ctx):
         for s, n in enumerate(lengths):
-            ctx.set(dut.lengths[s], n)
-            ctx.set(dut.nonempty[s], n != 0)
+            ctx.set(dut.lengths[s], 0 if grow0 and s == 0 else n)
+            ctx.set(dut.nonempty[s], n != 0 and not (grow0 and s == 0))
         await ctx.delay(1e-9)
         out["done_before"] = ctx.get(dut.done)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
+        ctx.set(dut.lengths[0], lengths[0])
+        ctx.set(dut.nonempty[0], lengths[0] != 0)
         ctx.set(dut.active, 1)
         for _ in range(4 * sum(lengths) + 20):
             credit = rng.random() < credit_rate
@@ -64,6 +67,14 @@ def test_every_event_once_in_order_one_per_credited_cycle(pipeline, seed):
         # both take one cycle more than the events: the short walk's last finds no more
         # events, the deep walk's first registers the lengths
         assert out["cycles"] == sum(lengths) + 1
+
+
+@pytest.mark.parametrize("pipeline", ["short", "deep"])
+@pytest.mark.parametrize("seed", range(3))
+def test_list_0_may_grow_until_the_walks_first_cycle(pipeline, seed):
+    lengths = [4, 0, 2, 1] if seed == 0 else [1 + seed, 3, 0, 2]
+    out = _walk(lengths, pipeline, 1.0 if seed == 0 else 0.5, seed, grow0=True)
+    assert out["issued"] == [(s, q) for s, n in enumerate(lengths) for q in range(n)]
 
 
 @pytest.mark.parametrize("pipeline", ["short", "deep"])
