@@ -11,9 +11,11 @@ from hw.core.route import EventIssuer
 
 
 def _walk(lengths, pipeline, credit_rate, seed, grow0=False):
-    """Runs one walk (with ``grow0``, list 0 is empty at the start and has its length from the
-    walk's first cycle on, as the input buffer fills until the route starts); returns (issued (seg, pos) in order, cycles with credit before the last
-    issue, active cycles until done, addresses seen while the deep walk had credit)."""
+    """Runs one walk and returns (issued (seg, pos) in order, cycles with credit before the last
+    issue, active cycles until done, addresses seen while the deep walk had credit).
+
+    With ``grow0``, list 0 is empty at the start and has its length from the walk's first cycle
+    on, as the input buffer fills until the route starts."""
     dut = EventIssuer(len(lengths), 6, pipeline)
     rng = random.Random(seed)
     out = {"issued": [], "credited": 0, "cycles": 0, "done_before": None}
