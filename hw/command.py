@@ -66,8 +66,8 @@ class CommandUnit(wiring.Component):
     outputs are stalled. Both pipelines register a WRITE's or READ's header checks
     (ACCESS_WAIT) and compare with length - 1 and count - 1 from registers. The deep pipeline
     also registers the response writer's start request and the DISPATCH decision (DECODE), so
-    no decision of this FSM is in
-    one path with the core's or the writer's logic or with a wide compare of the request.
+    no decision of this FSM is in one path with the core's or the writer's logic or with a wide
+    compare of the request.
     """
 
     def __init__(self, core: EGRUCore, wire: Wire, info: bytes):

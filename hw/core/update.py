@@ -30,8 +30,8 @@ class UpdateLane(wiring.Component):
     Short pipeline (6): the pre-activations, both products (rounded), c_hat and every table
     read have a register behind them. Deep pipeline (14): also the inputs, every table output,
     c - g, the threshold compare and difference and the outputs are registered (both products
-    in a RegisteredMultiplier, hw/core/dsp.py, with its own input registers), so no path runs from a block RAM or a
-    multiplier through more than one adder. Throughput: one unit per cycle, no stalls.
+    in a RegisteredMultiplier, hw/core/dsp.py, with its own input registers), so no path runs
+    from a block RAM or a multiplier through more than one adder. Throughput: one unit per cycle, no stalls.
 
     LUTs: the three tables, initialised with ``luts`` (kind -> 2**lut_bits entries; by default
     hw.spec.make_lut's for the configuration: a model file may carry others), and
